@@ -1,1 +1,3 @@
+//! dbpat runtime: the table model the derive emits, and everything that runs from it.
 
+pub mod testing;
