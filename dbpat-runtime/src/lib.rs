@@ -1,3 +1,23 @@
 //! dbpat runtime: the table model the derive emits, and everything that runs from it.
+//!
+//! Users depend on the `dbpat` facade crate, which re-exports this crate and the derives.
 
+pub mod column_type;
+pub mod ddl;
+pub mod emit_sql;
+pub mod entity;
+pub mod enum_value;
+pub mod model;
 pub mod testing;
+
+pub use column_type::{ArrayElement, ColumnType};
+pub use entity::{registered_tables, Entity, EntityRegistration};
+pub use enum_value::UnknownEnumValue;
+/// A JSONB column holding a typed value (sqlx's `Json<T>`): `metadata: Json<Metadata>`.
+pub use sqlx::types::Json;
+
+/// Items the derive's generated code refers to. Not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use inventory;
+}
