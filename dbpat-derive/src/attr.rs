@@ -149,6 +149,13 @@ pub struct ReferencesAttr {
     pub on_delete: Option<Spanned<OnDeleteAttr>>,
 }
 
+impl ReferencesAttr {
+    /// The span of the referenced entity's path (where type errors about it point).
+    pub fn target_span(&self) -> Span {
+        self.target.span()
+    }
+}
+
 /// A `sql_type = "..."` override, already mapped to the model's base type.
 pub struct SqlTypeAttr {
     pub span: Span,
@@ -903,12 +910,5 @@ mod tests {
         assert!(parse_duration("15").is_ok());
         assert!(parse_duration("15x").is_err());
         assert!(parse_duration("1h30").is_err());
-    }
-}
-
-impl ReferencesAttr {
-    /// The span of the referenced entity's path (where type errors about it point).
-    pub fn target_span(&self) -> Span {
-        self.target.span()
     }
 }
