@@ -167,3 +167,51 @@ pub fn render_schema(tables: &[&'static TableDef]) -> Result<String, SchemaError
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::*;
+
+    const ID: ColumnDef =
+        ColumnDef::new("id", "id", SqlType::scalar(BaseType::BigInt)).primary_key();
+    const fn fk_to(table: &'static str) -> ColumnDef {
+        ColumnDef::new("other_id", "other_id", SqlType::scalar(BaseType::BigInt)).references(
+            ForeignKeyDef {
+                name: "fk",
+                table,
+                column: "id",
+                on_delete: OnDelete::Cascade,
+            },
+        )
+    }
+    static A: TableDef = TableDef::new("a", "A", &[ID, fk_to("b")], &["id"]);
+    static B: TableDef = TableDef::new("b", "B", &[ID, fk_to("a")], &["id"]);
+    static C: TableDef = TableDef::new("c", "C", &[ID, fk_to("missing")], &["id"]);
+    static D: TableDef = TableDef::new("d", "D", &[ID, fk_to("d")], &["id"]);
+    static A2: TableDef = TableDef::new("a", "OtherA", &[ID], &["id"]);
+
+    #[test]
+    fn cycles_missing_targets_and_clashes_are_errors() {
+        assert!(matches!(
+            sort_by_dependencies(&[&A, &B]),
+            Err(SchemaError::ForeignKeyCycle(_))
+        ));
+        assert_eq!(
+            sort_by_dependencies(&[&C]).unwrap_err().to_string(),
+            "table `c` references `missing`, which is not among the entities"
+        );
+        assert!(matches!(
+            sort_by_dependencies(&[&A, &A2]),
+            Err(SchemaError::DuplicateTable { .. })
+        ));
+        // The same model twice is one table.
+        assert_eq!(sort_by_dependencies(&[&A2, &A2]).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn self_reference_is_not_a_cycle() {
+        let sql = render_schema(&[&D]).unwrap();
+        assert!(sql.contains("REFERENCES d (id) ON DELETE CASCADE"));
+    }
+}
