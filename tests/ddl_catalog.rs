@@ -300,6 +300,18 @@ async fn monthly_partitions_route_rows_and_archive_copies_the_shape() {
     );
 }
 
+/// Runs `sql` with `$1` bound to `user`; on failure, the violated constraint's name.
+async fn run_for(pool: &PgPool, sql: &str, user: uuid::Uuid) -> Result<(), String> {
+    match sqlx::query(sql).bind(user).execute(pool).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(e
+            .as_database_error()
+            .and_then(|d| d.constraint())
+            .unwrap_or_default()
+            .to_owned()),
+    }
+}
+
 #[tokio::test]
 async fn shop_schema_enforces_the_seed_rules() {
     let db = TestDatabase::new().await;
@@ -310,43 +322,25 @@ async fn shop_schema_enforces_the_seed_rules() {
             .fetch_one(pool)
             .await
             .unwrap();
-    let err = sqlx::query("INSERT INTO accounts (user_id, balance) VALUES ($1, -1)")
-        .bind(user)
-        .execute(pool)
-        .await
-        .unwrap_err();
+    let overdraft = "INSERT INTO accounts (user_id, balance) VALUES ($1, -1)";
     assert_eq!(
-        err.as_database_error().unwrap().constraint(),
-        Some("accounts_balance_check")
+        run_for(pool, overdraft, user).await,
+        Err("accounts_balance_check".into())
     );
-    sqlx::query("INSERT INTO accounts (user_id) VALUES ($1)")
-        .bind(user)
-        .execute(pool)
-        .await
-        .unwrap();
-    sqlx::query("INSERT INTO orders (user_id, total, created_at) VALUES ($1, 10, '2025-02-01Z')")
-        .bind(user)
-        .execute(pool)
-        .await
-        .unwrap();
-    // RESTRICT from accounts blocks deleting the user; CASCADE would have removed the orders.
-    let err = sqlx::query("DELETE FROM users WHERE id = $1")
-        .bind(user)
-        .execute(pool)
-        .await
-        .unwrap_err();
+    let account = "INSERT INTO accounts (user_id) VALUES ($1)";
+    assert_eq!(run_for(pool, account, user).await, Ok(()));
+    let order = "INSERT INTO orders (user_id, total, created_at) VALUES ($1, 10, '2025-02-01Z')";
+    assert_eq!(run_for(pool, order, user).await, Ok(()));
+    // RESTRICT from accounts blocks deleting the user; CASCADE then removes the orders.
+    let delete_user = "DELETE FROM users WHERE id = $1";
     assert_eq!(
-        err.as_database_error().unwrap().constraint(),
-        Some("accounts_user_id_fkey")
+        run_for(pool, delete_user, user).await,
+        Err("accounts_user_id_fkey".into())
     );
-    sqlx::query("DELETE FROM accounts")
-        .execute(pool)
-        .await
-        .unwrap();
-    sqlx::query("DELETE FROM users WHERE id = $1")
-        .bind(user)
-        .execute(pool)
-        .await
-        .unwrap();
+    assert_eq!(
+        run_for(pool, "DELETE FROM accounts WHERE user_id = $1", user).await,
+        Ok(())
+    );
+    assert_eq!(run_for(pool, delete_user, user).await, Ok(()));
     assert_eq!(one(pool, "SELECT count(*)::text FROM orders").await, "0");
 }
