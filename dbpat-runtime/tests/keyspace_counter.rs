@@ -55,7 +55,7 @@ fn target() -> FlushTarget {
     FlushTarget::new("articles", "view_count", "id", IdType::BigInt).unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incr_get_ttl_and_concurrent_increments_are_exact() {
     let redis = TestRedis::new().await;
     let views = Counter::new(redis.connection(), keys(&redis), "article", "views").unwrap();
@@ -221,7 +221,7 @@ async fn missing_rows_and_bad_ids_are_reported_and_kept() {
     assert_eq!(ledger, 0, "failed flushes leave no ledger row");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_increments_with_flushes_and_faults_lose_nothing() {
     let redis = TestRedis::new().await;
     let db = TestDatabase::new().await;

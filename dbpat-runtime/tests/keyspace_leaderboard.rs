@@ -56,7 +56,7 @@ async fn ranks_top_n_and_around_me() {
     assert_eq!(pttl(&mut redis.connection(), board.key()).await, -1, "no TTL by default");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_increments_and_optional_ttl() {
     let redis = TestRedis::new().await;
     let mut tasks = Vec::new();

@@ -98,7 +98,7 @@ fn assert_exact_quota(kind: &str, decisions: &[Decision]) {
     assert!(decisions.iter().all(|d| d.limit == LIMIT));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fixed_window_admits_exactly_its_quota_under_8_concurrent_clients() {
     let redis = TestRedis::new().await;
     let decisions = hammer(Kind::Fixed, &redis).await;
@@ -112,7 +112,7 @@ async fn fixed_window_admits_exactly_its_quota_under_8_concurrent_clients() {
     assert!((50_000..=60_000).contains(&ms), "the seed's 60 s window, got {ms}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sliding_window_admits_exactly_its_quota_under_8_concurrent_clients() {
     let redis = TestRedis::new().await;
     let decisions = hammer(Kind::Sliding, &redis).await;

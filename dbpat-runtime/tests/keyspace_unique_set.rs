@@ -27,7 +27,7 @@ async fn add_contains_len_remove_with_the_default_ttl() {
     assert!(online.members(0).await.is_err());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_adds_count_each_member_once_and_ttl_expires_the_set() {
     let redis = TestRedis::new().await;
     let mut tasks = Vec::new();
