@@ -29,9 +29,7 @@ async fn articles(db: &TestDatabase) {
     .execute(db.pool())
     .await
     .unwrap();
-    CounterFlusher::<ConnectionManager>::ensure_ledger(db.pool())
-        .await
-        .unwrap();
+    CounterFlusher::ensure_ledger(db.pool()).await.unwrap();
 }
 
 async fn views_in_db(pool: &PgPool, id: i64) -> i64 {
@@ -66,8 +64,15 @@ async fn incr_get_ttl_and_concurrent_increments_are_exact() {
     assert_eq!(views.get("456").await.unwrap(), 7);
     let key = views.key("456").unwrap();
     assert_eq!(key, format!("{}article:{{456}}:views", redis.prefix()));
-    assert_eq!(pttl(&mut redis.connection(), &key).await, -1, "no TTL by default");
-    assert!(matches!(views.incr("bad:id").await, Err(Error::InvalidKeyPart { .. })));
+    assert_eq!(
+        pttl(&mut redis.connection(), &key).await,
+        -1,
+        "no TTL by default"
+    );
+    assert!(matches!(
+        views.incr("bad:id").await,
+        Err(Error::InvalidKeyPart { .. })
+    ));
 
     let ttl_views = views.clone().with_ttl(Duration::from_secs(90));
     ttl_views.incr("456").await.unwrap();
@@ -111,7 +116,11 @@ async fn flush_moves_deltas_into_postgres_once() {
     for (id, n) in [(1, 3), (2, 5), (3, 7)] {
         assert_eq!(views_in_db(db.pool(), id).await, n);
         assert_eq!(views.unflushed(&id.to_string()).await.unwrap(), 0);
-        assert_eq!(views.get(&id.to_string()).await.unwrap(), n, "Redis keeps the live value");
+        assert_eq!(
+            views.get(&id.to_string()).await.unwrap(),
+            n,
+            "Redis keeps the live value"
+        );
     }
     // Nothing left: a second flush changes nothing.
     let again = flusher.flush().await.unwrap();
@@ -137,11 +146,22 @@ async fn injected_failure_midway_loses_nothing_and_is_retried() {
     assert_eq!(report.flushed, 2, "{report:?}");
     assert_eq!(report.failed.len(), 1);
     assert_eq!(report.failed[0].0, "2");
-    assert!(report.failed[0].1.contains("injected flush failure"), "{report:?}");
+    assert!(
+        report.failed[0].1.contains("injected flush failure"),
+        "{report:?}"
+    );
     assert_eq!(views_in_db(db.pool(), 1).await, 10);
-    assert_eq!(views_in_db(db.pool(), 2).await, 0, "the failed transaction rolled back");
+    assert_eq!(
+        views_in_db(db.pool(), 2).await,
+        0,
+        "the failed transaction rolled back"
+    );
     assert_eq!(views_in_db(db.pool(), 3).await, 10);
-    assert_eq!(views.unflushed("2").await.unwrap(), 10, "delta kept in flight");
+    assert_eq!(
+        views.unflushed("2").await.unwrap(),
+        10,
+        "delta kept in flight"
+    );
 
     // Increments keep arriving while article 2's delta is in flight.
     views.incr_by("2", 4).await.unwrap();
@@ -195,7 +215,10 @@ async fn a_flush_that_died_after_commit_is_not_applied_twice() {
     assert_eq!(report.already_applied, 1, "{report:?}");
     assert_eq!(report.flushed, 0);
     assert_eq!(views_in_db(db.pool(), 1).await, 5, "not applied twice");
-    assert!(!exists(&mut conn, &inflight).await, "stale in-flight hash cleaned up");
+    assert!(
+        !exists(&mut conn, &inflight).await,
+        "stale in-flight hash cleaned up"
+    );
 }
 
 #[tokio::test]
@@ -264,7 +287,10 @@ async fn concurrent_increments_with_flushes_and_faults_lose_nothing() {
         .unwrap();
     println!("flush rounds during writes: {rounds}, injected failures hit: {failures}");
     assert!(rounds >= 2, "the flusher ran concurrently with the writers");
-    assert_eq!(total, 1000, "every increment reached PostgreSQL exactly once");
+    assert_eq!(
+        total, 1000,
+        "every increment reached PostgreSQL exactly once"
+    );
     let counter = make(redis.connection());
     for id in 1..=3 {
         let live = counter.get(&id.to_string()).await.unwrap();

@@ -9,10 +9,18 @@ use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use std::time::Duration;
 
-async fn fenced(conn: ConnectionManager, redis: &TestRedis, pool: &PgPool, ttl: Duration) -> FencedLockManager {
+async fn fenced(
+    conn: ConnectionManager,
+    redis: &TestRedis,
+    pool: &PgPool,
+    ttl: Duration,
+) -> FencedLockManager {
     let locks = LockManager::new(conn, keys(redis))
         .with_ttl(ttl)
-        .with_retry(RetryDelay { min: Duration::ZERO, max: Duration::from_millis(2) })
+        .with_retry(RetryDelay {
+            min: Duration::ZERO,
+            max: Duration::from_millis(2),
+        })
         .unwrap();
     let f = FencedLockManager::new(locks, pool.clone(), "app_fencing").unwrap();
     f.ensure_schema().await.unwrap();
@@ -30,7 +38,12 @@ async fn ledger(pool: &PgPool) {
 }
 
 /// The protected write: fence check and update in one transaction.
-async fn write_status(pool: &PgPool, resource: &str, token: i64, status: &str) -> Result<(), Error> {
+async fn write_status(
+    pool: &PgPool,
+    resource: &str,
+    token: i64,
+    status: &str,
+) -> Result<(), Error> {
     let mut tx = pool.begin().await?;
     check_fence(&mut tx, resource, token).await?;
     sqlx::query("UPDATE invoices SET status = $1, writes = writes + 1 WHERE id = 42")
@@ -46,18 +59,39 @@ async fn a_paused_holder_whose_lock_expired_is_fenced_off() {
     let redis = TestRedis::new().await;
     let db = TestDatabase::new().await;
     ledger(db.pool()).await;
-    let locks = fenced(redis.connection(), &redis, db.pool(), Duration::from_millis(150)).await;
+    let locks = fenced(
+        redis.connection(),
+        &redis,
+        db.pool(),
+        Duration::from_millis(150),
+    )
+    .await;
 
     let a = locks.try_acquire("invoice", "42").await.unwrap().unwrap();
-    write_status(db.pool(), a.resource(), a.token(), "a-1").await.unwrap();
+    write_status(db.pool(), a.resource(), a.token(), "a-1")
+        .await
+        .unwrap();
     // A pauses past its TTL; B acquires with a larger token and writes.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let b = locks.try_acquire("invoice", "42").await.unwrap().expect("A's lock expired");
-    assert!(b.token() > a.token(), "tokens increase: {} then {}", a.token(), b.token());
+    let b = locks
+        .try_acquire("invoice", "42")
+        .await
+        .unwrap()
+        .expect("A's lock expired");
+    assert!(
+        b.token() > a.token(),
+        "tokens increase: {} then {}",
+        a.token(),
+        b.token()
+    );
     assert_eq!(a.resource(), b.resource());
-    write_status(db.pool(), b.resource(), b.token(), "b").await.unwrap();
+    write_status(db.pool(), b.resource(), b.token(), "b")
+        .await
+        .unwrap();
     // A wakes up and tries to write with its old token: refused, B's write stands.
-    let err = write_status(db.pool(), a.resource(), a.token(), "a-late").await.unwrap_err();
+    let err = write_status(db.pool(), a.resource(), a.token(), "a-late")
+        .await
+        .unwrap_err();
     match err {
         Error::StaleFencingToken { token, current, .. } => {
             assert_eq!((token, current), (a.token(), b.token()));
@@ -71,7 +105,9 @@ async fn a_paused_holder_whose_lock_expired_is_fenced_off() {
             .unwrap();
     assert_eq!((status.as_str(), writes), ("b", 2));
     // The same holder may write several times with its token.
-    write_status(db.pool(), b.resource(), b.token(), "b-2").await.unwrap();
+    write_status(db.pool(), b.resource(), b.token(), "b-2")
+        .await
+        .unwrap();
     assert!(!a.release().await.unwrap(), "A no longer owns the lock");
     assert!(b.release().await.unwrap());
 }
@@ -83,13 +119,24 @@ async fn contending_fenced_holders_all_write_with_increasing_tokens() {
     ledger(db.pool()).await;
     let mut tasks = Vec::new();
     for _ in 0..2 {
-        let locks = fenced(own_connection().await, &redis, db.pool(), Duration::from_secs(30)).await;
+        let locks = fenced(
+            own_connection().await,
+            &redis,
+            db.pool(),
+            Duration::from_secs(30),
+        )
+        .await;
         let pool = db.pool().clone();
         tasks.push(tokio::spawn(async move {
             let mut tokens = Vec::new();
             for _ in 0..50 {
-                let g = locks.acquire("invoice", "42", Duration::from_secs(10)).await.unwrap();
-                write_status(&pool, g.resource(), g.token(), "x").await.unwrap();
+                let g = locks
+                    .acquire("invoice", "42", Duration::from_secs(10))
+                    .await
+                    .unwrap();
+                write_status(&pool, g.resource(), g.token(), "x")
+                    .await
+                    .unwrap();
                 tokens.push(g.token());
                 assert!(g.release().await.unwrap());
             }

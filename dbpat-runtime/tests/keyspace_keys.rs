@@ -22,21 +22,40 @@ async fn scan_lists_exactly_the_matching_keys_under_the_prefix() {
     let mut conn = redis.connection();
     let k = keys(&redis);
     for id in 0..250 {
-        set(&mut conn, &k.key("user", &id.to_string(), "profile").unwrap()).await;
-        set(&mut conn, &k.key("user", &id.to_string(), "settings").unwrap()).await;
+        set(
+            &mut conn,
+            &k.key("user", &id.to_string(), "profile").unwrap(),
+        )
+        .await;
+        set(
+            &mut conn,
+            &k.key("user", &id.to_string(), "settings").unwrap(),
+        )
+        .await;
     }
     set(&mut conn, &k.key("order", "456", "items").unwrap()).await;
     // Same shape under another prefix: must not be listed.
-    set(&mut conn, &keys(&other).key("user", "1", "profile").unwrap()).await;
+    set(
+        &mut conn,
+        &keys(&other).key("user", "1", "profile").unwrap(),
+    )
+    .await;
 
     let pattern = k.pattern("user", None, Some("profile")).unwrap();
-    let small_batches = ScanOptions { count: 10, limit: 10_000 };
+    let small_batches = ScanOptions {
+        count: 10,
+        limit: 10_000,
+    };
     let found = scan_keys(&mut conn, &pattern, small_batches).await.unwrap();
     assert_eq!(found.len(), 250);
-    assert!(found.iter().all(|key| key.starts_with(redis.prefix()) && key.ends_with(":profile")));
+    assert!(found
+        .iter()
+        .all(|key| key.starts_with(redis.prefix()) && key.ends_with(":profile")));
 
     let one_user = k.pattern("user", Some("7"), None).unwrap();
-    let found = scan_keys(&mut conn, &one_user, ScanOptions::default()).await.unwrap();
+    let found = scan_keys(&mut conn, &one_user, ScanOptions::default())
+        .await
+        .unwrap();
     assert_eq!(
         found,
         vec![
@@ -45,14 +64,24 @@ async fn scan_lists_exactly_the_matching_keys_under_the_prefix() {
         ]
     );
 
-    let everything = scan_keys(&mut conn, &k.pattern_all(), ScanOptions::default()).await.unwrap();
+    let everything = scan_keys(&mut conn, &k.pattern_all(), ScanOptions::default())
+        .await
+        .unwrap();
     assert_eq!(everything.len(), 501);
 
-    let bounded = ScanOptions { count: 50, limit: 30 };
-    assert_eq!(scan_keys(&mut conn, &pattern, bounded).await.unwrap().len(), 30);
-    assert!(scan_keys(&mut conn, &pattern, ScanOptions { count: 0, limit: 1 })
-        .await
-        .is_err());
+    let bounded = ScanOptions {
+        count: 50,
+        limit: 30,
+    };
+    assert_eq!(
+        scan_keys(&mut conn, &pattern, bounded).await.unwrap().len(),
+        30
+    );
+    assert!(
+        scan_keys(&mut conn, &pattern, ScanOptions { count: 0, limit: 1 })
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -64,8 +93,9 @@ async fn tagged_keys_are_listed_by_tagged_patterns_only() {
     set(&mut conn, &k.tagged_key("user", "2", "views").unwrap()).await;
     set(&mut conn, &k.key("user", "3", "views").unwrap()).await;
     let tagged = k.tagged_pattern("user", None, Some("views")).unwrap();
-    let found = scan_keys(&mut conn, &tagged, ScanOptions::default()).await.unwrap();
+    let found = scan_keys(&mut conn, &tagged, ScanOptions::default())
+        .await
+        .unwrap();
     assert_eq!(found.len(), 2, "{found:?}");
     assert!(found.iter().all(|key| key.contains(":{")));
-
 }

@@ -8,17 +8,26 @@ use keyspace_support::{keys, own_connection, pttl};
 use std::time::Duration;
 
 fn names(entries: &[Entry]) -> Vec<(u64, &str)> {
-    entries.iter().map(|e| (e.rank, e.member.as_str())).collect()
+    entries
+        .iter()
+        .map(|e| (e.rank, e.member.as_str()))
+        .collect()
 }
 
 #[tokio::test]
 async fn ranks_top_n_and_around_me() {
     let redis = TestRedis::new().await;
     let board = Leaderboard::new(redis.connection(), &keys(&redis), "weekly").unwrap();
-    assert_eq!(board.key(), format!("{}leaderboard:weekly:scores", redis.prefix()));
+    assert_eq!(
+        board.key(),
+        format!("{}leaderboard:weekly:scores", redis.prefix())
+    );
     // p0 .. p9 with scores 0, 10, ..., 90: p9 is first.
     for i in 0..10 {
-        board.set_score(&format!("p{i}"), f64::from(i * 10)).await.unwrap();
+        board
+            .set_score(&format!("p{i}"), f64::from(i * 10))
+            .await
+            .unwrap();
     }
     assert_eq!(board.len().await.unwrap(), 10);
     let top = board.top(3).await.unwrap();
@@ -31,7 +40,10 @@ async fn ranks_top_n_and_around_me() {
     assert_eq!(board.rank("nobody").await.unwrap(), None);
 
     let mid = board.around("p5", 2).await.unwrap();
-    assert_eq!(names(&mid), vec![(3, "p7"), (4, "p6"), (5, "p5"), (6, "p4"), (7, "p3")]);
+    assert_eq!(
+        names(&mid),
+        vec![(3, "p7"), (4, "p6"), (5, "p5"), (6, "p4"), (7, "p3")]
+    );
     let first = board.around("p9", 2).await.unwrap();
     assert_eq!(names(&first), vec![(1, "p9"), (2, "p8"), (3, "p7")]);
     let last = board.around("p0", 2).await.unwrap();
@@ -47,13 +59,26 @@ async fn ranks_top_n_and_around_me() {
     board.set_score("a", 50.0).await.unwrap();
     let tie = board.around("p5", 0).await.unwrap();
     assert_eq!(tie.len(), 1);
-    assert_eq!(board.rank("p5").await.unwrap().unwrap() + 1, board.rank("a").await.unwrap().unwrap());
+    assert_eq!(
+        board.rank("p5").await.unwrap().unwrap() + 1,
+        board.rank("a").await.unwrap().unwrap()
+    );
 
     assert!(board.remove("p0").await.unwrap());
     assert!(!board.remove("p0").await.unwrap());
-    assert!(matches!(board.incr("x", f64::NAN).await, Err(Error::InvalidArgument(_))));
-    assert!(matches!(board.set_score("x", f64::INFINITY).await, Err(Error::InvalidArgument(_))));
-    assert_eq!(pttl(&mut redis.connection(), board.key()).await, -1, "no TTL by default");
+    assert!(matches!(
+        board.incr("x", f64::NAN).await,
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        board.set_score("x", f64::INFINITY).await,
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(
+        pttl(&mut redis.connection(), board.key()).await,
+        -1,
+        "no TTL by default"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,7 +89,9 @@ async fn concurrent_increments_and_optional_ttl() {
         let b = Leaderboard::new(own_connection().await, &keys(&redis), "race").unwrap();
         tasks.push(tokio::spawn(async move {
             for i in 0..100 {
-                b.incr(if i % 2 == 0 { "even" } else { "odd" }, 1.0).await.unwrap();
+                b.incr(if i % 2 == 0 { "even" } else { "odd" }, 1.0)
+                    .await
+                    .unwrap();
             }
         }));
     }

@@ -42,14 +42,21 @@ async fn two_holders_never_hold_the_lock_at_once_over_1000_contended_rounds() {
                     Some(g) => g,
                     None => {
                         contended.fetch_add(1, Ordering::SeqCst);
-                        locks.acquire("account", "42", Duration::from_secs(10)).await.unwrap()
+                        locks
+                            .acquire("account", "42", Duration::from_secs(10))
+                            .await
+                            .unwrap()
                     }
                 };
                 if inside.swap(true, Ordering::SeqCst) {
                     overlaps.fetch_add(1, Ordering::SeqCst);
                 }
                 // A read-modify-write that is only correct under mutual exclusion.
-                let v: Option<u64> = redis::cmd("GET").arg(&counter_key).query_async(&mut conn).await.unwrap();
+                let v: Option<u64> = redis::cmd("GET")
+                    .arg(&counter_key)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
                 tokio::task::yield_now().await;
                 let () = redis::cmd("SET")
                     .arg(&counter_key)
@@ -79,9 +86,20 @@ async fn two_holders_never_hold_the_lock_at_once_over_1000_contended_rounds() {
         contended.load(Ordering::SeqCst),
         overlaps.load(Ordering::SeqCst)
     );
-    assert!(contended.load(Ordering::SeqCst) > 0, "the holders really contended");
-    assert_eq!(rounds, 2 * ROUNDS, "each holder got the lock once per round");
-    assert_eq!(overlaps.load(Ordering::SeqCst), 0, "two holders inside at once");
+    assert!(
+        contended.load(Ordering::SeqCst) > 0,
+        "the holders really contended"
+    );
+    assert_eq!(
+        rounds,
+        2 * ROUNDS,
+        "each holder got the lock once per round"
+    );
+    assert_eq!(
+        overlaps.load(Ordering::SeqCst),
+        0,
+        "two holders inside at once"
+    );
     assert_eq!(total, u64::from(2 * ROUNDS), "no lost update");
 }
 
@@ -89,17 +107,28 @@ async fn two_holders_never_hold_the_lock_at_once_over_1000_contended_rounds() {
 async fn only_the_owner_releases_or_extends() {
     let redis = TestRedis::new().await;
     let mut conn = redis.connection();
-    let short = LockManager::new(redis.connection(), keys(&redis)).with_ttl(Duration::from_millis(100));
+    let short =
+        LockManager::new(redis.connection(), keys(&redis)).with_ttl(Duration::from_millis(100));
     let mut a = short.try_acquire("user", "123").await.unwrap().unwrap();
     assert_eq!(a.key(), format!("{}lock:user:123", redis.prefix()));
-    assert!(short.try_acquire("user", "123").await.unwrap().is_none(), "held");
+    assert!(
+        short.try_acquire("user", "123").await.unwrap().is_none(),
+        "held"
+    );
     assert!(a.remaining() <= Duration::from_millis(100));
     // A's lock expires (A is "paused"); B takes it.
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let b = short.try_acquire("user", "123").await.unwrap().expect("expired lock is free");
+    let b = short
+        .try_acquire("user", "123")
+        .await
+        .unwrap()
+        .expect("expired lock is free");
     assert_ne!(a.token(), b.token());
     assert!(!a.is_held().await.unwrap());
-    assert!(!a.extend(Duration::from_secs(10)).await.unwrap(), "A cannot extend B's lock");
+    assert!(
+        !a.extend(Duration::from_secs(10)).await.unwrap(),
+        "A cannot extend B's lock"
+    );
     assert!(!a.release().await.unwrap(), "A cannot release B's lock");
     assert!(b.is_held().await.unwrap(), "B's lock survived A's attempts");
     assert!(b.release().await.unwrap());
@@ -117,9 +146,15 @@ async fn default_ttl_timeout_and_bad_input() {
     let mut conn = redis.connection();
     let locks = LockManager::new(redis.connection(), keys(&redis));
     assert_eq!(locks.ttl(), Duration::from_secs(30));
-    let held = locks.acquire("report", "daily", Duration::from_millis(10)).await.unwrap();
+    let held = locks
+        .acquire("report", "daily", Duration::from_millis(10))
+        .await
+        .unwrap();
     let ms = pttl(&mut conn, held.key()).await;
-    assert!((29_000..=30_000).contains(&ms), "the seed's 30 s lock TTL, got {ms}");
+    assert!(
+        (29_000..=30_000).contains(&ms),
+        "the seed's 30 s lock TTL, got {ms}"
+    );
     let started = Instant::now();
     let err = locks
         .acquire("report", "daily", Duration::from_millis(120))
@@ -128,10 +163,19 @@ async fn default_ttl_timeout_and_bad_input() {
         .expect("held by someone else");
     assert!(matches!(err, Error::LockTimeout { .. }), "{err}");
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(120) && waited < Duration::from_secs(2), "{waited:?}");
-    assert!(matches!(locks.try_acquire("a:b", "1").await, Err(Error::InvalidKeyPart { .. })));
+    assert!(
+        waited >= Duration::from_millis(120) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
+    assert!(matches!(
+        locks.try_acquire("a:b", "1").await,
+        Err(Error::InvalidKeyPart { .. })
+    ));
     assert!(LockManager::new(redis.connection(), keys(&redis))
-        .with_retry(RetryDelay { min: Duration::from_secs(2), max: Duration::from_secs(1) })
+        .with_retry(RetryDelay {
+            min: Duration::from_secs(2),
+            max: Duration::from_secs(1)
+        })
         .is_err());
     held.release().await.unwrap();
 }

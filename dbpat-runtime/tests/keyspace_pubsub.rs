@@ -27,7 +27,10 @@ async fn typed_messages_reach_subscribers_in_order() {
     let mut sub = ch.subscribe(&client()).await.unwrap();
     let sent = vec![
         Notification::OrderShipped { order_id: 9 },
-        Notification::Message { from: "ann".into(), text: "hi ✓".into() },
+        Notification::Message {
+            from: "ann".into(),
+            text: "hi ✓".into(),
+        },
         Notification::OrderShipped { order_id: 10 },
     ];
     for n in &sent {
@@ -39,7 +42,9 @@ async fn typed_messages_reach_subscribers_in_order() {
         "nobody listens on user 456"
     );
     for expected in &sent {
-        let got = timeout(Duration::from_secs(2), sub.next()).await.expect("delivered");
+        let got = timeout(Duration::from_secs(2), sub.next())
+            .await
+            .expect("delivered");
         assert_eq!(&got.unwrap().unwrap(), expected);
     }
 
@@ -51,13 +56,21 @@ async fn typed_messages_reach_subscribers_in_order() {
         .await
         .unwrap();
     ch.publish(&mut conn, &sent[0]).await.unwrap();
-    let bad = timeout(Duration::from_secs(2), sub.next()).await.unwrap().unwrap();
+    let bad = timeout(Duration::from_secs(2), sub.next())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(matches!(bad, Err(Error::Codec(_))));
-    let good = timeout(Duration::from_secs(2), sub.next()).await.unwrap().unwrap();
+    let good = timeout(Duration::from_secs(2), sub.next())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(good.unwrap(), sent[0]);
 
     // Nothing else was delivered (the other channel's message in particular).
-    assert!(timeout(Duration::from_millis(100), sub.next()).await.is_err());
+    assert!(timeout(Duration::from_millis(100), sub.next())
+        .await
+        .is_err());
     drop(sub);
     // After the subscriber is gone, publishing reaches nobody (fire-and-forget).
     let mut receivers = 1;
@@ -80,7 +93,10 @@ async fn every_subscriber_gets_every_message() {
     let n = Notification::OrderShipped { order_id: 1 };
     assert_eq!(ch.publish(&mut redis.connection(), &n).await.unwrap(), 2);
     for sub in [&mut a, &mut b] {
-        let got = timeout(Duration::from_secs(2), sub.next()).await.unwrap().unwrap();
+        let got = timeout(Duration::from_secs(2), sub.next())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(got.unwrap(), n);
     }
 }

@@ -2,7 +2,7 @@
 
 mod keyspace_support;
 
-use dbpat_runtime::keyspace::{StreamQueue, Error};
+use dbpat_runtime::keyspace::{Error, StreamQueue};
 use dbpat_runtime::testing::TestRedis;
 use keyspace_support::{keys, own_connection};
 use redis::aio::ConnectionManager;
@@ -31,7 +31,10 @@ fn queue(conn: ConnectionManager, redis: &TestRedis) -> StreamQueue<Job> {
 async fn receive_in_order_and_ack() {
     let redis = TestRedis::new().await;
     let q = queue(redis.connection(), &redis);
-    assert_eq!(q.stream_key(), format!("{}queue:{{emails}}:stream", redis.prefix()));
+    assert_eq!(
+        q.stream_key(),
+        format!("{}queue:{{emails}}:stream", redis.prefix())
+    );
     q.ensure_group().await.unwrap();
     q.ensure_group().await.unwrap(); // idempotent
     let mut ids = Vec::new();
@@ -39,10 +42,20 @@ async fn receive_in_order_and_ack() {
         ids.push(q.enqueue(&job(n)).await.unwrap());
     }
     let worker = q.consumer("w1").unwrap();
-    let got = worker.receive(10, Some(Duration::from_millis(100))).await.unwrap();
+    let got = worker
+        .receive(10, Some(Duration::from_millis(100)))
+        .await
+        .unwrap();
     assert_eq!(got.iter().map(|d| d.id.clone()).collect::<Vec<_>>(), ids);
-    assert_eq!(got.iter().map(|d| d.message.n).collect::<Vec<_>>(), vec![0, 1, 2]);
-    assert_eq!(q.pending_count().await.unwrap(), 3, "delivered, not yet acknowledged");
+    assert_eq!(
+        got.iter().map(|d| d.message.n).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
+    assert_eq!(
+        q.pending_count().await.unwrap(),
+        3,
+        "delivered, not yet acknowledged"
+    );
     for d in &got {
         assert!(worker.ack(d).await.unwrap());
     }
@@ -57,7 +70,10 @@ async fn receive_in_order_and_ack() {
         .unwrap()
         .is_empty());
     assert!(started.elapsed() >= Duration::from_millis(90));
-    assert!(matches!(worker.receive(0, None).await, Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        worker.receive(0, None).await,
+        Err(Error::InvalidArgument(_))
+    ));
 }
 
 #[tokio::test]
@@ -72,7 +88,10 @@ async fn a_consumer_that_dies_without_ack_has_its_message_redelivered() {
     let a_queue = queue(own_connection().await, &redis);
     let doomed = tokio::spawn(async move {
         let a = a_queue.consumer("worker-a").unwrap();
-        let got = a.receive(1, Some(Duration::from_millis(200))).await.unwrap();
+        let got = a
+            .receive(1, Some(Duration::from_millis(200)))
+            .await
+            .unwrap();
         took.send(got[0].id.clone()).unwrap();
         std::future::pending::<()>().await; // "processing" forever
     });
@@ -143,7 +162,11 @@ async fn two_consumers_share_the_work_and_poison_messages_are_dead_lettered() {
     }
     let distinct: BTreeSet<u32> = all.iter().copied().collect();
     println!("per-worker deliveries: {per_worker:?}");
-    assert_eq!(all.len(), 200, "each message delivered once in the normal path");
+    assert_eq!(
+        all.len(),
+        200,
+        "each message delivered once in the normal path"
+    );
     assert_eq!(distinct, (0..200).collect());
     assert_eq!(q.pending_count().await.unwrap(), 0);
     let dead: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")

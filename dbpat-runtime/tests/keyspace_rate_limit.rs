@@ -93,7 +93,10 @@ fn assert_exact_quota(kind: &str, decisions: &[Decision]) {
     for d in decisions.iter().filter(|d| !d.allowed) {
         assert_eq!(d.remaining, 0);
         let r = d.retry_after.expect("refusals carry retry-after");
-        assert!(r > Duration::ZERO && r <= Duration::from_secs(60), "{kind}: {r:?}");
+        assert!(
+            r > Duration::ZERO && r <= Duration::from_secs(60),
+            "{kind}: {r:?}"
+        );
     }
     assert!(decisions.iter().all(|d| d.limit == LIMIT));
 }
@@ -109,7 +112,10 @@ async fn fixed_window_admits_exactly_its_quota_under_8_concurrent_clients() {
         .unwrap();
     assert_eq!(key, format!("{}ratelimit:user-42:api", redis.prefix()));
     let ms = pttl(&mut redis.connection(), &key).await;
-    assert!((50_000..=60_000).contains(&ms), "the seed's 60 s window, got {ms}");
+    assert!(
+        (50_000..=60_000).contains(&ms),
+        "the seed's 60 s window, got {ms}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,7 +157,10 @@ async fn windows_reopen_after_retry_after() {
         // Another subject has its own quota.
         assert!(l.check("someone-else").await.allowed);
         tokio::time::sleep(wait + Duration::from_millis(30)).await;
-        assert!(l.check(subject).await.allowed, "window reopened after retry-after");
+        assert!(
+            l.check(subject).await.allowed,
+            "window reopened after retry-after"
+        );
     }
 }
 
@@ -182,10 +191,15 @@ async fn bad_configuration_is_an_error() {
         FixedWindow::new(redis.connection(), keys(&redis), "api", 0),
         Err(Error::InvalidArgument(_))
     ));
-    assert!(SlidingWindow::new(redis.connection(), keys(&redis), "api", 1)
-        .unwrap()
-        .with_window(Duration::ZERO)
-        .is_err());
+    assert!(
+        SlidingWindow::new(redis.connection(), keys(&redis), "api", 1)
+            .unwrap()
+            .with_window(Duration::ZERO)
+            .is_err()
+    );
     let l = FixedWindow::new(redis.connection(), keys(&redis), "api", 1).unwrap();
-    assert!(matches!(l.check("a b").await, Err(Error::InvalidKeyPart { .. })));
+    assert!(matches!(
+        l.check("a b").await,
+        Err(Error::InvalidKeyPart { .. })
+    ));
 }

@@ -30,21 +30,40 @@ async fn typed_session_round_trip_with_the_seed_ttl() {
     let key = sessions.key(&id).unwrap();
     assert_eq!(key, format!("{}session:{id}", redis.prefix()));
     let ms = pttl(&mut conn, &key).await;
-    assert!((86_000_000..=86_400_000).contains(&ms), "24 h TTL, got {ms} ms");
+    assert!(
+        (86_000_000..=86_400_000).contains(&ms),
+        "24 h TTL, got {ms} ms"
+    );
     assert_eq!(sessions.load::<Web>(&id).await.unwrap(), Some(value));
     // Stored as one hash field per struct field (JSON-encoded).
     let role = sessions.get_field(&id, "role").await.unwrap();
     assert_eq!(role.as_deref(), Some("\"admin\""));
     assert_eq!(sessions.get_field(&id, "missing").await.unwrap(), None);
-    let other = sessions.create(&Web { user_id: 8, role: "x".into(), cart: vec![] }).await.unwrap();
+    let other = sessions
+        .create(&Web {
+            user_id: 8,
+            role: "x".into(),
+            cart: vec![],
+        })
+        .await
+        .unwrap();
     assert_ne!(id, other);
 
     assert!(sessions.destroy(&id).await.unwrap());
     assert!(!sessions.destroy(&id).await.unwrap());
     assert_eq!(sessions.load::<Web>(&id).await.unwrap(), None);
-    assert!(matches!(sessions.create(&42).await, Err(Error::InvalidArgument(_))));
-    assert!(matches!(sessions.get_all("a:b").await, Err(Error::InvalidKeyPart { .. })));
-    assert!(matches!(sessions.create_fields(&[]).await, Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        sessions.create(&42).await,
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        sessions.get_all("a:b").await,
+        Err(Error::InvalidKeyPart { .. })
+    ));
+    assert!(matches!(
+        sessions.create_fields(&[]).await,
+        Err(Error::InvalidArgument(_))
+    ));
 }
 
 #[tokio::test]
@@ -55,7 +74,12 @@ async fn every_access_renews_the_ttl() {
     let id = sessions.create_fields(&[("user_id", "7")]).await.unwrap();
     let key = sessions.key(&id).unwrap();
     let shrink = |mut c: redis::aio::ConnectionManager, k: String| async move {
-        let () = redis::cmd("PEXPIRE").arg(k).arg(5_000).query_async(&mut c).await.unwrap();
+        let () = redis::cmd("PEXPIRE")
+            .arg(k)
+            .arg(5_000)
+            .query_async(&mut c)
+            .await
+            .unwrap();
     };
     // get_all, get_field, set_fields and touch each restore the full 24 h.
     shrink(conn.clone(), key.clone()).await;
@@ -65,7 +89,10 @@ async fn every_access_renews_the_ttl() {
     sessions.get_field(&id, "user_id").await.unwrap();
     assert!(pttl(&mut conn, &key).await > 86_000_000);
     shrink(conn.clone(), key.clone()).await;
-    assert!(sessions.set_fields(&id, &[("theme", "dark")]).await.unwrap());
+    assert!(sessions
+        .set_fields(&id, &[("theme", "dark")])
+        .await
+        .unwrap());
     assert!(pttl(&mut conn, &key).await > 86_000_000);
     shrink(conn.clone(), key.clone()).await;
     assert!(sessions.touch(&id).await.unwrap());
@@ -79,19 +106,25 @@ async fn every_access_renews_the_ttl() {
 async fn sliding_expiry_in_real_time_and_no_resurrection() {
     let redis = TestRedis::new().await;
     let mut conn = redis.connection();
-    let sessions = SessionStore::new(redis.connection(), keys(&redis))
-        .with_ttl(Duration::from_millis(400));
+    let sessions =
+        SessionStore::new(redis.connection(), keys(&redis)).with_ttl(Duration::from_millis(400));
     let id = sessions.create_fields(&[("user_id", "7")]).await.unwrap();
     // Active for 4 x 150 ms = 600 ms > TTL: still alive thanks to sliding expiry.
     for _ in 0..4 {
         tokio::time::sleep(Duration::from_millis(150)).await;
-        assert!(sessions.get_all(&id).await.unwrap().is_some(), "expired while active");
+        assert!(
+            sessions.get_all(&id).await.unwrap().is_some(),
+            "expired while active"
+        );
     }
     // Idle longer than the TTL: gone.
     tokio::time::sleep(Duration::from_millis(550)).await;
     assert_eq!(sessions.get_all(&id).await.unwrap(), None);
     // A late write does not resurrect a partial session.
-    assert!(!sessions.set_fields(&id, &[("theme", "dark")]).await.unwrap());
+    assert!(!sessions
+        .set_fields(&id, &[("theme", "dark")])
+        .await
+        .unwrap());
     assert!(!sessions.touch(&id).await.unwrap());
     assert!(!exists(&mut conn, &sessions.key(&id).unwrap()).await);
     assert_eq!(sessions.ttl(&id).await.unwrap(), None);

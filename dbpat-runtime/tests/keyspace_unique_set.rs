@@ -37,7 +37,10 @@ async fn concurrent_adds_count_each_member_once_and_ttl_expires_the_set() {
             let mut added = 0;
             for i in 0..100 {
                 // Every task adds the same 100 members, in a different order.
-                if s.add(&format!("user-{}", (i * 7 + t * 13) % 100)).await.unwrap() {
+                if s.add(&format!("user-{}", (i * 7 + t * 13) % 100))
+                    .await
+                    .unwrap()
+                {
                     added += 1;
                 }
             }
@@ -49,7 +52,10 @@ async fn concurrent_adds_count_each_member_once_and_ttl_expires_the_set() {
         newly_added += t.await.unwrap();
     }
     let online = UniqueSet::new(redis.connection(), &keys(&redis), "online_users").unwrap();
-    assert_eq!(newly_added, 100, "exactly one SADD per member reported it as new");
+    assert_eq!(
+        newly_added, 100,
+        "exactly one SADD per member reported it as new"
+    );
     assert_eq!(online.len().await.unwrap(), 100);
     assert_eq!(online.members(1000).await.unwrap().len(), 100);
     assert_eq!(online.members(30).await.unwrap().len(), 30);

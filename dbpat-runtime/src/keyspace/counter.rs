@@ -212,7 +212,11 @@ pub struct FlushTarget {
 impl FlushTarget {
     /// Validates the three identifiers (`[a-z_][a-z0-9_]*`) and renders the statement once.
     pub fn new(table: &str, column: &str, id_column: &str, id_type: IdType) -> Result<Self> {
-        let (t, c, i) = (Ident::new(table)?, Ident::new(column)?, Ident::new(id_column)?);
+        let (t, c, i) = (
+            Ident::new(table)?,
+            Ident::new(column)?,
+            Ident::new(id_column)?,
+        );
         let (t, c, i) = (t.quoted(), c.quoted(), i.quoted());
         Ok(FlushTarget {
             sql: format!("UPDATE {t} SET {c} = {c} + $1 WHERE {i} = $2"),
@@ -251,17 +255,8 @@ pub struct CounterFlusher<C = ConnectionManager> {
 /// The ledger of applied flushes, created by [`CounterFlusher::ensure_ledger`].
 pub const LEDGER_TABLE: &str = "dbpat_counter_flushes";
 
-impl<C: ConnectionLike + Clone + Send + Sync + 'static> CounterFlusher<C> {
-    /// A flusher for `counter`, which should have been built [`Counter::with_pending`].
-    pub fn new(counter: Counter<C>, pool: PgPool, target: FlushTarget) -> Self {
-        CounterFlusher {
-            counter,
-            pool,
-            target,
-            scan: ScanOptions::default(),
-        }
-    }
-
+/// Ledger management; independent of the Redis connection type.
+impl CounterFlusher<ConnectionManager> {
     /// Creates the ledger table `dbpat_counter_flushes` if it does not exist.
     pub async fn ensure_ledger(pool: &PgPool) -> Result<()> {
         sqlx::query(
@@ -286,6 +281,18 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> CounterFlusher<C> {
         .execute(pool)
         .await?;
         Ok(r.rows_affected())
+    }
+}
+
+impl<C: ConnectionLike + Clone + Send + Sync + 'static> CounterFlusher<C> {
+    /// A flusher for `counter`, which should have been built [`Counter::with_pending`].
+    pub fn new(counter: Counter<C>, pool: PgPool, target: FlushTarget) -> Self {
+        CounterFlusher {
+            counter,
+            pool,
+            target,
+            scan: ScanOptions::default(),
+        }
     }
 
     /// Ids with a pending or in-flight delta, found with SCAN.

@@ -54,7 +54,10 @@ mod tests {
             "é",
             &"a".repeat(64),
         ] {
-            assert!(matches!(Ident::new(bad), Err(Error::InvalidIdentifier(_))), "{bad:?}");
+            assert!(
+                matches!(Ident::new(bad), Err(Error::InvalidIdentifier(_))),
+                "{bad:?}"
+            );
         }
         assert_eq!(Ident::new("user").unwrap().quoted(), "\"user\"");
     }

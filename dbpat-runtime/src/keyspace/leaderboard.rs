@@ -108,7 +108,11 @@ impl<C: ConnectionLike + Clone + Send + Sync> Leaderboard<C> {
     pub async fn incr(&self, member: &str, by: f64) -> Result<f64> {
         Self::check_score(by)?;
         let mut pipe = redis::pipe();
-        pipe.atomic().cmd("ZINCRBY").arg(&self.key).arg(by).arg(member);
+        pipe.atomic()
+            .cmd("ZINCRBY")
+            .arg(&self.key)
+            .arg(by)
+            .arg(member);
         self.with_expiry(&mut pipe);
         let (score,): (f64,) = pipe.query_async(&mut self.conn.clone()).await?;
         Ok(score)

@@ -96,7 +96,9 @@ impl<C: ConnectionLike + Clone + Send + Sync> LockManager<C> {
     /// Overrides the pause between attempts of [`LockManager::acquire`].
     pub fn with_retry(mut self, retry: RetryDelay) -> Result<Self> {
         if retry.min > retry.max {
-            return Err(Error::InvalidArgument("retry.min must not exceed retry.max"));
+            return Err(Error::InvalidArgument(
+                "retry.min must not exceed retry.max",
+            ));
         }
         self.retry = retry;
         Ok(self)

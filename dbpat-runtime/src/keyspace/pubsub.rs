@@ -56,7 +56,11 @@ impl<T: Serialize + DeserializeOwned> Channel<T> {
     }
 
     /// Publishes one message; returns how many subscribers received it (0 is not an error).
-    pub async fn publish<C: ConnectionLike + Send>(&self, conn: &mut C, message: &T) -> Result<u64> {
+    pub async fn publish<C: ConnectionLike + Send>(
+        &self,
+        conn: &mut C,
+        message: &T,
+    ) -> Result<u64> {
         let payload = serde_json::to_string(message)?;
         Ok(redis::cmd("PUBLISH")
             .arg(&self.name)

@@ -109,7 +109,9 @@ impl<C: ConnectionLike + Clone + Send + Sync> Config<C> {
 
     fn window(mut self, window: Duration) -> Result<Self> {
         if window < Duration::from_millis(1) {
-            return Err(Error::InvalidArgument("rate-limit window must be at least 1 ms"));
+            return Err(Error::InvalidArgument(
+                "rate-limit window must be at least 1 ms",
+            ));
         }
         self.window = window;
         Ok(self)

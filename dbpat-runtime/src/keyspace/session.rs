@@ -56,9 +56,8 @@ return 1",
 });
 
 /// KEYS: session. ARGV: ttl ms.
-static TOUCH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(r"return redis.call('PEXPIRE', KEYS[1], ARGV[1])")
-});
+static TOUCH: LazyLock<Script> =
+    LazyLock::new(|| Script::new(r"return redis.call('PEXPIRE', KEYS[1], ARGV[1])"));
 
 /// Server-side sessions stored as hashes under `<prefix>session:<id>`.
 #[derive(Clone)]
@@ -143,7 +142,9 @@ impl<C: ConnectionLike + Clone + Send + Sync> SessionStore<C> {
         for (k, v) in fields {
             map.insert(k, serde_json::from_str(&v)?);
         }
-        Ok(Some(serde_json::from_value(serde_json::Value::Object(map))?))
+        Ok(Some(serde_json::from_value(serde_json::Value::Object(
+            map,
+        ))?))
     }
 
     /// One field, renewing the TTL; `None` if the session or the field is missing.

@@ -30,5 +30,9 @@ pub async fn pttl(conn: &mut ConnectionManager, key: &str) -> i64 {
 
 /// Whether a key exists.
 pub async fn exists(conn: &mut ConnectionManager, key: &str) -> bool {
-    redis::cmd("EXISTS").arg(key).query_async(conn).await.unwrap()
+    redis::cmd("EXISTS")
+        .arg(key)
+        .query_async(conn)
+        .await
+        .unwrap()
 }
