@@ -5,7 +5,6 @@ mod keyspace_support;
 use dbpat_runtime::keyspace::{Counter, CounterFlusher, Error, FlushTarget, IdType};
 use dbpat_runtime::testing::{TestDatabase, TestRedis};
 use keyspace_support::{exists, keys, own_connection, pttl};
-use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use std::time::Duration;
 
