@@ -169,3 +169,29 @@ async fn sequence_names_are_validated() {
         Err(Error::InvalidIdentifier(_))
     ));
 }
+
+#[tokio::test]
+async fn a_token_failure_releases_the_redis_lock() {
+    let redis = TestRedis::new().await;
+    let db = TestDatabase::new().await;
+    let locks = fenced(
+        redis.connection(),
+        &redis,
+        db.pool(),
+        Duration::from_secs(30),
+    )
+    .await;
+    sqlx::query("DROP SEQUENCE app_fencing")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let err = locks
+        .try_acquire("invoice", "42")
+        .await
+        .err()
+        .expect("no sequence, no token");
+    assert!(matches!(err, Error::Database(_)), "{err}");
+    // The Redis lock taken before the failure was given back at once, not after 30 s.
+    let plain = LockManager::new(redis.connection(), keys(&redis));
+    assert!(plain.try_acquire("invoice", "42").await.unwrap().is_some());
+}

@@ -78,10 +78,20 @@ impl<C: ConnectionLike + Clone + Send + Sync> FencedLockManager<C> {
         let Some(mut guard) = self.locks.try_acquire(entity, id).await? else {
             return Ok(None);
         };
-        let token: i64 = sqlx::query_scalar("SELECT nextval($1::text::regclass)")
+        let drawn = sqlx::query_scalar::<_, i64>("SELECT nextval($1::text::regclass)")
             .bind(self.sequence.as_str())
             .fetch_one(&self.pool)
-            .await?;
+            .await;
+        let token = match drawn {
+            Ok(t) => t,
+            Err(e) => {
+                // No token, no lock: do not block others for a whole TTL.
+                if let Err(release_err) = guard.release().await {
+                    tracing::warn!(error = %release_err, "could not release lock after token failure");
+                }
+                return Err(e.into());
+            }
+        };
         // Still ours after the token was drawn? Then any later holder draws a larger token.
         if !guard.extend(self.locks.ttl()).await? {
             tracing::warn!(key = %guard.key(), token, "lock expired while drawing a fencing token");

@@ -280,6 +280,10 @@ where
         let mut start = "0-0".to_owned();
         let mut claimed = Vec::new();
         for _ in 0..MAX_CLAIM_ROUNDS {
+            let wanted = count.saturating_sub(claimed.len());
+            if wanted == 0 {
+                break;
+            }
             let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
                 .arg(&q.stream)
                 .arg(&q.group)
@@ -287,7 +291,7 @@ where
                 .arg(millis(min_idle))
                 .arg(&start)
                 .arg("COUNT")
-                .arg(count - claimed.len())
+                .arg(wanted)
                 .query_async(&mut conn)
                 .await?;
             claimed.extend(reply.claimed);
