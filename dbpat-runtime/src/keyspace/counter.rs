@@ -1,0 +1,447 @@
+//! Counters on strings (`INCR`/`INCRBY`), with an optional flush of deltas into PostgreSQL.
+//!
+//! Keys follow `<entity>:{<id>}:<attribute>` (e.g. `article:{456}:views`, the seed's
+//! `views:article:456` in the common key format). The id is a hash tag so a counter's value,
+//! pending-delta and in-flight keys share one Cluster slot and one script can touch them all.
+//!
+//! # Flushing without losing increments
+//!
+//! A counter built with [`Counter::with_pending`] also adds every increment to a *pending* key
+//! (`article:{456}:views:pending`) in the same script. [`CounterFlusher::flush`] then, per id:
+//!
+//! 1. moves the pending delta atomically (Lua) into an *in-flight* hash
+//!    (`...:views:inflight` = `{flush_id, delta}`), unless a previous flush left one there, in
+//!    which case that one is retried first with its original `flush_id`;
+//! 2. in one PostgreSQL transaction, records `flush_id` in the ledger table
+//!    `dbpat_counter_flushes` and runs `UPDATE <table> SET <col> = <col> + $1 WHERE <id> = $2`;
+//!    a `flush_id` already in the ledger means the update was applied before (the process
+//!    died after COMMIT), so it is not applied twice;
+//! 3. only after COMMIT deletes the in-flight hash (if it still carries that `flush_id`).
+//!
+//! Any failure leaves the delta in Redis to be retried by the next flush; increments that
+//! arrive meanwhile accumulate in a fresh pending key. Pending keys never expire.
+//!
+//! ```no_run
+//! # async fn demo(conn: redis::aio::ConnectionManager, pool: sqlx::PgPool) -> dbpat_runtime::keyspace::Result<()> {
+//! use dbpat_runtime::keyspace::{Counter, CounterFlusher, FlushTarget, IdType, KeyBuilder};
+//! let views = Counter::new(conn, KeyBuilder::with_prefix("app")?, "article", "views")?.with_pending();
+//! views.incr("456").await?;
+//! CounterFlusher::ensure_ledger(&pool).await?;
+//! let target = FlushTarget::new("articles", "view_count", "id", IdType::BigInt)?;
+//! let report = CounterFlusher::new(views, pool, target).flush().await?;
+//! assert!(report.failed.is_empty());
+//! # Ok(()) }
+//! ```
+
+use super::error::{Error, Result};
+use super::ident::Ident;
+use super::key::{companion_key, scan_keys, validate_segment, KeyBuilder, ScanOptions};
+use super::ttl::millis;
+use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::Script;
+use sqlx::PgPool;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+static INCR_PLAIN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local v = redis.call('INCRBY', KEYS[1], ARGV[1])
+if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return v",
+    )
+});
+
+static INCR_PENDING: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local v = redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('INCRBY', KEYS[2], ARGV[1])
+if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return v",
+    )
+});
+
+/// KEYS: pending, inflight. ARGV: fresh flush id. Returns {flush_id, delta} or nil.
+static MOVE_TO_INFLIGHT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local cur = redis.call('HMGET', KEYS[2], 'flush_id', 'delta')
+if cur[1] then return cur end
+local d = redis.call('GET', KEYS[1])
+if not d then return false end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[2], 'flush_id', ARGV[1], 'delta', d)
+return {ARGV[1], d}",
+    )
+});
+
+/// KEYS: inflight. ARGV: flush id. Deletes the in-flight hash only if it is still ours.
+static DELETE_INFLIGHT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"if redis.call('HGET', KEYS[1], 'flush_id') == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0",
+    )
+});
+
+/// A family of counters `<prefix><entity>:{<id>}:<attribute>`, e.g. article views.
+#[derive(Clone)]
+pub struct Counter<C = ConnectionManager> {
+    conn: C,
+    keys: KeyBuilder,
+    entity: String,
+    attribute: String,
+    ttl: Option<Duration>,
+    pending: bool,
+}
+
+impl<C: ConnectionLike + Clone + Send + Sync> Counter<C> {
+    /// A counter family without TTL and without pending-delta tracking.
+    ///
+    /// Counters have no TTL by default: the seed's TTLs are for caches, sessions, rate limits
+    /// and locks, and an expiring counter would silently lose increments.
+    pub fn new(conn: C, keys: KeyBuilder, entity: &str, attribute: &str) -> Result<Self> {
+        validate_segment(entity)?;
+        validate_segment(attribute)?;
+        Ok(Counter {
+            conn,
+            keys,
+            entity: entity.to_owned(),
+            attribute: attribute.to_owned(),
+            ttl: None,
+            pending: false,
+        })
+    }
+
+    /// Expire the value key `ttl` after its last increment (the pending delta never expires).
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Also record every increment as a pending delta, for [`CounterFlusher`].
+    pub fn with_pending(mut self) -> Self {
+        self.pending = true;
+        self
+    }
+
+    /// The value key of `id`.
+    pub fn key(&self, id: &str) -> Result<String> {
+        self.keys.tagged_key(&self.entity, id, &self.attribute)
+    }
+
+    fn pending_key(&self, id: &str) -> Result<String> {
+        companion_key(&self.key(id)?, "pending")
+    }
+
+    fn inflight_key(&self, id: &str) -> Result<String> {
+        companion_key(&self.key(id)?, "inflight")
+    }
+
+    /// Adds 1 and returns the new value.
+    pub async fn incr(&self, id: &str) -> Result<i64> {
+        self.incr_by(id, 1).await
+    }
+
+    /// Adds `delta` (may be negative) and returns the new value.
+    pub async fn incr_by(&self, id: &str, delta: i64) -> Result<i64> {
+        let key = self.key(id)?;
+        let ttl_ms = self.ttl.map(millis).unwrap_or(0);
+        let mut conn = self.conn.clone();
+        let v = if self.pending {
+            INCR_PENDING
+                .key(&key)
+                .key(companion_key(&key, "pending")?)
+                .arg(delta)
+                .arg(ttl_ms)
+                .invoke_async(&mut conn)
+                .await?
+        } else {
+            INCR_PLAIN
+                .key(&key)
+                .arg(delta)
+                .arg(ttl_ms)
+                .invoke_async(&mut conn)
+                .await?
+        };
+        Ok(v)
+    }
+
+    /// The current value (0 when the key does not exist).
+    pub async fn get(&self, id: &str) -> Result<i64> {
+        let mut conn = self.conn.clone();
+        let v: Option<i64> = redis::cmd("GET")
+            .arg(self.key(id)?)
+            .query_async(&mut conn)
+            .await?;
+        Ok(v.unwrap_or(0))
+    }
+
+    /// The delta not yet written to PostgreSQL: pending plus in-flight.
+    pub async fn unflushed(&self, id: &str) -> Result<i64> {
+        let mut conn = self.conn.clone();
+        let (pending, inflight): (Option<i64>, Option<i64>) = redis::pipe()
+            .cmd("GET")
+            .arg(self.pending_key(id)?)
+            .cmd("HGET")
+            .arg(self.inflight_key(id)?)
+            .arg("delta")
+            .query_async(&mut conn)
+            .await?;
+        Ok(pending.unwrap_or(0) + inflight.unwrap_or(0))
+    }
+}
+
+/// How the id column of the flush target is typed; the Redis id is parsed and bound as such.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdType {
+    /// `BIGINT` (or `INT`) ids.
+    BigInt,
+    /// `UUID` ids.
+    Uuid,
+    /// `TEXT` ids.
+    Text,
+}
+
+/// Where deltas go: `UPDATE <table> SET <column> = <column> + $1 WHERE <id_column> = $2`.
+#[derive(Debug, Clone)]
+pub struct FlushTarget {
+    sql: String,
+    id_type: IdType,
+}
+
+impl FlushTarget {
+    /// Validates the three identifiers (`[a-z_][a-z0-9_]*`) and renders the statement once.
+    pub fn new(table: &str, column: &str, id_column: &str, id_type: IdType) -> Result<Self> {
+        let (t, c, i) = (
+            Ident::new(table)?,
+            Ident::new(column)?,
+            Ident::new(id_column)?,
+        );
+        let (t, c, i) = (t.quoted(), c.quoted(), i.quoted());
+        Ok(FlushTarget {
+            sql: format!("UPDATE {t} SET {c} = {c} + $1 WHERE {i} = $2"),
+            id_type,
+        })
+    }
+
+    /// The rendered UPDATE statement.
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+}
+
+/// What one [`CounterFlusher::flush`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FlushReport {
+    /// Ids whose delta was written to PostgreSQL.
+    pub flushed: usize,
+    /// Sum of the deltas written.
+    pub total_delta: i64,
+    /// In-flight deltas found already applied (a previous flush committed but did not clean
+    /// up); they were dropped from Redis, not applied again.
+    pub already_applied: usize,
+    /// Ids whose flush failed, with the reason; their delta stays in Redis for the next flush.
+    pub failed: Vec<(String, String)>,
+}
+
+/// Moves the pending deltas of a [`Counter`] into a PostgreSQL column.
+pub struct CounterFlusher<C = ConnectionManager> {
+    counter: Counter<C>,
+    pool: PgPool,
+    target: FlushTarget,
+    scan: ScanOptions,
+}
+
+/// The ledger of applied flushes, created by [`CounterFlusher::ensure_ledger`].
+pub const LEDGER_TABLE: &str = "dbpat_counter_flushes";
+
+/// Ledger management; independent of the Redis connection type.
+impl CounterFlusher<ConnectionManager> {
+    /// Creates the ledger table `dbpat_counter_flushes` if it does not exist.
+    pub async fn ensure_ledger(pool: &PgPool) -> Result<()> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS dbpat_counter_flushes (
+                flush_id UUID PRIMARY KEY,
+                flushed_at TIMESTAMPTZ NOT NULL DEFAULT NOW()
+            )",
+        )
+        .execute(pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes ledger rows older than `age`. Keep `age` well above the longest time an
+    /// in-flight delta may wait for a retry (a day is a safe default).
+    pub async fn prune_ledger(pool: &PgPool, age: Duration) -> Result<u64> {
+        let secs = age.as_secs_f64();
+        let r = sqlx::query(
+            "DELETE FROM dbpat_counter_flushes WHERE flushed_at < NOW() - make_interval(secs => $1)",
+        )
+        .bind(secs)
+        .execute(pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+}
+
+impl<C: ConnectionLike + Clone + Send + Sync + 'static> CounterFlusher<C> {
+    /// A flusher for `counter`, which should have been built [`Counter::with_pending`].
+    pub fn new(counter: Counter<C>, pool: PgPool, target: FlushTarget) -> Self {
+        CounterFlusher {
+            counter,
+            pool,
+            target,
+            scan: ScanOptions::default(),
+        }
+    }
+
+    /// Ids with a pending or in-flight delta, found with SCAN.
+    pub async fn dirty_ids(&self) -> Result<Vec<String>> {
+        let c = &self.counter;
+        let base = c.keys.tagged_pattern(&c.entity, None, Some(&c.attribute))?;
+        let head = format!("{}{}:{{", c.keys.prefix(), c.entity);
+        let mut conn = c.conn.clone();
+        let mut ids = std::collections::BTreeSet::new();
+        for suffix in ["pending", "inflight"] {
+            let tail = format!("}}:{}:{suffix}", c.attribute);
+            for key in scan_keys(&mut conn, &format!("{base}:{suffix}"), self.scan).await? {
+                let id = key.strip_prefix(&head).and_then(|r| r.strip_suffix(&tail));
+                if let Some(id) = id.filter(|id| validate_segment(id).is_ok()) {
+                    ids.insert(id.to_owned());
+                }
+            }
+        }
+        Ok(ids.into_iter().collect())
+    }
+
+    /// Flushes every dirty id once. Per-id failures are reported, not returned as `Err`; an
+    /// `Err` means Redis could not even be scanned.
+    pub async fn flush(&self) -> Result<FlushReport> {
+        let mut report = FlushReport::default();
+        for id in self.dirty_ids().await? {
+            match self.flush_id(&id).await {
+                Ok(Flushed::Applied(d)) => {
+                    report.flushed += 1;
+                    report.total_delta += d;
+                }
+                Ok(Flushed::AlreadyApplied) => report.already_applied += 1,
+                Ok(Flushed::Nothing) => {}
+                Err(e) => {
+                    tracing::warn!(id = %id, error = %e, "counter flush failed; delta kept for retry");
+                    report.failed.push((id, e.to_string()));
+                }
+            }
+        }
+        tracing::debug!(?report, "counter flush");
+        Ok(report)
+    }
+
+    async fn flush_id(&self, id: &str) -> Result<Flushed> {
+        let pending = self.counter.pending_key(id)?;
+        let inflight = self.counter.inflight_key(id)?;
+        let mut conn = self.counter.conn.clone();
+        let fresh = uuid::Uuid::new_v4().to_string();
+        let moved: Option<(Option<String>, Option<i64>)> = MOVE_TO_INFLIGHT
+            .key(&pending)
+            .key(&inflight)
+            .arg(&fresh)
+            .invoke_async(&mut conn)
+            .await?;
+        let (flush_id, delta) = match moved {
+            None => return Ok(Flushed::Nothing),
+            Some((Some(f), Some(d))) => (f, d),
+            Some(other) => {
+                return Err(Error::UnexpectedReply(format!(
+                    "in-flight counter hash {inflight}: {other:?}"
+                )))
+            }
+        };
+        let flush_uuid = uuid::Uuid::parse_str(&flush_id)
+            .map_err(|_| Error::UnexpectedReply(format!("flush id {flush_id:?}")))?;
+        let outcome = if delta == 0 {
+            Flushed::Nothing
+        } else {
+            self.apply(id, flush_uuid, delta).await?
+        };
+        let _: i64 = DELETE_INFLIGHT
+            .key(&inflight)
+            .arg(&flush_id)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(outcome)
+    }
+
+    async fn apply(&self, id: &str, flush_id: uuid::Uuid, delta: i64) -> Result<Flushed> {
+        let mut tx = self.pool.begin().await?;
+        let fresh = sqlx::query(
+            "INSERT INTO dbpat_counter_flushes (flush_id) VALUES ($1) ON CONFLICT DO NOTHING",
+        )
+        .bind(flush_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !fresh {
+            tx.rollback().await?;
+            return Ok(Flushed::AlreadyApplied);
+        }
+        let q = sqlx::query(self.target.sql()).bind(delta);
+        let q = match self.target.id_type {
+            IdType::BigInt => q.bind(
+                id.parse::<i64>()
+                    .map_err(|_| Error::InvalidArgument("counter id is not a BIGINT"))?,
+            ),
+            IdType::Uuid => q.bind(
+                uuid::Uuid::parse_str(id)
+                    .map_err(|_| Error::InvalidArgument("counter id is not a UUID"))?,
+            ),
+            IdType::Text => q.bind(id.to_owned()),
+        };
+        let updated = q.execute(&mut *tx).await?.rows_affected();
+        if updated != 1 {
+            tx.rollback().await?;
+            return Err(Error::UnexpectedReply(format!(
+                "flush target updated {updated} rows for id {id:?} (expected 1)"
+            )));
+        }
+        tx.commit().await?;
+        Ok(Flushed::Applied(delta))
+    }
+
+    /// Runs [`CounterFlusher::flush`] every `period` until the returned handle is aborted.
+    /// Errors are logged at WARN and retried on the next tick.
+    pub fn spawn_periodic(self, period: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = self.flush().await {
+                    tracing::warn!(error = %e, "periodic counter flush failed");
+                }
+            }
+        })
+    }
+}
+
+enum Flushed {
+    Applied(i64),
+    AlreadyApplied,
+    Nothing,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flush_target_quotes_and_validates() {
+        let t = FlushTarget::new("order", "view_count", "id", IdType::BigInt).unwrap();
+        assert_eq!(
+            t.sql(),
+            "UPDATE \"order\" SET \"view_count\" = \"view_count\" + $1 WHERE \"id\" = $2"
+        );
+        assert!(FlushTarget::new("a; DROP TABLE x", "c", "id", IdType::Text).is_err());
+        assert!(FlushTarget::new("t", "C", "id", IdType::Text).is_err());
+    }
+}

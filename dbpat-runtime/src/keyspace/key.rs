@@ -1,0 +1,348 @@
+//! Key naming: `<prefix><entity>:<id>:<attribute>`, Cluster hash tags, and SCAN-based listing.
+//!
+//! Every key the keyspace blocks write is built here, so the whole application follows one
+//! format (`user:123:profile`, `session:abc123`, `lock:user:42`) under one optional prefix
+//! (`myapp:`), and every key can be listed with `SCAN ... MATCH`, never `KEYS`.
+//!
+//! ```
+//! use dbpat_runtime::keyspace::KeyBuilder;
+//! let keys = KeyBuilder::with_prefix("myapp").unwrap();
+//! assert_eq!(keys.key("user", "123", "profile").unwrap(), "myapp:user:123:profile");
+//! assert_eq!(keys.tagged_key("user", "123", "profile").unwrap(), "myapp:user:{123}:profile");
+//! assert_eq!(keys.pattern("user", None, Some("profile")).unwrap(), "myapp:user:*:profile");
+//! assert!(keys.key("user", "12:3", "profile").is_err()); // ':' would break the hierarchy
+//! ```
+
+use super::error::{Error, Result};
+use std::collections::BTreeSet;
+
+/// Longest accepted segment, in bytes.
+pub const MAX_SEGMENT_LEN: usize = 256;
+
+/// Builds keys of the form `<prefix><entity>:<id>:<attribute>`.
+///
+/// Segments (entity, id, attribute, name) must be non-empty, at most [`MAX_SEGMENT_LEN`] bytes,
+/// and free of `:` (the hierarchy separator), `{` `}` (hash tags), the glob characters
+/// `* ? [ ] \` (so patterns stay unambiguous), whitespace and control characters. Bad input is
+/// an [`Error::InvalidKeyPart`], never a panic and never a silently different key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyBuilder {
+    prefix: String,
+}
+
+/// Checks one key segment; see [`KeyBuilder`] for the rules.
+pub fn validate_segment(part: &str) -> Result<&str> {
+    let reject = |reason| {
+        Err(Error::InvalidKeyPart {
+            part: part.chars().take(80).collect(),
+            reason,
+        })
+    };
+    if part.is_empty() {
+        return reject("empty");
+    }
+    if part.len() > MAX_SEGMENT_LEN {
+        return reject("longer than 256 bytes");
+    }
+    for c in part.chars() {
+        match c {
+            ':' => return reject("contains ':' (the hierarchy separator)"),
+            '{' | '}' => return reject("contains '{' or '}' (reserved for hash tags)"),
+            '*' | '?' | '[' | ']' | '\\' => return reject("contains a glob character"),
+            c if c.is_whitespace() || c.is_control() => {
+                return reject("contains whitespace or a control character")
+            }
+            _ => {}
+        }
+    }
+    Ok(part)
+}
+
+impl KeyBuilder {
+    /// A builder without prefix.
+    pub fn new() -> Self {
+        KeyBuilder::default()
+    }
+
+    /// A builder whose keys all start with `prefix:`. The prefix may itself be hierarchical
+    /// (`"myapp:v2"`); a trailing `:` is optional. Each part follows the segment rules.
+    pub fn with_prefix(prefix: &str) -> Result<Self> {
+        let trimmed = prefix.strip_suffix(':').unwrap_or(prefix);
+        if trimmed.is_empty() {
+            return Ok(KeyBuilder::new());
+        }
+        for part in trimmed.split(':') {
+            validate_segment(part)?;
+        }
+        Ok(KeyBuilder {
+            prefix: format!("{trimmed}:"),
+        })
+    }
+
+    /// The prefix, ending with `:` (or empty).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `<prefix><entity>:<id>:<attribute>`, e.g. `user:123:profile`.
+    pub fn key(&self, entity: &str, id: &str, attribute: &str) -> Result<String> {
+        self.join(&[entity, id, attribute])
+    }
+
+    /// `<prefix><entity>:<id>`, e.g. `session:abc123`.
+    pub fn entity_key(&self, entity: &str, id: &str) -> Result<String> {
+        self.join(&[entity, id])
+    }
+
+    /// `<prefix><entity>:{<id>}:<attribute>`: the id is a Cluster hash tag, so every key of one
+    /// id (`user:{123}:profile`, `user:{123}:settings`) lands in the same slot and can be used
+    /// together in one script or transaction.
+    pub fn tagged_key(&self, entity: &str, id: &str, attribute: &str) -> Result<String> {
+        validate_segment(entity)?;
+        validate_segment(id)?;
+        validate_segment(attribute)?;
+        Ok(format!("{}{entity}:{{{id}}}:{attribute}", self.prefix))
+    }
+
+    /// `<prefix><name>`, for singleton keys such as `online_users`.
+    pub fn name(&self, name: &str) -> Result<String> {
+        self.join(&[name])
+    }
+
+    /// `<prefix>` followed by the segments joined with `:`.
+    pub fn join(&self, segments: &[&str]) -> Result<String> {
+        if segments.is_empty() {
+            return Err(Error::InvalidArgument("a key needs at least one segment"));
+        }
+        let mut out = self.prefix.clone();
+        for (i, s) in segments.iter().enumerate() {
+            validate_segment(s)?;
+            if i > 0 {
+                out.push(':');
+            }
+            out.push_str(s);
+        }
+        Ok(out)
+    }
+
+    /// A `SCAN MATCH` pattern `<prefix><entity>:<id or *>:<attribute or *>`.
+    ///
+    /// `pattern("user", None, Some("profile"))` is `user:*:profile` (every profile);
+    /// `pattern("user", Some("123"), None)` is `user:123:*` (every attribute of user 123).
+    pub fn pattern(
+        &self,
+        entity: &str,
+        id: Option<&str>,
+        attribute: Option<&str>,
+    ) -> Result<String> {
+        validate_segment(entity)?;
+        let id = id.map(validate_segment).transpose()?.unwrap_or("*");
+        let attribute = attribute.map(validate_segment).transpose()?.unwrap_or("*");
+        Ok(format!(
+            "{}{entity}:{id}:{attribute}",
+            glob_escape(&self.prefix)
+        ))
+    }
+
+    /// Like [`KeyBuilder::pattern`] for keys built with [`KeyBuilder::tagged_key`]:
+    /// `user:{*}:profile`.
+    pub fn tagged_pattern(
+        &self,
+        entity: &str,
+        id: Option<&str>,
+        attribute: Option<&str>,
+    ) -> Result<String> {
+        validate_segment(entity)?;
+        let id = id.map(validate_segment).transpose()?.unwrap_or("*");
+        let attribute = attribute.map(validate_segment).transpose()?.unwrap_or("*");
+        Ok(format!(
+            "{}{entity}:{{{id}}}:{attribute}",
+            glob_escape(&self.prefix)
+        ))
+    }
+
+    /// A pattern matching every key under this builder's prefix (`myapp:*`).
+    pub fn pattern_all(&self) -> String {
+        format!("{}*", glob_escape(&self.prefix))
+    }
+}
+
+/// Escapes the glob metacharacters of `SCAN MATCH` (`* ? [ ] \`) so `text` matches literally.
+pub fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A key in the same Cluster slot as `key`, named `<key>:<suffix>`.
+///
+/// If `key` already has a hash tag (`user:{123}:views`), appending keeps the tag; otherwise the
+/// key cannot be co-located without renaming it, and [`Error::InvalidArgument`] is returned.
+pub fn companion_key(key: &str, suffix: &str) -> Result<String> {
+    validate_segment(suffix)?;
+    if hash_tag(key).is_none() {
+        return Err(Error::InvalidArgument(
+            "companion keys need a key with a hash tag (KeyBuilder::tagged_key)",
+        ));
+    }
+    Ok(format!("{key}:{suffix}"))
+}
+
+/// The hash tag of a key (the text between the first `{` and the next `}`), if non-empty.
+pub fn hash_tag(key: &str) -> Option<&str> {
+    let open = key.find('{')?;
+    let rest = &key[open + 1..];
+    let close = rest.find('}')?;
+    (close > 0).then(|| &rest[..close])
+}
+
+/// The Redis Cluster slot of a key (CRC16/XMODEM of the hash tag or the whole key, mod 16384).
+pub fn hash_slot(key: &str) -> u16 {
+    let bytes = hash_tag(key).unwrap_or(key).as_bytes();
+    let mut crc: u16 = 0;
+    for &b in bytes {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16384
+}
+
+/// Options of [`scan_keys`].
+#[derive(Debug, Clone, Copy)]
+pub struct ScanOptions {
+    /// The `COUNT` hint per SCAN call (default 100, as in the seed).
+    pub count: usize,
+    /// Stop after this many distinct keys (default 10,000), so a listing is always bounded.
+    pub limit: usize,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            count: 100,
+            limit: 10_000,
+        }
+    }
+}
+
+/// Lists the keys matching a glob `pattern` with `SCAN cursor MATCH pattern COUNT n` (never
+/// `KEYS`), deduplicated and sorted. Stops when the cursor returns to 0 or `limit` keys were
+/// found.
+///
+/// On Redis Cluster, SCAN covers one node: call it on each primary.
+pub async fn scan_keys<C>(conn: &mut C, pattern: &str, options: ScanOptions) -> Result<Vec<String>>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    if options.count == 0 {
+        return Err(Error::InvalidArgument("scan count must be positive"));
+    }
+    let mut found = BTreeSet::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(options.count)
+            .query_async(conn)
+            .await?;
+        for k in keys {
+            if found.len() >= options.limit {
+                break;
+            }
+            found.insert(k);
+        }
+        if next == 0 || found.len() >= options.limit {
+            break;
+        }
+        cursor = next;
+    }
+    Ok(found.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_and_prefix() {
+        let k = KeyBuilder::new();
+        assert_eq!(k.key("user", "123", "profile").unwrap(), "user:123:profile");
+        assert_eq!(k.entity_key("session", "abc123").unwrap(), "session:abc123");
+        assert_eq!(k.name("online_users").unwrap(), "online_users");
+        let p = KeyBuilder::with_prefix("app:v2:").unwrap();
+        assert_eq!(p.prefix(), "app:v2:");
+        assert_eq!(
+            p.key("order", "456", "items").unwrap(),
+            "app:v2:order:456:items"
+        );
+        assert_eq!(KeyBuilder::with_prefix("").unwrap().prefix(), "");
+    }
+
+    #[test]
+    fn rejects_bad_segments() {
+        let k = KeyBuilder::new();
+        for bad in ["", "a:b", "{x}", "a*", "a b", "a\nb", "a?", "[a]", "a\\b"] {
+            assert!(
+                matches!(k.key("user", bad, "p"), Err(Error::InvalidKeyPart { .. })),
+                "{bad:?} should be rejected"
+            );
+        }
+        assert!(k.key("user", &"x".repeat(257), "p").is_err());
+        assert!(k.key("user", &"x".repeat(256), "p").is_ok());
+        assert!(KeyBuilder::with_prefix("a::b").is_err());
+        assert!(KeyBuilder::with_prefix("a b").is_err());
+        assert!(k.join(&[]).is_err());
+    }
+
+    #[test]
+    fn patterns() {
+        let k = KeyBuilder::with_prefix("app").unwrap();
+        assert_eq!(
+            k.pattern("user", None, Some("profile")).unwrap(),
+            "app:user:*:profile"
+        );
+        assert_eq!(
+            k.pattern("user", Some("123"), None).unwrap(),
+            "app:user:123:*"
+        );
+        assert_eq!(
+            k.tagged_pattern("user", None, Some("views")).unwrap(),
+            "app:user:{*}:views"
+        );
+        assert_eq!(k.pattern_all(), "app:*");
+        assert_eq!(glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
+    }
+
+    #[test]
+    fn hash_tags_and_slots() {
+        // Reference values from the Redis Cluster specification / CLUSTER KEYSLOT.
+        assert_eq!(hash_slot("123456789"), 0x31C3 & 0x3FFF);
+        assert_eq!(hash_slot("somekey"), 11058);
+        assert_eq!(hash_slot("foo{hash_tag}"), 2515);
+        let k = KeyBuilder::with_prefix("app").unwrap();
+        let a = k.tagged_key("user", "123", "profile").unwrap();
+        let b = k.tagged_key("user", "123", "settings").unwrap();
+        assert_eq!(hash_tag(&a), Some("123"));
+        assert_eq!(hash_slot(&a), hash_slot(&b));
+        assert_eq!(hash_slot(&a), hash_slot("123"));
+        let c = companion_key(&a, "pending").unwrap();
+        assert_eq!(c, "app:user:{123}:profile:pending");
+        assert_eq!(hash_slot(&c), hash_slot(&a));
+        assert!(companion_key("user:123:profile", "pending").is_err());
+        assert_eq!(hash_tag("a{}b{c}"), None);
+    }
+}

@@ -1,0 +1,229 @@
+//! Distributed locks: `SET key token NX PX ttl`, released and extended only by their owner.
+//!
+//! **Efficiency only.** A Redis lock keeps two workers from usually doing the same job at the
+//! same time (one cache rebuild instead of fifty). It does not make a critical section safe:
+//! a holder paused longer than the TTL (GC, swap, network) keeps running after its lock has
+//! expired and another worker took it, and there is no fencing token here to reject its late
+//! writes. When overlap would corrupt data, use [`FencedLockManager`](super::FencedLockManager),
+//! whose tokens PostgreSQL checks at write time.
+//!
+//! Keys are `<prefix>lock:<entity>:<id>` (the seed's `lock:user:123`); the value is a random
+//! 128-bit token known only to the holder, and release/extend are Lua compare-and-act scripts,
+//! so a holder whose lock expired cannot delete or prolong its successor's lock. The default
+//! TTL is the seed's [`ttl::LOCK`] (30 s).
+//!
+//! ```no_run
+//! # async fn demo(conn: redis::aio::ConnectionManager) -> dbpat_runtime::keyspace::Result<()> {
+//! use dbpat_runtime::keyspace::{KeyBuilder, LockManager};
+//! use std::time::Duration;
+//! let locks = LockManager::new(conn, KeyBuilder::new());
+//! let guard = locks.acquire("user", "123", Duration::from_secs(2)).await?;
+//! // ... rebuild the cache entry once ...
+//! guard.release().await?;
+//! # Ok(()) }
+//! ```
+
+use super::error::{Error, Result};
+use super::key::KeyBuilder;
+use super::ttl::{self, millis};
+use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::Script;
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0",
+    )
+});
+
+static EXTEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0",
+    )
+});
+
+/// Retry pacing of [`LockManager::acquire`]: random delays between `min` and `max`.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryDelay {
+    /// Shortest pause between attempts.
+    pub min: Duration,
+    /// Longest pause between attempts.
+    pub max: Duration,
+}
+
+impl Default for RetryDelay {
+    fn default() -> Self {
+        RetryDelay {
+            min: Duration::from_millis(5),
+            max: Duration::from_millis(50),
+        }
+    }
+}
+
+/// Creates locks under one key prefix with one TTL.
+#[derive(Clone)]
+pub struct LockManager<C = ConnectionManager> {
+    conn: C,
+    keys: KeyBuilder,
+    ttl: Duration,
+    retry: RetryDelay,
+}
+
+impl<C: ConnectionLike + Clone + Send + Sync> LockManager<C> {
+    /// Locks with the seed's 30-second TTL.
+    pub fn new(conn: C, keys: KeyBuilder) -> Self {
+        LockManager {
+            conn,
+            keys,
+            ttl: ttl::LOCK,
+            retry: RetryDelay::default(),
+        }
+    }
+
+    /// Overrides the TTL (the longest a crashed holder can block others).
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Overrides the pause between attempts of [`LockManager::acquire`].
+    pub fn with_retry(mut self, retry: RetryDelay) -> Result<Self> {
+        if retry.min > retry.max {
+            return Err(Error::InvalidArgument(
+                "retry.min must not exceed retry.max",
+            ));
+        }
+        self.retry = retry;
+        Ok(self)
+    }
+
+    /// The configured TTL.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// The lock key of a resource: `<prefix>lock:<entity>:<id>`.
+    pub fn key(&self, entity: &str, id: &str) -> Result<String> {
+        self.keys.key("lock", entity, id)
+    }
+
+    /// A random pause between two attempts, within the configured [`RetryDelay`].
+    pub(crate) fn retry_pause(&self) -> Duration {
+        let span = self.retry.max.saturating_sub(self.retry.min);
+        self.retry.min + span.mul_f64(fastrand::f64())
+    }
+
+    /// One attempt: the guard if the lock was free, `None` if someone holds it.
+    pub async fn try_acquire(&self, entity: &str, id: &str) -> Result<Option<LockGuard<C>>> {
+        let key = self.key(entity, id)?;
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let mut conn = self.conn.clone();
+        let started = Instant::now();
+        let ok: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(&token)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(self.ttl))
+            .query_async(&mut conn)
+            .await?;
+        Ok(ok.map(|_| LockGuard {
+            conn,
+            key,
+            token,
+            valid_until: started + self.ttl,
+        }))
+    }
+
+    /// Tries until the lock is acquired or `wait` has passed ([`Error::LockTimeout`]).
+    pub async fn acquire(&self, entity: &str, id: &str, wait: Duration) -> Result<LockGuard<C>> {
+        let started = Instant::now();
+        loop {
+            if let Some(g) = self.try_acquire(entity, id).await? {
+                return Ok(g);
+            }
+            let waited = started.elapsed();
+            if waited >= wait {
+                return Err(Error::LockTimeout {
+                    key: self.key(entity, id)?,
+                    waited,
+                });
+            }
+            tokio::time::sleep(self.retry_pause().min(wait - waited)).await;
+        }
+    }
+}
+
+/// A held lock. Release it explicitly; dropping it leaves the key to expire with its TTL.
+pub struct LockGuard<C = ConnectionManager> {
+    conn: C,
+    key: String,
+    token: String,
+    valid_until: Instant,
+}
+
+impl<C: ConnectionLike + Clone + Send + Sync> LockGuard<C> {
+    /// The lock key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// This holder's random token.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Time left before the lock expires, as seen from this process (measured from before the
+    /// acquiring command was sent, so it never overestimates).
+    pub fn remaining(&self) -> Duration {
+        self.valid_until.saturating_duration_since(Instant::now())
+    }
+
+    /// Resets the TTL to `ttl` if this holder still owns the lock; `false` if it was lost.
+    pub async fn extend(&mut self, ttl: Duration) -> Result<bool> {
+        let started = Instant::now();
+        let mut conn = self.conn.clone();
+        let n: i64 = EXTEND
+            .key(&self.key)
+            .arg(&self.token)
+            .arg(millis(ttl))
+            .invoke_async(&mut conn)
+            .await?;
+        if n == 1 {
+            self.valid_until = started + ttl;
+        }
+        Ok(n == 1)
+    }
+
+    /// Whether the key still holds this holder's token.
+    pub async fn is_held(&self) -> Result<bool> {
+        let mut conn = self.conn.clone();
+        let v: Option<String> = redis::cmd("GET")
+            .arg(&self.key)
+            .query_async(&mut conn)
+            .await?;
+        Ok(v.as_deref() == Some(self.token.as_str()))
+    }
+
+    /// Releases the lock if this holder still owns it; `false` if it had expired (and maybe
+    /// been taken by someone else, whose lock is left untouched).
+    pub async fn release(self) -> Result<bool> {
+        let mut conn = self.conn.clone();
+        let n: i64 = RELEASE
+            .key(&self.key)
+            .arg(&self.token)
+            .invoke_async(&mut conn)
+            .await?;
+        if n == 0 {
+            tracing::warn!(key = %self.key, "lock was lost before release");
+        }
+        Ok(n == 1)
+    }
+}

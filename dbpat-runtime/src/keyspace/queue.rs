@@ -1,0 +1,321 @@
+//! Work queues on Redis Streams with consumer groups: at-least-once delivery.
+//!
+//! A message is delivered to one consumer of the group and stays in the group's pending
+//! entries list (PEL) until that consumer acknowledges it. If the consumer dies first, another
+//! consumer takes the message over with [`Consumer::claim_stale`] once it has been idle longer
+//! than a visibility timeout (default [`DEFAULT_VISIBILITY_TIMEOUT`]). Handlers must therefore be
+//! idempotent: a message can be processed more than once, never zero times.
+//!
+//! Keys: `<prefix>queue:{<name>}:stream` and, for messages whose payload cannot be decoded,
+//! the dead-letter stream `<prefix>queue:{<name>}:dead`. The name is a hash tag, so both live
+//! in one Cluster slot.
+//!
+//! Blocking reads hold their connection: give consumers their own connection, and keep
+//! `block` below that connection's response timeout (500 ms for a default
+//! `ConnectionManager`), or raise the timeout.
+//!
+//! ```no_run
+//! # async fn demo(conn: redis::aio::ConnectionManager) -> dbpat_runtime::keyspace::Result<()> {
+//! use dbpat_runtime::keyspace::{KeyBuilder, StreamQueue};
+//! use std::time::Duration;
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! struct Email { to: String }
+//! let q: StreamQueue<Email> = StreamQueue::new(conn, &KeyBuilder::new(), "emails", "senders")?;
+//! q.ensure_group().await?;
+//! q.enqueue(&Email { to: "a@example.com".into() }).await?;
+//! let worker = q.consumer("worker-1")?;
+//! for d in worker.receive(10, Some(Duration::from_millis(200))).await? {
+//!     // send d.message ...
+//!     worker.ack(&d).await?;
+//! }
+//! # Ok(()) }
+//! ```
+
+use super::error::{Error, Result};
+use super::key::{validate_segment, KeyBuilder};
+use super::ttl::millis;
+use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+/// How long a delivered message may stay unacknowledged before another consumer may claim it.
+pub const DEFAULT_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(30);
+
+const PAYLOAD: &str = "payload";
+/// Upper bound of XAUTOCLAIM round trips per [`Consumer::claim_stale`] call.
+const MAX_CLAIM_ROUNDS: usize = 64;
+
+/// A typed queue: messages are `T` encoded as JSON in the field `payload`.
+pub struct StreamQueue<T, C = ConnectionManager> {
+    conn: C,
+    stream: String,
+    dead: String,
+    group: String,
+    max_len: Option<usize>,
+    _message: PhantomData<fn() -> T>,
+}
+
+impl<T, C: Clone> Clone for StreamQueue<T, C> {
+    fn clone(&self) -> Self {
+        StreamQueue {
+            conn: self.conn.clone(),
+            stream: self.stream.clone(),
+            dead: self.dead.clone(),
+            group: self.group.clone(),
+            max_len: self.max_len,
+            _message: PhantomData,
+        }
+    }
+}
+
+/// One delivered message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery<T> {
+    /// The stream entry id (`<ms>-<seq>`), needed to acknowledge.
+    pub id: String,
+    /// The decoded message.
+    pub message: T,
+}
+
+impl<T, C> StreamQueue<T, C>
+where
+    T: Serialize + DeserializeOwned,
+    C: ConnectionLike + Clone + Send + Sync,
+{
+    /// The queue `name` read by the consumer group `group`.
+    pub fn new(conn: C, keys: &KeyBuilder, name: &str, group: &str) -> Result<Self> {
+        validate_segment(group)?;
+        Ok(StreamQueue {
+            conn,
+            stream: keys.tagged_key("queue", name, "stream")?,
+            dead: keys.tagged_key("queue", name, "dead")?,
+            group: group.to_owned(),
+            max_len: None,
+            _message: PhantomData,
+        })
+    }
+
+    /// Caps the stream at about `n` entries (`XADD MAXLEN ~ n`). Trimming removes the oldest
+    /// entries even if unacknowledged, so choose `n` well above the expected backlog.
+    pub fn with_max_len(mut self, n: usize) -> Self {
+        self.max_len = Some(n);
+        self
+    }
+
+    /// The stream key.
+    pub fn stream_key(&self) -> &str {
+        &self.stream
+    }
+
+    /// The dead-letter stream key.
+    pub fn dead_letter_key(&self) -> &str {
+        &self.dead
+    }
+
+    /// Creates the stream and the consumer group (reading from the beginning) if missing.
+    pub async fn ensure_group(&self) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let r: redis::RedisResult<()> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&self.stream)
+            .arg(&self.group)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut conn)
+            .await;
+        match r {
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            other => Ok(other?),
+        }
+    }
+
+    /// Appends a message and returns its id.
+    pub async fn enqueue(&self, message: &T) -> Result<String> {
+        let payload = serde_json::to_string(message)?;
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(&self.stream);
+        if let Some(n) = self.max_len {
+            cmd.arg("MAXLEN").arg("~").arg(n);
+        }
+        cmd.arg("*").arg(PAYLOAD).arg(payload);
+        let mut conn = self.conn.clone();
+        Ok(cmd.query_async(&mut conn).await?)
+    }
+
+    /// A consumer of the group; names must be unique among live consumers.
+    pub fn consumer(&self, name: &str) -> Result<Consumer<T, C>> {
+        validate_segment(name)?;
+        Ok(Consumer {
+            queue: self.clone(),
+            name: name.to_owned(),
+        })
+    }
+
+    /// Number of delivered but unacknowledged messages in the group.
+    pub async fn pending_count(&self) -> Result<u64> {
+        let mut conn = self.conn.clone();
+        let reply: redis::Value = redis::cmd("XPENDING")
+            .arg(&self.stream)
+            .arg(&self.group)
+            .query_async(&mut conn)
+            .await?;
+        match reply {
+            redis::Value::Array(items) if !items.is_empty() => {
+                Ok(redis::from_redis_value_ref(&items[0])?)
+            }
+            other => Err(Error::UnexpectedReply(format!("XPENDING: {other:?}"))),
+        }
+    }
+
+    /// Times the message `id` has been delivered (0 when it is not pending).
+    pub async fn delivery_count(&self, id: &str) -> Result<u64> {
+        let mut conn = self.conn.clone();
+        let rows: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+            .arg(&self.stream)
+            .arg(&self.group)
+            .arg(id)
+            .arg(id)
+            .arg(1)
+            .query_async(&mut conn)
+            .await?;
+        Ok(rows.first().map(|r| r.3).unwrap_or(0))
+    }
+
+    /// Decodes entries; undecodable ones go to the dead-letter stream and are acknowledged.
+    async fn decode(&self, entries: Vec<StreamId>) -> Result<Vec<Delivery<T>>> {
+        let mut out = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let raw: Option<String> = entry.get(PAYLOAD);
+            let decoded = raw
+                .as_deref()
+                .map(serde_json::from_str::<T>)
+                .transpose()
+                .map_err(|e| e.to_string())
+                .and_then(|m| m.ok_or_else(|| "no payload field".to_owned()));
+            match decoded {
+                Ok(message) => out.push(Delivery {
+                    id: entry.id,
+                    message,
+                }),
+                Err(reason) => {
+                    tracing::warn!(stream = %self.stream, id = %entry.id, %reason, "dead-lettering undecodable message");
+                    let mut conn = self.conn.clone();
+                    let () = redis::pipe()
+                        .atomic()
+                        .cmd("XADD")
+                        .arg(&self.dead)
+                        .arg("*")
+                        .arg(PAYLOAD)
+                        .arg(raw.unwrap_or_default())
+                        .arg("source_id")
+                        .arg(&entry.id)
+                        .arg("error")
+                        .arg(reason)
+                        .ignore()
+                        .cmd("XACK")
+                        .arg(&self.stream)
+                        .arg(&self.group)
+                        .arg(&entry.id)
+                        .ignore()
+                        .query_async(&mut conn)
+                        .await?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A named member of a consumer group.
+pub struct Consumer<T, C = ConnectionManager> {
+    queue: StreamQueue<T, C>,
+    name: String,
+}
+
+impl<T, C> Consumer<T, C>
+where
+    T: Serialize + DeserializeOwned,
+    C: ConnectionLike + Clone + Send + Sync,
+{
+    /// This consumer's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Up to `count` new messages, waiting up to `block` for the first one (`None`: do not
+    /// wait). Received messages are pending until [`Consumer::ack`].
+    pub async fn receive(&self, count: usize, block: Option<Duration>) -> Result<Vec<Delivery<T>>> {
+        if count == 0 {
+            return Err(Error::InvalidArgument("receive count must be positive"));
+        }
+        let q = &self.queue;
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP").arg(&q.group).arg(&self.name);
+        cmd.arg("COUNT").arg(count);
+        if let Some(b) = block {
+            cmd.arg("BLOCK").arg(millis(b));
+        }
+        cmd.arg("STREAMS").arg(&q.stream).arg(">");
+        let mut conn = q.conn.clone();
+        let reply: Option<StreamReadReply> = cmd.query_async(&mut conn).await?;
+        let entries = reply
+            .into_iter()
+            .flat_map(|r| r.keys)
+            .flat_map(|k| k.ids)
+            .collect();
+        q.decode(entries).await
+    }
+
+    /// Takes over up to `count` messages that other (presumably dead) consumers received but
+    /// have not acknowledged for at least `min_idle`, and returns them (XAUTOCLAIM).
+    pub async fn claim_stale(&self, min_idle: Duration, count: usize) -> Result<Vec<Delivery<T>>> {
+        if count == 0 {
+            return Err(Error::InvalidArgument("claim count must be positive"));
+        }
+        let q = &self.queue;
+        let mut conn = q.conn.clone();
+        let mut start = "0-0".to_owned();
+        let mut claimed = Vec::new();
+        for _ in 0..MAX_CLAIM_ROUNDS {
+            let wanted = count.saturating_sub(claimed.len());
+            if wanted == 0 {
+                break;
+            }
+            let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+                .arg(&q.stream)
+                .arg(&q.group)
+                .arg(&self.name)
+                .arg(millis(min_idle))
+                .arg(&start)
+                .arg("COUNT")
+                .arg(wanted)
+                .query_async(&mut conn)
+                .await?;
+            claimed.extend(reply.claimed);
+            if reply.next_stream_id == "0-0" || claimed.len() >= count {
+                break;
+            }
+            start = reply.next_stream_id;
+        }
+        if !claimed.is_empty() {
+            tracing::info!(stream = %q.stream, consumer = %self.name, n = claimed.len(), "claimed stale messages");
+        }
+        q.decode(claimed).await
+    }
+
+    /// Acknowledges a delivery; `false` if it was not pending (already acknowledged).
+    pub async fn ack(&self, delivery: &Delivery<T>) -> Result<bool> {
+        let q = &self.queue;
+        let mut conn = q.conn.clone();
+        let n: i64 = redis::cmd("XACK")
+            .arg(&q.stream)
+            .arg(&q.group)
+            .arg(&delivery.id)
+            .query_async(&mut conn)
+            .await?;
+        Ok(n == 1)
+    }
+}

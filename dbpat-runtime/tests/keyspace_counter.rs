@@ -1,0 +1,302 @@
+//! Counters and their flush into PostgreSQL, against the real Redis and PostgreSQL.
+
+mod keyspace_support;
+
+use dbpat_runtime::keyspace::{Counter, CounterFlusher, Error, FlushTarget, IdType};
+use dbpat_runtime::testing::{TestDatabase, TestRedis};
+use keyspace_support::{exists, keys, own_connection, pttl};
+use sqlx::PgPool;
+use std::time::Duration;
+
+/// `articles(id, view_count)` with rows 1..=3, plus a switchable failure: while `flush_faults`
+/// holds an id, any UPDATE of that article raises, like a real database error mid-flush.
+async fn articles(db: &TestDatabase) {
+    sqlx::raw_sql(
+        "CREATE TABLE articles (id BIGINT PRIMARY KEY, view_count BIGINT NOT NULL DEFAULT 0);
+         INSERT INTO articles (id) VALUES (1), (2), (3);
+         CREATE TABLE flush_faults (id BIGINT PRIMARY KEY);
+         CREATE FUNCTION fail_flagged() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF EXISTS (SELECT 1 FROM flush_faults WHERE id = NEW.id) THEN
+             RAISE EXCEPTION 'injected flush failure for article %', NEW.id;
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER articles_fault BEFORE UPDATE ON articles
+           FOR EACH ROW EXECUTE FUNCTION fail_flagged();",
+    )
+    .execute(db.pool())
+    .await
+    .unwrap();
+    CounterFlusher::ensure_ledger(db.pool()).await.unwrap();
+}
+
+async fn views_in_db(pool: &PgPool, id: i64) -> i64 {
+    sqlx::query_scalar("SELECT view_count FROM articles WHERE id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+async fn set_fault(pool: &PgPool, id: i64, on: bool) {
+    let sql = if on {
+        "INSERT INTO flush_faults (id) VALUES ($1) ON CONFLICT DO NOTHING"
+    } else {
+        "DELETE FROM flush_faults WHERE id = $1"
+    };
+    sqlx::query(sql).bind(id).execute(pool).await.unwrap();
+}
+
+fn target() -> FlushTarget {
+    FlushTarget::new("articles", "view_count", "id", IdType::BigInt).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incr_get_ttl_and_concurrent_increments_are_exact() {
+    let redis = TestRedis::new().await;
+    let views = Counter::new(redis.connection(), keys(&redis), "article", "views").unwrap();
+    assert_eq!(views.get("456").await.unwrap(), 0);
+    assert_eq!(views.incr("456").await.unwrap(), 1);
+    assert_eq!(views.incr_by("456", 9).await.unwrap(), 10);
+    assert_eq!(views.incr_by("456", -3).await.unwrap(), 7);
+    assert_eq!(views.get("456").await.unwrap(), 7);
+    let key = views.key("456").unwrap();
+    assert_eq!(key, format!("{}article:{{456}}:views", redis.prefix()));
+    assert_eq!(
+        pttl(&mut redis.connection(), &key).await,
+        -1,
+        "no TTL by default"
+    );
+    assert!(matches!(
+        views.incr("bad:id").await,
+        Err(Error::InvalidKeyPart { .. })
+    ));
+
+    let ttl_views = views.clone().with_ttl(Duration::from_secs(90));
+    ttl_views.incr("456").await.unwrap();
+    let ms = pttl(&mut redis.connection(), &key).await;
+    assert!((80_000..=90_000).contains(&ms), "pttl {ms}");
+
+    // 8 clients on their own connections x 125 increments.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let c = Counter::new(own_connection().await, keys(&redis), "article", "views").unwrap();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..125 {
+                c.incr("race").await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(views.get("race").await.unwrap(), 1000);
+}
+
+#[tokio::test]
+async fn flush_moves_deltas_into_postgres_once() {
+    let redis = TestRedis::new().await;
+    let db = TestDatabase::new().await;
+    articles(&db).await;
+    let views = Counter::new(redis.connection(), keys(&redis), "article", "views")
+        .unwrap()
+        .with_pending();
+    for (id, n) in [("1", 3), ("2", 5), ("3", 7)] {
+        for _ in 0..n {
+            views.incr(id).await.unwrap();
+        }
+    }
+    let flusher = CounterFlusher::new(views.clone(), db.pool().clone(), target());
+    assert_eq!(flusher.dirty_ids().await.unwrap(), vec!["1", "2", "3"]);
+    let report = flusher.flush().await.unwrap();
+    assert_eq!((report.flushed, report.total_delta), (3, 15));
+    assert!(report.failed.is_empty(), "{report:?}");
+    for (id, n) in [(1, 3), (2, 5), (3, 7)] {
+        assert_eq!(views_in_db(db.pool(), id).await, n);
+        assert_eq!(views.unflushed(&id.to_string()).await.unwrap(), 0);
+        assert_eq!(
+            views.get(&id.to_string()).await.unwrap(),
+            n,
+            "Redis keeps the live value"
+        );
+    }
+    // Nothing left: a second flush changes nothing.
+    let again = flusher.flush().await.unwrap();
+    assert_eq!((again.flushed, again.total_delta), (0, 0));
+    assert_eq!(views_in_db(db.pool(), 2).await, 5);
+    assert!(flusher.dirty_ids().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn injected_failure_midway_loses_nothing_and_is_retried() {
+    let redis = TestRedis::new().await;
+    let db = TestDatabase::new().await;
+    articles(&db).await;
+    let views = Counter::new(redis.connection(), keys(&redis), "article", "views")
+        .unwrap()
+        .with_pending();
+    let flusher = CounterFlusher::new(views.clone(), db.pool().clone(), target());
+    for id in ["1", "2", "3"] {
+        views.incr_by(id, 10).await.unwrap();
+    }
+    set_fault(db.pool(), 2, true).await;
+    let report = flusher.flush().await.unwrap();
+    assert_eq!(report.flushed, 2, "{report:?}");
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].0, "2");
+    assert!(
+        report.failed[0].1.contains("injected flush failure"),
+        "{report:?}"
+    );
+    assert_eq!(views_in_db(db.pool(), 1).await, 10);
+    assert_eq!(
+        views_in_db(db.pool(), 2).await,
+        0,
+        "the failed transaction rolled back"
+    );
+    assert_eq!(views_in_db(db.pool(), 3).await, 10);
+    assert_eq!(
+        views.unflushed("2").await.unwrap(),
+        10,
+        "delta kept in flight"
+    );
+
+    // Increments keep arriving while article 2's delta is in flight.
+    views.incr_by("2", 4).await.unwrap();
+    assert_eq!(views.unflushed("2").await.unwrap(), 14);
+    // Still failing: nothing is lost, nothing applied.
+    let report = flusher.flush().await.unwrap();
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(views_in_db(db.pool(), 2).await, 0);
+
+    set_fault(db.pool(), 2, false).await;
+    let report = flusher.flush().await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    // The in-flight 10 went first; the 4 that arrived meanwhile stay pending for the next tick.
+    assert_eq!(views_in_db(db.pool(), 2).await, 10);
+    assert_eq!(views.unflushed("2").await.unwrap(), 4);
+    flusher.flush().await.unwrap();
+    assert_eq!(views_in_db(db.pool(), 2).await, 14);
+    assert_eq!(views.unflushed("2").await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_flush_that_died_after_commit_is_not_applied_twice() {
+    let redis = TestRedis::new().await;
+    let db = TestDatabase::new().await;
+    articles(&db).await;
+    let views = Counter::new(redis.connection(), keys(&redis), "article", "views")
+        .unwrap()
+        .with_pending();
+    let flusher = CounterFlusher::new(views.clone(), db.pool().clone(), target());
+    views.incr_by("1", 5).await.unwrap();
+    flusher.flush().await.unwrap();
+    assert_eq!(views_in_db(db.pool(), 1).await, 5);
+    // Recreate the state of a flusher that committed and then crashed before deleting its
+    // in-flight hash: same flush id (from the ledger), same delta.
+    let flush_id: uuid::Uuid = sqlx::query_scalar("SELECT flush_id FROM dbpat_counter_flushes")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    let inflight = format!("{}:inflight", views.key("1").unwrap());
+    let mut conn = redis.connection();
+    let () = redis::cmd("HSET")
+        .arg(&inflight)
+        .arg("flush_id")
+        .arg(flush_id.to_string())
+        .arg("delta")
+        .arg(5)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let report = flusher.flush().await.unwrap();
+    assert_eq!(report.already_applied, 1, "{report:?}");
+    assert_eq!(report.flushed, 0);
+    assert_eq!(views_in_db(db.pool(), 1).await, 5, "not applied twice");
+    assert!(
+        !exists(&mut conn, &inflight).await,
+        "stale in-flight hash cleaned up"
+    );
+}
+
+#[tokio::test]
+async fn missing_rows_and_bad_ids_are_reported_and_kept() {
+    let redis = TestRedis::new().await;
+    let db = TestDatabase::new().await;
+    articles(&db).await;
+    let views = Counter::new(redis.connection(), keys(&redis), "article", "views")
+        .unwrap()
+        .with_pending();
+    views.incr("99").await.unwrap(); // no such article
+    views.incr("abc").await.unwrap(); // not a BIGINT
+    let flusher = CounterFlusher::new(views.clone(), db.pool().clone(), target());
+    let report = flusher.flush().await.unwrap();
+    assert_eq!(report.flushed, 0);
+    assert_eq!(report.failed.len(), 2, "{report:?}");
+    assert_eq!(views.unflushed("99").await.unwrap(), 1);
+    assert_eq!(views.unflushed("abc").await.unwrap(), 1);
+    let ledger: i64 = sqlx::query_scalar("SELECT count(*) FROM dbpat_counter_flushes")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(ledger, 0, "failed flushes leave no ledger row");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_increments_with_flushes_and_faults_lose_nothing() {
+    let redis = TestRedis::new().await;
+    let db = TestDatabase::new().await;
+    articles(&db).await;
+    let make = |conn| {
+        Counter::new(conn, keys(&redis), "article", "views")
+            .unwrap()
+            .with_pending()
+    };
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let c = make(own_connection().await);
+        writers.push(tokio::spawn(async move {
+            for i in 0..250u32 {
+                let id = ((w + i) % 3 + 1).to_string();
+                c.incr(&id).await.unwrap();
+                if i % 10 == 9 {
+                    // Spread the writes out so that many flushes interleave with them.
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
+        }));
+    }
+    let flusher = CounterFlusher::new(make(own_connection().await), db.pool().clone(), target());
+    let mut rounds = 0;
+    let mut failures = 0;
+    while writers.iter().any(|w| !w.is_finished()) && rounds < 10_000 {
+        // Every third round, article 3 fails to flush.
+        set_fault(db.pool(), 3, rounds % 3 == 0).await;
+        let report = flusher.flush().await.unwrap();
+        failures += report.failed.len();
+        rounds += 1;
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    set_fault(db.pool(), 3, false).await;
+    for _ in 0..3 {
+        flusher.flush().await.unwrap();
+    }
+    let total: i64 = sqlx::query_scalar("SELECT sum(view_count)::BIGINT FROM articles")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    println!("flush rounds during writes: {rounds}, injected failures hit: {failures}");
+    assert!(rounds >= 5, "the flusher ran concurrently with the writers");
+    assert_eq!(
+        total, 1000,
+        "every increment reached PostgreSQL exactly once"
+    );
+    let counter = make(redis.connection());
+    for id in 1..=3 {
+        let live = counter.get(&id.to_string()).await.unwrap();
+        assert_eq!(views_in_db(db.pool(), id).await, live, "article {id}");
+    }
+}

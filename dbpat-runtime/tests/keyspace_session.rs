@@ -1,0 +1,131 @@
+//! Sessions as hashes with sliding expiry, against the real Redis.
+
+mod keyspace_support;
+
+use dbpat_runtime::keyspace::{Error, SessionStore};
+use dbpat_runtime::testing::TestRedis;
+use keyspace_support::{exists, keys, pttl};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Web {
+    user_id: i64,
+    role: String,
+    cart: Vec<u32>,
+}
+
+#[tokio::test]
+async fn typed_session_round_trip_with_the_seed_ttl() {
+    let redis = TestRedis::new().await;
+    let mut conn = redis.connection();
+    let sessions = SessionStore::new(redis.connection(), keys(&redis));
+    let value = Web {
+        user_id: 7,
+        role: "admin".into(),
+        cart: vec![1, 2],
+    };
+    let id = sessions.create(&value).await.unwrap();
+    assert_eq!(id.len(), 32);
+    let key = sessions.key(&id).unwrap();
+    assert_eq!(key, format!("{}session:{id}", redis.prefix()));
+    let ms = pttl(&mut conn, &key).await;
+    assert!(
+        (86_000_000..=86_400_000).contains(&ms),
+        "24 h TTL, got {ms} ms"
+    );
+    assert_eq!(sessions.load::<Web>(&id).await.unwrap(), Some(value));
+    // Stored as one hash field per struct field (JSON-encoded).
+    let role = sessions.get_field(&id, "role").await.unwrap();
+    assert_eq!(role.as_deref(), Some("\"admin\""));
+    assert_eq!(sessions.get_field(&id, "missing").await.unwrap(), None);
+    let other = sessions
+        .create(&Web {
+            user_id: 8,
+            role: "x".into(),
+            cart: vec![],
+        })
+        .await
+        .unwrap();
+    assert_ne!(id, other);
+
+    assert!(sessions.destroy(&id).await.unwrap());
+    assert!(!sessions.destroy(&id).await.unwrap());
+    assert_eq!(sessions.load::<Web>(&id).await.unwrap(), None);
+    assert!(matches!(
+        sessions.create(&42).await,
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        sessions.get_all("a:b").await,
+        Err(Error::InvalidKeyPart { .. })
+    ));
+    assert!(matches!(
+        sessions.create_fields(&[]).await,
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[tokio::test]
+async fn every_access_renews_the_ttl() {
+    let redis = TestRedis::new().await;
+    let mut conn = redis.connection();
+    let sessions = SessionStore::new(redis.connection(), keys(&redis));
+    let id = sessions.create_fields(&[("user_id", "7")]).await.unwrap();
+    let key = sessions.key(&id).unwrap();
+    let shrink = |mut c: redis::aio::ConnectionManager, k: String| async move {
+        let () = redis::cmd("PEXPIRE")
+            .arg(k)
+            .arg(5_000)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    };
+    // get_all, get_field, set_fields and touch each restore the full 24 h.
+    shrink(conn.clone(), key.clone()).await;
+    assert!(sessions.get_all(&id).await.unwrap().is_some());
+    assert!(pttl(&mut conn, &key).await > 86_000_000);
+    shrink(conn.clone(), key.clone()).await;
+    sessions.get_field(&id, "user_id").await.unwrap();
+    assert!(pttl(&mut conn, &key).await > 86_000_000);
+    shrink(conn.clone(), key.clone()).await;
+    assert!(sessions
+        .set_fields(&id, &[("theme", "dark")])
+        .await
+        .unwrap());
+    assert!(pttl(&mut conn, &key).await > 86_000_000);
+    shrink(conn.clone(), key.clone()).await;
+    assert!(sessions.touch(&id).await.unwrap());
+    assert!(pttl(&mut conn, &key).await > 86_000_000);
+    let all = sessions.get_all(&id).await.unwrap().unwrap();
+    assert_eq!(all.get("theme").map(String::as_str), Some("dark"));
+    assert_eq!(all.get("user_id").map(String::as_str), Some("7"));
+}
+
+#[tokio::test]
+async fn sliding_expiry_in_real_time_and_no_resurrection() {
+    let redis = TestRedis::new().await;
+    let mut conn = redis.connection();
+    let sessions =
+        SessionStore::new(redis.connection(), keys(&redis)).with_ttl(Duration::from_millis(400));
+    let id = sessions.create_fields(&[("user_id", "7")]).await.unwrap();
+    // Active for 4 x 150 ms = 600 ms > TTL: still alive thanks to sliding expiry.
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(
+            sessions.get_all(&id).await.unwrap().is_some(),
+            "expired while active"
+        );
+    }
+    // Idle longer than the TTL: gone.
+    tokio::time::sleep(Duration::from_millis(550)).await;
+    assert_eq!(sessions.get_all(&id).await.unwrap(), None);
+    // A late write does not resurrect a partial session.
+    assert!(!sessions
+        .set_fields(&id, &[("theme", "dark")])
+        .await
+        .unwrap());
+    assert!(!sessions.touch(&id).await.unwrap());
+    assert!(!exists(&mut conn, &sessions.key(&id).unwrap()).await);
+    assert_eq!(sessions.ttl(&id).await.unwrap(), None);
+}
