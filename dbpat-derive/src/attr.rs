@@ -4,7 +4,7 @@
 //! first problem: each error goes into the [`Ctxt`] and parsing goes on with the next item.
 
 use crate::ctxt::Ctxt;
-use crate::suggest::hint;
+use crate::suggest::{did_you_mean, hint};
 use proc_macro2::Span;
 use syn::ext::IdentExt;
 use syn::meta::ParseNestedMeta;
@@ -75,6 +75,9 @@ pub struct ContainerAttrs {
 pub struct CacheAttr {
     pub span: Span,
     pub ttl: Option<u64>,
+    /// A `ttl` was written (or a misspelling of it), even if its value was rejected: the
+    /// "needs a TTL" error would only repeat the error already reported.
+    pub ttl_attempted: bool,
     pub negative_ttl: Option<u64>,
     pub prefix: Option<Spanned<String>>,
     pub write_through: bool,
@@ -167,6 +170,8 @@ pub struct SqlTypeAttr {
 #[derive(Default)]
 pub struct FieldAttrs {
     pub primary_key: Option<Span>,
+    /// An unknown key that is a misspelling of `primary_key` (suppresses "no primary key").
+    pub primary_key_typo: bool,
     pub no_default: bool,
     pub column: Option<Spanned<String>>,
     pub unique: Option<Span>,
@@ -188,6 +193,7 @@ fn for_each_item(
     mut f: impl FnMut(&str, &ParseNestedMeta) -> syn::Result<()>,
 ) {
     for attr in attrs.iter().filter(|a| a.path().is_ident("dbpat")) {
+        let mut reported = false;
         let result = attr.parse_nested_meta(|meta| {
             let key = meta
                 .path
@@ -197,11 +203,16 @@ fn for_each_item(
             if let Err(err) = f(&key, &meta) {
                 cx.syn_error(err);
                 skip_rest(&meta);
+                reported = true;
             }
             Ok(())
         });
+        // An item that failed inside its `(...)` leaves tokens there, which syn reports as
+        // "unexpected token" at the end; that only repeats the error already reported.
         if let Err(err) = result {
-            cx.syn_error(err);
+            if !reported {
+                cx.syn_error(err);
+            }
         }
     }
 }
@@ -278,21 +289,29 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
     }
     let mut total = 0u64;
     let mut number = String::new();
-    for c in text.chars() {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
         if c.is_ascii_digit() {
             number.push(c);
             continue;
         }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            _ => return Err(format!("unknown unit `{c}`")),
+        // The unit is the run of non-digits (so "15 minutes" names `minutes`, not ` `).
+        let mut word = c.to_string();
+        while let Some(&next) = chars.peek().filter(|n| !n.is_ascii_digit()) {
+            word.push(next);
+            chars.next();
+        }
+        let word = word.trim();
+        let unit = match word {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86400,
+            _ => return Err(format!("unknown unit `{word}` (units are s, m, h and d)")),
         };
         let n: u64 = number
             .parse()
-            .map_err(|_| format!("a number must precede `{c}`"))?;
+            .map_err(|_| format!("a number must precede `{word}`"))?;
         total += n * unit;
         number.clear();
     }
@@ -328,6 +347,7 @@ fn parse_cache(cx: &Ctxt, meta: &ParseNestedMeta) -> syn::Result<CacheAttr> {
     let mut cache = CacheAttr {
         span: meta.path.span(),
         ttl: None,
+        ttl_attempted: false,
         negative_ttl: None,
         prefix: None,
         write_through: false,
@@ -345,7 +365,10 @@ fn parse_cache(cx: &Ctxt, meta: &ParseNestedMeta) -> syn::Result<CacheAttr> {
             .map(|i| i.to_string())
             .unwrap_or_default();
         let r = match key.as_str() {
-            "ttl" => duration(&inner, "ttl").map(|s| cache.ttl = Some(s)),
+            "ttl" => {
+                cache.ttl_attempted = true;
+                duration(&inner, "ttl").map(|s| cache.ttl = Some(s))
+            }
             "negative_ttl" => {
                 duration(&inner, "negative_ttl").map(|s| cache.negative_ttl = Some(s))
             }
@@ -357,7 +380,11 @@ fn parse_cache(cx: &Ctxt, meta: &ParseNestedMeta) -> syn::Result<CacheAttr> {
             }),
             "write_through" => no_value(&inner, &key).map(|_| cache.write_through = true),
             "hash_tag" => no_value(&inner, &key).map(|_| cache.hash_tag = true),
-            _ => Err(unknown(&inner, &key, "cache", CACHE_KEYS)),
+            _ => {
+                cache.ttl_attempted |=
+                    did_you_mean(&key, CACHE_KEYS.iter().copied()) == Some("ttl");
+                Err(unknown(&inner, &key, "cache", CACHE_KEYS))
+            }
         };
         if let Err(e) = r {
             cx.syn_error(e);
@@ -691,7 +718,11 @@ pub fn parse_field(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
             }
             "numeric" => out.numeric = Some(parse_numeric(meta)?),
             "sql_type" => out.sql_type = Some(parse_sql_type(&lit_str(meta)?)?),
-            _ => return Err(unknown(meta, key, "dbpat field", FIELD_KEYS)),
+            _ => {
+                out.primary_key_typo |=
+                    did_you_mean(key, FIELD_KEYS.iter().copied()) == Some("primary_key");
+                return Err(unknown(meta, key, "dbpat field", FIELD_KEYS));
+            }
         }
         Ok(())
     });
@@ -910,5 +941,9 @@ mod tests {
         assert!(parse_duration("15").is_ok());
         assert!(parse_duration("15x").is_err());
         assert!(parse_duration("1h30").is_err());
+        assert_eq!(
+            parse_duration("15 minutes"),
+            Err("unknown unit `minutes` (units are s, m, h and d)".to_owned())
+        );
     }
 }

@@ -34,12 +34,15 @@ fn require_field<'c, 'a>(
     let found = cont.field(ident);
     if found.is_none() {
         let names: Vec<String> = cont.field_names().collect();
+        let mut help = hint(&ident.to_string(), names.iter().map(String::as_str));
+        if help.is_empty() {
+            help = format!("; its fields are: {}", names.join(", "));
+        }
         cx.error_spanned_by(
             ident,
             format!(
-                "{what} names `{ident}`, which is not a field of {}{}",
-                cont.ident,
-                hint(&ident.to_string(), names.iter().map(String::as_str))
+                "{what} names `{ident}`, which is not a field of {}{help}",
+                cont.ident
             ),
         );
     }
@@ -91,7 +94,8 @@ fn check_field_types(cx: &Ctxt, cont: &Container) {
 
 fn check_primary_key(cx: &Ctxt, cont: &Container) {
     let keys: Vec<&Field> = cont.primary_key().collect();
-    if keys.is_empty() {
+    // A misspelled `primary_key` is already reported with a "did you mean".
+    if keys.is_empty() && !cont.fields.iter().any(|f| f.attrs.primary_key_typo) {
         cx.error_spanned_by(
             cont.ident,
             format!(
@@ -278,7 +282,7 @@ fn check_partition(cx: &Ctxt, cont: &Container) {
     let Some(p) = &cont.attrs.partition else {
         return;
     };
-    let Some(field) = require_field(cx, cont, &p.column, "partition") else {
+    let Some(field) = require_field(cx, cont, &p.column, "`partition(by = ...)`") else {
         return;
     };
     if !types::is_datetime(field.ty) || types::option_inner(field.ty).is_some() {
@@ -303,7 +307,7 @@ fn check_cache(cx: &Ctxt, cont: &Container) {
     let Some(cache) = &cont.attrs.cache else {
         return;
     };
-    if cache.ttl.is_none() {
+    if cache.ttl.is_none() && !cache.ttl_attempted {
         cx.error_at(
             cache.span,
             "a cache policy needs a TTL so no key lives forever: write `cache(ttl = \"15m\")`",

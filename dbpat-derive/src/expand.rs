@@ -5,8 +5,9 @@ use crate::ast::{Container, Field};
 use crate::attr::{DefaultAttr, IndexTarget, Interval, OnDeleteAttr};
 use crate::case::snake_case;
 use crate::names::{self, column_of};
+use crate::types;
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned};
+use quote::{quote, quote_spanned, ToTokens};
 
 pub fn expand(cont: &Container) -> TokenStream {
     let ident = cont.ident;
@@ -154,7 +155,7 @@ fn column_def(cont: &Container, field: &Field) -> TokenStream {
     let primary_key = a.primary_key.is_some();
     let references = match &a.references {
         Some(r) => {
-            let target = &r.target;
+            let target = ref_target(cont, r);
             let fk_name = names::foreign_key_name(&cont.table, field);
             let on_delete = match r.on_delete.as_ref().map(|o| o.value) {
                 Some(OnDeleteAttr::Cascade) | None => quote!(Cascade),
@@ -336,8 +337,12 @@ fn assertions(cont: &Container) -> Vec<TokenStream> {
         let fname = field.ident.to_string();
         if let Some(d) = &field.attrs.default {
             if let DefaultAttr::Text(value) = &d.value {
+                let ty = types::strip_option(field.ty)
+                    .to_token_stream()
+                    .to_string()
+                    .replace(' ', "");
                 let msg = escape_braces(&format!(
-                    "the default {value:?} of `{fname}` is not one of its enum's values"
+                    "the default {value:?} of `{fname}` is not a value of `{ty}`; write one of `{ty}::VALUES` (the variant names in snake_case, unless renamed)"
                 ));
                 out.push(quote_spanned! {d.span=>
                     ::core::assert!(::dbpat::model::enum_allows(#ct::ENUM_VALUES, #value), #msg);
@@ -345,10 +350,12 @@ fn assertions(cont: &Container) -> Vec<TokenStream> {
             }
         }
         if let Some(r) = &field.attrs.references {
-            let target = &r.target;
-            let msg_key = format!("`{fname}` references an entity whose primary key has several columns; reference a single-column key");
-            let msg_type =
-                format!("the type of `{fname}` differs from the primary key it references");
+            let target = ref_target(cont, r);
+            let target_name = target.to_string().replace(' ', "");
+            let msg_key = escape_braces(&format!("`{fname}` references `{target_name}`, whose primary key has several columns; reference an entity with a single-column key"));
+            let msg_type = escape_braces(&format!(
+                "the type of `{fname}` differs from the primary key of `{target_name}`; declare `{fname}` with the same type as that key (or an Option of it)"
+            ));
             out.push(quote_spanned! {r.target_span()=>
                 ::core::assert!(<#target as ::dbpat::Entity>::PRIMARY_KEY.len() == 1, #msg_key);
                 ::core::assert!(
@@ -375,7 +382,7 @@ fn assertions(cont: &Container) -> Vec<TokenStream> {
             IndexTarget::Gin { column, ops: None } => {
                 if let Some(f) = cont.field(column) {
                     let st = sql_type(f);
-                    let msg = format!("a GIN index on `{column}` needs a JSONB or array column");
+                    let msg = format!("a GIN index on `{column}` needs a JSONB or array column; for a TEXT column use fulltext({column}), for equality and ranges a plain index({column})");
                     out.push(quote_spanned! {column.span()=>
                         ::core::assert!(::dbpat::model::gin_default_opclass(#st).is_some() || #st.array, #msg);
                     });
@@ -385,7 +392,7 @@ fn assertions(cont: &Container) -> Vec<TokenStream> {
                 for c in columns {
                     if let Some(f) = cont.field(c) {
                         let st = sql_type(f);
-                        let msg = format!("full-text search needs TEXT columns; `{c}` is not TEXT");
+                        let msg = format!("full-text search needs TEXT columns; `{c}` is not TEXT: remove it from fulltext(...) and give it its own index({c})");
                         out.push(quote_spanned! {c.span()=>
                             ::core::assert!(#st.is_scalar(::dbpat::model::BaseType::Text), #msg);
                         });
@@ -408,6 +415,18 @@ fn assertions(cont: &Container) -> Vec<TokenStream> {
         }
     }
     out
+}
+
+/// The referenced entity's type. `Self` (a self-reference, e.g. a parent id) becomes the
+/// entity's name, because the assertions live outside the `impl` where `Self` is unknown.
+fn ref_target(cont: &Container, r: &crate::attr::ReferencesAttr) -> TokenStream {
+    if r.target.is_ident("Self") {
+        let mut ident = cont.ident.clone();
+        ident.set_span(r.target_span());
+        ident.into_token_stream()
+    } else {
+        r.target.to_token_stream()
+    }
 }
 
 /// A message for `assert!` must not be read as a format string.

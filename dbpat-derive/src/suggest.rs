@@ -8,7 +8,7 @@ pub fn did_you_mean<'a>(
     let limit = (word.len() / 3).max(1);
     candidates
         .into_iter()
-        .map(|c| (levenshtein(word, c), c))
+        .map(|c| (distance(word, c), c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
@@ -17,23 +17,36 @@ pub fn did_you_mean<'a>(
 /// " (did you mean `x`?)" or nothing.
 pub fn hint<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
     match did_you_mean(word, candidates) {
-        Some(c) => format!("; did you mean `{c}`?"),
+        Some(c) => format!(" (did you mean `{c}`?)"),
         None => String::new(),
     }
 }
 
-fn levenshtein(a: &str, b: &str) -> usize {
+/// Edit distance where swapping two neighbouring letters (`tabel`, `emial`) counts as one edit
+/// (optimal string alignment), since that is the most common typo.
+fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j - 1] + cost)
+                .min(d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -51,5 +64,8 @@ mod tests {
             Some("unique")
         );
         assert_eq!(did_you_mean("zzz", ["primary_key", "unique"]), None);
+        assert_eq!(did_you_mean("tabel", ["table", "cache"]), Some("table"));
+        assert_eq!(did_you_mean("emial", ["email", "id"]), Some("email"));
+        assert_eq!(hint("uniqe", ["unique"]), " (did you mean `unique`?)");
     }
 }

@@ -1,0 +1,9 @@
+use dbpat::Entity;
+
+#[derive(Entity)]
+enum Status {
+    Active,
+    Inactive,
+}
+
+fn main() {}

@@ -1,0 +1,13 @@
+use dbpat::Entity;
+use uuid::Uuid;
+
+#[derive(Entity)]
+#[dbpat(tabel = "sessions")]
+#[dbpat(cache(tll = "15m"))]
+#[dbpat(partition(by = created_at, intervall = month, from = "2025-01"))]
+struct Session {
+    #[dbpat(primary_key)]
+    id: Uuid,
+}
+
+fn main() {}
