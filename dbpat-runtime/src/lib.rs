@@ -7,6 +7,7 @@ pub mod ddl;
 pub mod emit_sql;
 pub mod entity;
 pub mod enum_value;
+pub mod migrate;
 pub mod model;
 pub mod testing;
 
