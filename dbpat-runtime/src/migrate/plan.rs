@@ -47,7 +47,7 @@ use super::render::{alter_column, alter_table, archive_name, drop_archive_copy, 
 use crate::ddl::{
     ident, render_archive_table, render_column_type, render_create_partition,
     render_index_target, render_table_statements, render_trigger_function,
-    render_updated_at_trigger, sort_by_dependencies, SchemaError,
+    render_schema, render_updated_at_trigger, sort_by_dependencies, SchemaError,
 };
 use crate::model::{DefaultValue, TableDef};
 use std::collections::{BTreeMap, BTreeSet};
@@ -130,8 +130,22 @@ impl Builder {
 }
 
 /// Plans the migration from `old` to `new`.
+///
+/// From an empty folder the main file is exactly the full schema of `emit-sql`.
 pub fn plan(old: &[&'static TableDef], new: &[&'static TableDef]) -> Result<Plan, SchemaError> {
     let changes = diff(old, new)?;
+    if old.is_empty() && !changes.is_empty() {
+        return Ok(Plan {
+            changes,
+            files: vec![PlannedFile {
+                kind: FileKind::Main,
+                suffix: String::new(),
+                statements: vec![Statement::new(render_schema(new)?.trim_end())],
+            }],
+            destructive: Vec::new(),
+            warnings: Vec::new(),
+        });
+    }
     let old_sorted = sort_by_dependencies(old)?;
     let new_sorted = sort_by_dependencies(new)?;
     let old_by: BTreeMap<&str, &'static TableDef> =
