@@ -38,12 +38,8 @@ static TICKETS: TableDef = TableDef {
     indexes: IDX,
     ..TableDef::new("tickets", "Ticket", &[ID, STATUS, QTY, CREATED], &["id"])
 };
-static NOTES: TableDef = TableDef::new(
-    "notes",
-    "Note",
-    &[ID, col("body", BaseType::Text)],
-    &["id"],
-);
+static NOTES: TableDef =
+    TableDef::new("notes", "Note", &[ID, col("body", BaseType::Text)], &["id"]);
 // Every destructive kind at once: notes dropped, tickets.created_at dropped, qty narrowed,
 // the 'lost' status dropped.
 static TICKETS_SHRUNK: TableDef = TableDef::new(
@@ -58,7 +54,13 @@ static TICKETS_SHRUNK: TableDef = TableDef::new(
 );
 // A harmless edit: a new nullable column.
 static TICKETS_NOTED: TableDef = TableDef {
-    columns: &[ID, STATUS, QTY, CREATED, col("note", BaseType::Text).nullable(true)],
+    columns: &[
+        ID,
+        STATUS,
+        QTY,
+        CREATED,
+        col("note", BaseType::Text).nullable(true),
+    ],
     ..TICKETS
 };
 
@@ -89,11 +91,19 @@ fn sql_file_count(dir: &Path) -> usize {
 fn destructive_changes_are_refused_without_the_flag() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("migrations");
-    run(&cli(&dir, &["migrate", "--name", "init"]), &[&TICKETS, &NOTES]).unwrap();
+    run(
+        &cli(&dir, &["migrate", "--name", "init"]),
+        &[&TICKETS, &NOTES],
+    )
+    .unwrap();
     assert_eq!(sql_file_count(&dir), 1);
     let snapshot_before = std::fs::read_to_string(dir.join(migrate::SNAPSHOT_PATH)).unwrap();
 
-    let err = run(&cli(&dir, &["migrate", "--name", "shrink"]), &[&TICKETS_SHRUNK]).unwrap_err();
+    let err = run(
+        &cli(&dir, &["migrate", "--name", "shrink"]),
+        &[&TICKETS_SHRUNK],
+    )
+    .unwrap_err();
     let EmitError::Migrate(MigrateError::Destructive(list)) = &err else {
         panic!("expected a destructive refusal, got {err}");
     };
@@ -105,7 +115,10 @@ fn destructive_changes_are_refused_without_the_flag() {
         "narrow column `tickets.qty` from BIGINT to INTEGER",
         "drop enum value 'lost'",
     ] {
-        assert!(message.contains(expected), "{expected:?} not named in:\n{message}");
+        assert!(
+            message.contains(expected),
+            "{expected:?} not named in:\n{message}"
+        );
     }
     assert_eq!(list.len(), 4, "{list:#?}");
     // Nothing was written: no file, snapshot unchanged.
@@ -117,7 +130,10 @@ fn destructive_changes_are_refused_without_the_flag() {
 
     // With the flag the file is written and every destructive statement is marked.
     run(
-        &cli(&dir, &["migrate", "--name", "shrink", "--allow-destructive"]),
+        &cli(
+            &dir,
+            &["migrate", "--name", "shrink", "--allow-destructive"],
+        ),
         &[&TICKETS_SHRUNK],
     )
     .unwrap();
@@ -157,11 +173,19 @@ fn check_fails_after_a_model_edit_and_passes_after_migrate() {
     assert!(matches!(err, EmitError::Drift(_)));
     assert!(message.contains("add column tickets.note"), "{message}");
 
-    run(&cli(&dir, &["migrate", "--name", "add note"]), &[&TICKETS_NOTED]).unwrap();
+    run(
+        &cli(&dir, &["migrate", "--name", "add note"]),
+        &[&TICKETS_NOTED],
+    )
+    .unwrap();
     run(&cli(&dir, &["check"]), &[&TICKETS_NOTED]).unwrap();
     // No change → no file.
     let files = sql_file_count(&dir);
-    run(&cli(&dir, &["migrate", "--name", "nothing"]), &[&TICKETS_NOTED]).unwrap();
+    run(
+        &cli(&dir, &["migrate", "--name", "nothing"]),
+        &[&TICKETS_NOTED],
+    )
+    .unwrap();
     assert_eq!(sql_file_count(&dir), files);
 }
 
@@ -204,7 +228,9 @@ async fn check_database_reports_drift_made_by_hand() {
     let db = TestDatabase::new().await;
     apply_folder(&dir, db.pool()).await;
     assert_eq!(
-        migrate::check_database(db.url(), &[&TICKETS]).await.unwrap(),
+        migrate::check_database(db.url(), &[&TICKETS])
+            .await
+            .unwrap(),
         vec![]
     );
 
@@ -216,10 +242,14 @@ async fn check_database_reports_drift_made_by_hand() {
     .execute(db.pool())
     .await
     .unwrap();
-    let drift = migrate::check_database(db.url(), &[&TICKETS]).await.unwrap();
+    let drift = migrate::check_database(db.url(), &[&TICKETS])
+        .await
+        .unwrap();
     assert_eq!(drift.len(), 3, "{drift:#?}");
     assert!(
-        drift.iter().any(|d| matches!(d, Drift::Missing { object, expected }
+        drift
+            .iter()
+            .any(|d| matches!(d, Drift::Missing { object, expected }
             if object == "index tickets.tickets_created_at_idx"
                 && expected.contains("USING btree (created_at DESC)"))),
         "{drift:#?}"
@@ -238,8 +268,14 @@ async fn check_database_reports_drift_made_by_hand() {
     let args = ["emit-sql", "check", "--database", db.url()];
     let err = run(&Cli::try_parse_from(args).unwrap(), &[&TICKETS]).unwrap_err();
     let message = err.to_string();
-    assert!(message.contains("index tickets.tickets_created_at_idx: missing"), "{message}");
-    assert!(message.contains("column tickets.extra: unexpected"), "{message}");
+    assert!(
+        message.contains("index tickets.tickets_created_at_idx: missing"),
+        "{message}"
+    );
+    assert!(
+        message.contains("column tickets.extra: unexpected"),
+        "{message}"
+    );
     assert!(
         message.contains("column tickets.qty: differs: expected bigint NOT NULL DEFAULT 0, found bigint NOT NULL DEFAULT 5"),
         "{message}"

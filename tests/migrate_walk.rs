@@ -126,7 +126,15 @@ static USERS_1: TableDef = TableDef {
     ..TableDef::new(
         "users",
         "User",
-        &[ID, U_EMAIL, U_NAME_NULL, U_STATUS_1, U_META, CREATED, UPDATED],
+        &[
+            ID,
+            U_EMAIL,
+            U_NAME_NULL,
+            U_STATUS_1,
+            U_META,
+            CREATED,
+            UPDATED,
+        ],
         &["id"],
     )
 };
@@ -141,7 +149,9 @@ static USERS_2: TableDef = TableDef {
     )
 };
 static USERS_3: TableDef = TableDef {
-    columns: &[ID, U_EMAIL, U_NAME, U_STATUS_3, U_META, CREATED, UPDATED, U_NICK],
+    columns: &[
+        ID, U_EMAIL, U_NAME, U_STATUS_3, U_META, CREATED, UPDATED, U_NICK,
+    ],
     ..USERS_2
 };
 static USERS_4: TableDef = TableDef {
@@ -159,7 +169,15 @@ static USERS_6: TableDef = TableDef {
     ..USERS_5
 };
 static USERS_7: TableDef = TableDef {
-    columns: &[ID, U_EMAIL, U_NAME, U_STATUS_4, U_META_5, CREATED, UPDATED_PLAIN],
+    columns: &[
+        ID,
+        U_EMAIL,
+        U_NAME,
+        U_STATUS_4,
+        U_META_5,
+        CREATED,
+        UPDATED_PLAIN,
+    ],
     ..USERS_6
 };
 static USERS_8: TableDef = TableDef {
@@ -382,8 +400,12 @@ const E_ID: ColumnDef = col("id", BaseType::BigInt)
     .primary_key()
     .generated(Generated::Identity);
 const E_PAYLOAD: ColumnDef = col("payload", BaseType::Jsonb).default(DefaultValue::Text("{}"));
-static EVENTS_5: TableDef =
-    TableDef::new("events", "Event", &[E_ID, CREATED_KEY, E_PAYLOAD], &["id", "created_at"]);
+static EVENTS_5: TableDef = TableDef::new(
+    "events",
+    "Event",
+    &[E_ID, CREATED_KEY, E_PAYLOAD],
+    &["id", "created_at"],
+);
 static EVENTS_8: TableDef = TableDef {
     partition: Some(PartitionDef {
         column: "created_at",
@@ -547,8 +569,12 @@ fn sql_files(dir: &Path) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_step_migrates_to_the_full_ddl_catalog() {
+    // MIGRATE_WALK_DIR=/some/empty/dir keeps the generated folder for reading.
     let folder = tempfile::tempdir().unwrap();
-    let dir = folder.path().join("migrations");
+    let dir = match std::env::var_os("MIGRATE_WALK_DIR") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => folder.path().join("migrations"),
+    };
     let live = TestDatabase::new().await;
     let mut covered: BTreeSet<&'static str> = BTreeSet::new();
     let mut file_kinds: BTreeSet<String> = BTreeSet::new();
@@ -567,7 +593,11 @@ async fn every_step_migrates_to_the_full_ddl_catalog() {
                 Err(MigrateError::Destructive(list)) => assert!(!list.is_empty()),
                 other => panic!("{context}: destructive step was not refused: {other:?}"),
             }
-            assert_eq!(sql_files(&dir).len(), before, "{context}: refused step wrote files");
+            assert_eq!(
+                sql_files(&dir).len(),
+                before,
+                "{context}: refused step wrote files"
+            );
         }
         let outcome =
             migrate::write_migration(&dir, version.name, &version.tables, version.destructive)
@@ -617,7 +647,9 @@ async fn every_step_migrates_to_the_full_ddl_catalog() {
         // check: the folder is up to date, and the migrated database has not drifted. (The
         // step-by-step database has the same fingerprint; it is checked after the last step,
         // as every check creates and drops a scratch database, which costs a checkpoint.)
-        assert!(migrate::check_folder(&dir, &version.tables).unwrap().is_empty());
+        assert!(migrate::check_folder(&dir, &version.tables)
+            .unwrap()
+            .is_empty());
         let drift = migrate::check_database(migrated.url(), &version.tables)
             .await
             .unwrap();

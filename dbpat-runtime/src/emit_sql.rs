@@ -159,7 +159,8 @@ pub fn run(cli: &Cli, tables: &[&'static TableDef]) -> Result<(), EmitError> {
         }) => {
             let url = url.clone();
             let tables = tables.to_vec();
-            let drift = block_on(move || async move { migrate::check_database(&url, &tables).await })?;
+            let drift =
+                block_on(move || async move { migrate::check_database(&url, &tables).await })?;
             if drift.is_empty() {
                 println!("ok: the database matches the models");
                 return Ok(());

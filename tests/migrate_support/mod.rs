@@ -37,7 +37,8 @@ pub async fn migrated_database(dir: &Path) -> TestDatabase {
     db
 }
 
-const RELS: &str = "SELECT c.oid, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+const RELS: &str =
+    "SELECT c.oid, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
     WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition \
     AND c.relname <> '_sqlx_migrations'";
 

@@ -48,7 +48,9 @@ pub enum Drift {
 impl fmt::Display for Drift {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Drift::Missing { object, expected } => write!(f, "{object}: missing (expected {expected})"),
+            Drift::Missing { object, expected } => {
+                write!(f, "{object}: missing (expected {expected})")
+            }
             Drift::Unexpected { object, found } => write!(f, "{object}: unexpected ({found})"),
             Drift::Differs {
                 object,

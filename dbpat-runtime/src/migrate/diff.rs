@@ -9,8 +9,8 @@
 
 use crate::ddl::{
     enum_check_name, initial_partitions, is_redundant, render_create_index, render_default,
-    render_updated_at_trigger, sort_by_dependencies, table_constraints,
-    trigger_name, PartitionBounds, SchemaError,
+    render_updated_at_trigger, sort_by_dependencies, table_constraints, trigger_name,
+    PartitionBounds, SchemaError,
 };
 use crate::model::{BaseType, ColumnDef, Generated, IndexDef, SqlType, TableDef};
 use std::collections::{BTreeMap, BTreeSet};
@@ -397,7 +397,10 @@ pub fn diff(
 
     // Preamble: extensions are created when first needed and never dropped; trigger functions
     // follow the tables that use them.
-    let old_ext: BTreeSet<&str> = old.iter().flat_map(|t| t.extensions.iter().copied()).collect();
+    let old_ext: BTreeSet<&str> = old
+        .iter()
+        .flat_map(|t| t.extensions.iter().copied())
+        .collect();
     for ext in new_sorted.iter().flat_map(|t| t.extensions.iter().copied()) {
         if !old_ext.contains(ext) && !changes.contains(&Change::CreateExtension(ext.to_owned())) {
             changes.push(Change::CreateExtension(ext.to_owned()));
@@ -646,10 +649,12 @@ mod tests {
     fn widening_and_narrowing() {
         let int = SqlType::scalar(BaseType::Integer);
         let big = SqlType::scalar(BaseType::BigInt);
-        let n = |p, s| SqlType::scalar(BaseType::Numeric {
-            precision: p,
-            scale: s,
-        });
+        let n = |p, s| {
+            SqlType::scalar(BaseType::Numeric {
+                precision: p,
+                scale: s,
+            })
+        };
         assert!(is_widening(int, big));
         assert!(!is_widening(big, int));
         assert!(is_widening(n(19, 4), n(20, 4)));

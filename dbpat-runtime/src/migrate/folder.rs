@@ -134,17 +134,19 @@ pub fn write_migration(
         return Err(MigrateError::Destructive(plan.destructive.clone()));
     }
     std::fs::create_dir_all(dir.join(".dbpat")).map_err(io(dir))?;
-    let mut version = next_version(&existing_versions(dir)?, chrono::Utc::now());
+    let first = next_version(&existing_versions(dir)?, chrono::Utc::now());
     let mut files = Vec::new();
-    for file in &plan.files {
+    for (version, file) in (first..).zip(&plan.files) {
         let path = dir.join(format!("{version}_{name}{}.sql", file.suffix));
         std::fs::write(&path, render_file(file, &name)).map_err(io(&path))?;
         files.push(path);
-        version += 1;
     }
     let snapshot_path = dir.join(SNAPSHOT_PATH);
-    std::fs::write(&snapshot_path, SchemaSnapshot::from_tables(tables).to_json())
-        .map_err(io(&snapshot_path))?;
+    std::fs::write(
+        &snapshot_path,
+        SchemaSnapshot::from_tables(tables).to_json(),
+    )
+    .map_err(io(&snapshot_path))?;
     Ok(MigrationOutcome::Written { files, plan })
 }
 
@@ -163,7 +165,10 @@ mod tests {
 
     #[test]
     fn names_are_sanitized() {
-        assert_eq!(sanitize_name("Add orders.note!").unwrap(), "add_orders_note");
+        assert_eq!(
+            sanitize_name("Add orders.note!").unwrap(),
+            "add_orders_note"
+        );
         assert!(sanitize_name(" -- ").is_err());
     }
 }

@@ -45,9 +45,9 @@
 use super::diff::{diff, Change, ConstraintKind};
 use super::render::{alter_column, alter_table, archive_name, drop_archive_copy, Statement};
 use crate::ddl::{
-    ident, render_archive_table, render_column_type, render_create_partition,
-    render_index_target, render_table_statements, render_trigger_function,
-    render_schema, render_updated_at_trigger, sort_by_dependencies, SchemaError,
+    ident, render_archive_table, render_column_type, render_create_partition, render_index_target,
+    render_schema, render_table_statements, render_trigger_function, render_updated_at_trigger,
+    sort_by_dependencies, SchemaError,
 };
 use crate::model::{DefaultValue, TableDef};
 use std::collections::{BTreeMap, BTreeSet};
@@ -116,7 +116,11 @@ const STEPS: usize = 16;
 struct Builder {
     main: Vec<Vec<(usize, Statement)>>,
     concurrent: Vec<(String, Statement)>,
+    /// `VALIDATE CONSTRAINT`s: they run first in file 3, so their scans hold only SHARE UPDATE
+    /// EXCLUSIVE locks, never behind an ACCESS EXCLUSIVE lock taken earlier in the transaction.
     validate: Vec<Statement>,
+    /// Brief steps after the validations (`SET NOT NULL`, `USING INDEX`, helper drops).
+    finish: Vec<Statement>,
     late: Vec<Statement>,
 }
 
@@ -127,6 +131,21 @@ impl Builder {
     fn push_ordered(&mut self, step: usize, order: usize, statement: Statement) {
         self.main[step].push((order, statement));
     }
+}
+
+/// Whether adding `column` to a table with rows rewrites the table: identity columns and
+/// volatile defaults do; constants and stable functions such as `NOW()` are stored once.
+fn is_volatile(column: &crate::model::ColumnDef) -> bool {
+    const VOLATILE: &[&str] = &[
+        "random",
+        "uuid_generate",
+        "nextval",
+        "clock_timestamp",
+        "timeofday",
+    ];
+    column.generated.is_some()
+        || matches!(column.default, Some(DefaultValue::Expr(e))
+            if VOLATILE.iter().any(|v| e.to_ascii_lowercase().contains(v)))
 }
 
 /// Plans the migration from `old` to `new`.
@@ -183,6 +202,7 @@ pub fn plan(old: &[&'static TableDef], new: &[&'static TableDef]) -> Result<Plan
         main: vec![Vec::new(); STEPS],
         concurrent: Vec::new(),
         validate: Vec::new(),
+        finish: Vec::new(),
         late: Vec::new(),
     };
     let mut warnings = Vec::new();
@@ -247,8 +267,8 @@ pub fn plan(old: &[&'static TableDef], new: &[&'static TableDef]) -> Result<Plan
                     s = s.comment(format!("WARNING: {w}"));
                     warnings.push(w);
                 }
-                if matches!(column.default, Some(DefaultValue::Expr(_))) || column.generated.is_some() {
-                    s = s.comment("a volatile default or identity fills every existing row: the table is rewritten under its lock");
+                if is_volatile(column) {
+                    s = s.comment("a volatile default (or identity) fills every existing row: the table is rewritten under its lock");
                 }
                 let mirror = mirrored(table).map(|a| {
                     alter_table(
@@ -268,8 +288,11 @@ pub fn plan(old: &[&'static TableDef], new: &[&'static TableDef]) -> Result<Plan
             Change::DropColumn { table, column } => {
                 b.push(
                     DROP_COLUMN,
-                    Statement::new(alter_table(table, &format!("DROP COLUMN {}", ident(column))))
-                        .marked(&reason),
+                    Statement::new(alter_table(
+                        table,
+                        &format!("DROP COLUMN {}", ident(column)),
+                    ))
+                    .marked(&reason),
                 );
                 if let Some(a) = mirrored(table) {
                     b.push(
@@ -279,10 +302,7 @@ pub fn plan(old: &[&'static TableDef], new: &[&'static TableDef]) -> Result<Plan
                 }
             }
             Change::AlterColumnType {
-                table,
-                column,
-                to,
-                ..
+                table, column, to, ..
             } => {
                 let had_default = old_by
                     .get(table.as_str())
@@ -329,11 +349,11 @@ pub fn plan(old: &[&'static TableDef], new: &[&'static TableDef]) -> Result<Plan
                         &t,
                         &format!("VALIDATE CONSTRAINT {}", ident(&helper)),
                     )));
-                    b.validate.push(
+                    b.finish.push(
                         Statement::new(alter_column(&t, column, "SET NOT NULL"))
                             .comment("uses the validated CHECK instead of scanning the table"),
                     );
-                    b.validate.push(Statement::new(alter_table(
+                    b.finish.push(Statement::new(alter_table(
                         &t,
                         &format!("DROP CONSTRAINT {}", ident(&helper)),
                     )));
@@ -376,7 +396,8 @@ pub fn plan(old: &[&'static TableDef], new: &[&'static TableDef]) -> Result<Plan
                         "ADD GENERATED BY DEFAULT AS IDENTITY",
                     ));
                     if after_not_null {
-                        b.validate.push(s.comment("after SET NOT NULL, which identity needs"));
+                        b.finish
+                            .push(s.comment("after SET NOT NULL, which identity needs"));
                     } else {
                         b.push(ALTER_COLUMN, s);
                     }
@@ -466,7 +487,7 @@ pub fn plan(old: &[&'static TableDef], new: &[&'static TableDef]) -> Result<Plan
                                 ident(table)
                             )),
                         ));
-                        b.validate.push(Statement::new(alter_table(
+                        b.finish.push(Statement::new(alter_table(
                             table,
                             &format!(
                                 "ADD CONSTRAINT {} UNIQUE USING INDEX {}",
@@ -584,7 +605,10 @@ pub fn plan(old: &[&'static TableDef], new: &[&'static TableDef]) -> Result<Plan
             ),
             Change::CreatePartitions { table, partitions } => {
                 for p in partitions {
-                    b.push(PARTITIONS, Statement::new(render_create_partition(table, p)));
+                    b.push(
+                        PARTITIONS,
+                        Statement::new(render_create_partition(table, p)),
+                    );
                 }
             }
             Change::CreateArchive(t) => {
@@ -610,8 +634,10 @@ pub fn plan(old: &[&'static TableDef], new: &[&'static TableDef]) -> Result<Plan
         main.extend(step.into_iter().map(|(_, s)| s));
     }
     let mut files = Vec::new();
-    let needs_validate_file = !b.validate.is_empty() || !b.concurrent.is_empty();
+    let needs_validate_file =
+        !b.validate.is_empty() || !b.finish.is_empty() || !b.concurrent.is_empty();
     let mut validate = b.validate;
+    validate.extend(b.finish);
     if needs_validate_file {
         validate.extend(b.late);
     } else {

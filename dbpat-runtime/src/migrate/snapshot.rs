@@ -201,7 +201,8 @@ pub struct SnapshotError(pub String);
 impl SchemaSnapshot {
     /// The snapshot of `tables` (sorted by name).
     pub fn from_tables(tables: &[&TableDef]) -> Self {
-        let mut tables: Vec<TableSnapshot> = tables.iter().map(|t| TableSnapshot::from(*t)).collect();
+        let mut tables: Vec<TableSnapshot> =
+            tables.iter().map(|t| TableSnapshot::from(*t)).collect();
         tables.sort_by(|a, b| a.name.cmp(&b.name));
         tables.dedup_by(|a, b| a == b);
         SchemaSnapshot {
@@ -268,7 +269,13 @@ fn leak(s: &str) -> &'static str {
 }
 
 fn leak_list(items: &[String]) -> &'static [&'static str] {
-    Box::leak(items.iter().map(|s| leak(s)).collect::<Vec<_>>().into_boxed_slice())
+    Box::leak(
+        items
+            .iter()
+            .map(|s| leak(s))
+            .collect::<Vec<_>>()
+            .into_boxed_slice(),
+    )
 }
 
 /// Parses a rendered SQL type (`BIGINT`, `NUMERIC(19,4)`, `TEXT[]`).
@@ -526,7 +533,11 @@ impl IndexSnapshot {
                     keys.iter()
                         .map(|(column, desc)| IndexKey {
                             column: leak(column),
-                            order: if *desc { SortOrder::Desc } else { SortOrder::Asc },
+                            order: if *desc {
+                                SortOrder::Desc
+                            } else {
+                                SortOrder::Asc
+                            },
                         })
                         .collect::<Vec<_>>()
                         .into_boxed_slice(),
