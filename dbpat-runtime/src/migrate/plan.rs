@@ -33,7 +33,10 @@
 //!   `USING INDEX`.
 //! - `NOT NULL` on an existing column: `CHECK (col IS NOT NULL) NOT VALID`, validate, `SET NOT
 //!   NULL` (which trusts the validated check and skips its scan), drop the check.
-//! - Every transactional file starts with `SET LOCAL lock_timeout`.
+//! - Indexes are dropped plainly in file 1: `DROP INDEX` changes only the catalog, its brief
+//!   ACCESS EXCLUSIVE lock is guarded by the lock timeout, and it keeps drops transactional.
+//! - Every transactional file starts with `SET LOCAL lock_timeout`. The single-statement
+//!   concurrent files cannot (see [`render_file`](super::render::render_file)).
 //!
 //! # Archive tables
 //!
