@@ -3,8 +3,8 @@
 //! models and the folder (or a live database) have drifted apart.
 //!
 //! - [`snapshot`]: the models the folder describes, stored as `.dbpat/schema.json` in it.
-//! - [`diff`]: typed [`Change`]s between two versions of the models.
-//! - [`plan`]: ordering, online-safety rewriting and destructive-change detection.
+//! - [`diff`](mod@diff): typed [`Change`]s between two versions of the models.
+//! - [`plan`](mod@plan): ordering, online-safety rewriting and destructive-change detection.
 //! - [`render`]: the SQL text of the files.
 //! - [`folder`]: reading and writing the migrations folder.
 //! - [`catalog`] and [`check`]: drift between models, folder and a live database.
