@@ -10,11 +10,22 @@
 //!
 //! Every entity linked into the binary registers itself; `emit-sql` prints the DDL of all of
 //! them (or writes it with `--out FILE`). It needs no database.
+//!
+//! Migrations (see [`crate::migrate`]):
+//!
+//! - `emit-sql migrate --name add_orders_note [--dir migrations] [--allow-destructive]` writes
+//!   the change since the folder's last migration as `<version>_<name>*.sql` files for
+//!   `sqlx migrate run`, and updates the folder's `.dbpat/schema.json` snapshot.
+//! - `emit-sql check [--dir migrations]` exits 1, listing the changes, when the models differ
+//!   from what the folder describes (for CI).
+//! - `emit-sql check --database URL` exits 1, listing the drift object by object, when a live
+//!   database differs from what the models create.
 
 use crate::ddl::{render_schema, SchemaError};
 use crate::entity::registered_tables;
+use crate::migrate::{self, MigrateError, MigrationOutcome};
 use crate::model::TableDef;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -22,12 +33,43 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(
     name = "emit-sql",
-    about = "Print the PostgreSQL DDL of every #[derive(Entity)] model linked into this binary"
+    about = "Print the PostgreSQL DDL of every #[derive(Entity)] model linked into this binary",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     /// Write the DDL to FILE instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Write or check migrations instead of printing the full schema.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands of `emit-sql`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a migration with the change since the migrations folder's last one.
+    Migrate {
+        /// The migrations folder (what `sqlx migrate run` reads).
+        #[arg(long, value_name = "DIR", default_value = "migrations")]
+        dir: PathBuf,
+        /// What the migration does, e.g. `add_orders_note` (part of the file name).
+        #[arg(long)]
+        name: String,
+        /// Also write changes that lose data (drop table/column, narrow a type, drop an enum
+        /// value); each is marked in the file.
+        #[arg(long)]
+        allow_destructive: bool,
+    },
+    /// Exit non-zero when the models differ from the migrations folder (or a live database).
+    Check {
+        /// The migrations folder.
+        #[arg(long, value_name = "DIR", default_value = "migrations")]
+        dir: PathBuf,
+        /// Compare with this live database's catalog instead of the folder.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+    },
 }
 
 /// What can go wrong in `emit-sql`.
@@ -47,6 +89,12 @@ pub enum EmitError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Writing or checking migrations failed.
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
+    /// `check` found differences (listed in the message).
+    #[error("{0}")]
+    Drift(String),
 }
 
 /// Runs `emit-sql` over `tables` with parsed arguments.
@@ -54,6 +102,83 @@ pub fn run(cli: &Cli, tables: &[&'static TableDef]) -> Result<(), EmitError> {
     if tables.is_empty() {
         return Err(EmitError::NoEntities);
     }
+    match &cli.command {
+        None => print_schema(cli, tables),
+        Some(Command::Migrate {
+            dir,
+            name,
+            allow_destructive,
+        }) => {
+            match migrate::write_migration(dir, name, tables, *allow_destructive)? {
+                MigrationOutcome::NoChange => {
+                    println!(
+                        "no changes: the models match {}; nothing written",
+                        dir.display()
+                    );
+                }
+                MigrationOutcome::Written { files, plan } => {
+                    println!("{} change(s):", plan.changes.len());
+                    for change in &plan.changes {
+                        println!("  - {change}");
+                    }
+                    for warning in &plan.warnings {
+                        eprintln!("emit-sql: warning: {warning}");
+                    }
+                    println!("wrote:");
+                    for file in files {
+                        println!("  {}", file.display());
+                    }
+                    println!("  {}", dir.join(migrate::SNAPSHOT_PATH).display());
+                }
+            }
+            Ok(())
+        }
+        Some(Command::Check {
+            dir,
+            database: None,
+        }) => {
+            let changes = migrate::check_folder(dir, tables)?;
+            if changes.is_empty() {
+                println!("ok: the models match {}", dir.display());
+                return Ok(());
+            }
+            Err(EmitError::Drift(format!(
+                "the models differ from {} ({} change(s)); run `emit-sql migrate --name <what changed>`:\n{}",
+                dir.display(),
+                changes.len(),
+                changes
+                    .iter()
+                    .map(|c| format!("  - {c}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )))
+        }
+        Some(Command::Check {
+            database: Some(url),
+            ..
+        }) => {
+            let url = url.clone();
+            let tables = tables.to_vec();
+            let drift =
+                block_on(move || async move { migrate::check_database(&url, &tables).await })?;
+            if drift.is_empty() {
+                println!("ok: the database matches the models");
+                return Ok(());
+            }
+            Err(EmitError::Drift(format!(
+                "the database differs from the models ({} object(s)):\n{}",
+                drift.len(),
+                drift
+                    .iter()
+                    .map(|d| format!("  - {d}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )))
+        }
+    }
+}
+
+fn print_schema(cli: &Cli, tables: &[&'static TableDef]) -> Result<(), EmitError> {
     let sql = render_schema(tables)?;
     match &cli.out {
         Some(path) => std::fs::write(path, sql).map_err(|source| EmitError::Write {
@@ -65,6 +190,24 @@ pub fn run(cli: &Cli, tables: &[&'static TableDef]) -> Result<(), EmitError> {
             Ok(())
         }
     }
+}
+
+/// Runs a future to completion on a private runtime in its own thread, so `run` works both
+/// from a plain `main` and from inside an async caller.
+fn block_on<T, F>(make_future: impl FnOnce() -> F + Send + 'static) -> T
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T>,
+{
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+            .block_on(make_future())
+    })
+    .join()
+    .expect("emit-sql worker thread panicked")
 }
 
 /// The `main` of an `emit-sql` binary: parses the process arguments and runs over every

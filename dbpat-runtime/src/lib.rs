@@ -8,6 +8,7 @@ pub mod emit_sql;
 pub mod entity;
 pub mod enum_value;
 pub mod keyspace;
+pub mod migrate;
 pub mod model;
 pub mod testing;
 

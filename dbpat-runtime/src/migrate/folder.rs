@@ -1,0 +1,174 @@
+//! The migrations folder: `<version>_<name>.sql` files sqlx applies in version order, and the
+//! snapshot `.dbpat/schema.json` of the models the files add up to.
+
+use super::plan::{plan, Plan};
+use super::render::render_file;
+use super::snapshot::SchemaSnapshot;
+use super::MigrateError;
+use crate::model::TableDef;
+use std::path::{Path, PathBuf};
+
+/// Where the snapshot lives inside the migrations folder. sqlx reads only the folder's own
+/// `*.sql` files, never sub-directories, so it cannot mistake the snapshot for a migration.
+pub const SNAPSHOT_PATH: &str = ".dbpat/schema.json";
+
+/// What `migrate` did.
+#[derive(Debug)]
+pub enum MigrationOutcome {
+    /// The models match the folder: nothing written.
+    NoChange,
+    /// Files were written (in version order) and the snapshot updated.
+    Written {
+        /// The new migration files.
+        files: Vec<PathBuf>,
+        /// The plan they render.
+        plan: Plan,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> MigrateError + '_ {
+    move |source| MigrateError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The versions of the folder's migration files (`<version>_<name>.sql`), ascending.
+pub fn existing_versions(dir: &Path) -> Result<Vec<i64>, MigrateError> {
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    let mut versions = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".sql") || !entry.path().is_file() {
+            continue;
+        }
+        if let Some((version, _)) = name.split_once('_') {
+            if let Ok(v) = version.parse::<i64>() {
+                versions.push(v);
+            }
+        }
+    }
+    versions.sort_unstable();
+    Ok(versions)
+}
+
+/// The snapshot of the models the folder describes (empty for a new or empty folder).
+pub fn read_snapshot(dir: &Path) -> Result<SchemaSnapshot, MigrateError> {
+    let path = dir.join(SNAPSHOT_PATH);
+    match std::fs::read_to_string(&path) {
+        Ok(json) => SchemaSnapshot::from_json(&json)
+            .map_err(|source| MigrateError::Snapshot { path, source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if existing_versions(dir)?.is_empty() {
+                Ok(SchemaSnapshot::empty())
+            } else {
+                Err(MigrateError::MissingSnapshot {
+                    dir: dir.to_owned(),
+                })
+            }
+        }
+        Err(e) => Err(io(&path)(e)),
+    }
+}
+
+/// The first version of a new step: the UTC time `YYYYMMDDHHMMSS`, or the newest existing
+/// version + 1 if that is not later (two steps in the same second, or a clock behind).
+pub fn next_version(existing: &[i64], now: chrono::DateTime<chrono::Utc>) -> i64 {
+    let stamp: i64 = now
+        .format("%Y%m%d%H%M%S")
+        .to_string()
+        .parse()
+        .expect("timestamp digits");
+    match existing.iter().max() {
+        Some(&newest) if newest >= stamp => newest + 1,
+        _ => stamp,
+    }
+}
+
+/// `Add orders.note!` → `add_orders_note`.
+pub fn sanitize_name(name: &str) -> Result<String, MigrateError> {
+    let mut out = String::new();
+    for c in name.trim().chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    let out = out.trim_matches('_').to_owned();
+    if out.is_empty() {
+        return Err(MigrateError::InvalidName(name.to_owned()));
+    }
+    Ok(out)
+}
+
+/// Plans the step from the folder's snapshot to `tables` without writing anything.
+pub fn plan_folder(dir: &Path, tables: &[&'static TableDef]) -> Result<Plan, MigrateError> {
+    let snapshot = read_snapshot(dir)?;
+    let old = snapshot
+        .to_tables()
+        .map_err(|source| MigrateError::Snapshot {
+            path: dir.join(SNAPSHOT_PATH),
+            source,
+        })?;
+    Ok(plan(&old, tables)?)
+}
+
+/// Writes the migration from the folder's state to `tables` (and the new snapshot), named
+/// `name`. Destructive changes are refused unless `allow_destructive`.
+pub fn write_migration(
+    dir: &Path,
+    name: &str,
+    tables: &[&'static TableDef],
+    allow_destructive: bool,
+) -> Result<MigrationOutcome, MigrateError> {
+    let name = sanitize_name(name)?;
+    let plan = plan_folder(dir, tables)?;
+    if plan.is_empty() {
+        return Ok(MigrationOutcome::NoChange);
+    }
+    if !plan.destructive.is_empty() && !allow_destructive {
+        return Err(MigrateError::Destructive(plan.destructive.clone()));
+    }
+    std::fs::create_dir_all(dir.join(".dbpat")).map_err(io(dir))?;
+    let first = next_version(&existing_versions(dir)?, chrono::Utc::now());
+    let mut files = Vec::new();
+    for (version, file) in (first..).zip(&plan.files) {
+        let path = dir.join(format!("{version}_{name}{}.sql", file.suffix));
+        std::fs::write(&path, render_file(file, &name)).map_err(io(&path))?;
+        files.push(path);
+    }
+    let snapshot_path = dir.join(SNAPSHOT_PATH);
+    std::fs::write(
+        &snapshot_path,
+        SchemaSnapshot::from_tables(tables).to_json(),
+    )
+    .map_err(io(&snapshot_path))?;
+    Ok(MigrationOutcome::Written { files, plan })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn versions_are_monotonic() {
+        let now = chrono::Utc.with_ymd_and_hms(2025, 3, 4, 5, 6, 7).unwrap();
+        assert_eq!(next_version(&[], now), 20250304050607);
+        assert_eq!(next_version(&[20250304050607], now), 20250304050608);
+        assert_eq!(next_version(&[20240101000000], now), 20250304050607);
+    }
+
+    #[test]
+    fn names_are_sanitized() {
+        assert_eq!(
+            sanitize_name("Add orders.note!").unwrap(),
+            "add_orders_note"
+        );
+        assert!(sanitize_name(" -- ").is_err());
+    }
+}

@@ -1,0 +1,284 @@
+//! `emit-sql migrate` refuses destructive changes without the flag; `emit-sql check` fails
+//! after a model edit and passes after `migrate`; `check --database` reports drift made by hand.
+
+mod migrate_support;
+
+use clap::Parser;
+use dbpat::emit_sql::{run, Cli, EmitError};
+use dbpat::migrate::{self, Drift, MigrateError};
+use dbpat::model::*;
+use dbpat::testing::TestDatabase;
+use migrate_support::*;
+use std::path::Path;
+
+const fn col(name: &'static str, base: BaseType) -> ColumnDef {
+    ColumnDef::new(name, name, SqlType::scalar(base))
+}
+const ID: ColumnDef = col("id", BaseType::Uuid)
+    .primary_key()
+    .default(DefaultValue::Expr("gen_random_uuid()"));
+const STATUS: ColumnDef = col("status", BaseType::Text)
+    .default(DefaultValue::Text("open"))
+    .enum_values(Some(&["open", "closed", "lost"]));
+const QTY: ColumnDef = col("qty", BaseType::BigInt).default(DefaultValue::Literal("0"));
+const CREATED: ColumnDef = col("created_at", BaseType::TimestampTz)
+    .default(DefaultValue::Expr("NOW()"))
+    .role(ColumnRole::CreatedAt);
+const IDX: &[IndexDef] = &[IndexDef {
+    name: "tickets_created_at_idx",
+    kind: IndexKind::BTree(&[IndexKey {
+        column: "created_at",
+        order: SortOrder::Desc,
+    }]),
+    unique: false,
+    predicate: None,
+}];
+
+static TICKETS: TableDef = TableDef {
+    indexes: IDX,
+    ..TableDef::new("tickets", "Ticket", &[ID, STATUS, QTY, CREATED], &["id"])
+};
+static NOTES: TableDef =
+    TableDef::new("notes", "Note", &[ID, col("body", BaseType::Text)], &["id"]);
+// Every destructive kind at once: notes dropped, tickets.created_at dropped, qty narrowed,
+// the 'lost' status dropped.
+static TICKETS_SHRUNK: TableDef = TableDef::new(
+    "tickets",
+    "Ticket",
+    &[
+        ID,
+        STATUS.enum_values(Some(&["open", "closed"])),
+        col("qty", BaseType::Integer).default(DefaultValue::Literal("0")),
+    ],
+    &["id"],
+);
+// A harmless edit: a new nullable column.
+static TICKETS_NOTED: TableDef = TableDef {
+    columns: &[
+        ID,
+        STATUS,
+        QTY,
+        CREATED,
+        col("note", BaseType::Text).nullable(true),
+    ],
+    ..TICKETS
+};
+
+fn cli(dir: &Path, args: &[&str]) -> Cli {
+    let mut argv = vec!["emit-sql".to_owned(), args[0].to_owned()];
+    argv.push("--dir".to_owned());
+    argv.push(dir.to_str().unwrap().to_owned());
+    argv.extend(args[1..].iter().map(|s| (*s).to_owned()));
+    Cli::try_parse_from(argv).unwrap()
+}
+
+fn sql_file_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|it| {
+            it.filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".sql")
+            })
+            .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn destructive_changes_are_refused_without_the_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("migrations");
+    run(
+        &cli(&dir, &["migrate", "--name", "init"]),
+        &[&TICKETS, &NOTES],
+    )
+    .unwrap();
+    assert_eq!(sql_file_count(&dir), 1);
+    let snapshot_before = std::fs::read_to_string(dir.join(migrate::SNAPSHOT_PATH)).unwrap();
+
+    let err = run(
+        &cli(&dir, &["migrate", "--name", "shrink"]),
+        &[&TICKETS_SHRUNK],
+    )
+    .unwrap_err();
+    let EmitError::Migrate(MigrateError::Destructive(list)) = &err else {
+        panic!("expected a destructive refusal, got {err}");
+    };
+    let message = err.to_string();
+    assert!(message.contains("--allow-destructive"), "{message}");
+    for expected in [
+        "drop table `notes`",
+        "drop column `tickets.created_at`",
+        "narrow column `tickets.qty` from BIGINT to INTEGER",
+        "drop enum value 'lost'",
+    ] {
+        assert!(
+            message.contains(expected),
+            "{expected:?} not named in:\n{message}"
+        );
+    }
+    assert_eq!(list.len(), 4, "{list:#?}");
+    // Nothing was written: no file, snapshot unchanged.
+    assert_eq!(sql_file_count(&dir), 1);
+    assert_eq!(
+        std::fs::read_to_string(dir.join(migrate::SNAPSHOT_PATH)).unwrap(),
+        snapshot_before
+    );
+
+    // With the flag the file is written and every destructive statement is marked.
+    run(
+        &cli(
+            &dir,
+            &["migrate", "--name", "shrink", "--allow-destructive"],
+        ),
+        &[&TICKETS_SHRUNK],
+    )
+    .unwrap();
+    let written: String = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("_shrink"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert_eq!(
+        written.matches("-- DESTRUCTIVE: ").count(),
+        // drop table, drop column, narrow type, and the enum CHECK's re-add and validation
+        5,
+        "{written}"
+    );
+    assert!(
+        written.contains("-- DESTRUCTIVE: drop table `notes` and its rows\nDROP TABLE notes;"),
+        "{written}"
+    );
+    assert!(written.contains("USING qty::INTEGER"), "{written}");
+}
+
+#[test]
+fn check_fails_after_a_model_edit_and_passes_after_migrate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("migrations");
+    // An empty folder: check fails (the models are not migrated at all).
+    assert!(matches!(
+        run(&cli(&dir, &["check"]), &[&TICKETS]),
+        Err(EmitError::Drift(_))
+    ));
+    run(&cli(&dir, &["migrate", "--name", "init"]), &[&TICKETS]).unwrap();
+    run(&cli(&dir, &["check"]), &[&TICKETS]).unwrap();
+
+    let err = run(&cli(&dir, &["check"]), &[&TICKETS_NOTED]).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, EmitError::Drift(_)));
+    assert!(message.contains("add column tickets.note"), "{message}");
+
+    run(
+        &cli(&dir, &["migrate", "--name", "add note"]),
+        &[&TICKETS_NOTED],
+    )
+    .unwrap();
+    run(&cli(&dir, &["check"]), &[&TICKETS_NOTED]).unwrap();
+    // No change → no file.
+    let files = sql_file_count(&dir);
+    run(
+        &cli(&dir, &["migrate", "--name", "nothing"]),
+        &[&TICKETS_NOTED],
+    )
+    .unwrap();
+    assert_eq!(sql_file_count(&dir), files);
+}
+
+#[test]
+fn the_binary_check_exits_non_zero_on_a_stale_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("migrations");
+    let bin = env!("CARGO_BIN_EXE_emit-sql");
+    let check = || {
+        std::process::Command::new(bin)
+            .args(["check", "--dir", dir.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let out = check();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("create table users"));
+    let out = std::process::Command::new(bin)
+        .args(["migrate", "--dir", dir.to_str().unwrap(), "--name", "init"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(check().status.success());
+    // The first migration of an empty folder is the full schema.
+    let full = std::process::Command::new(bin).output().unwrap().stdout;
+    let first = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "sql"))
+        .unwrap();
+    let text = std::fs::read_to_string(first).unwrap();
+    assert!(text.contains(String::from_utf8(full).unwrap().trim_end()));
+}
+
+#[tokio::test]
+async fn check_database_reports_drift_made_by_hand() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("migrations");
+    migrate::write_migration(&dir, "init", &[&TICKETS], false).unwrap();
+    let db = TestDatabase::new().await;
+    apply_folder(&dir, db.pool()).await;
+    assert_eq!(
+        migrate::check_database(db.url(), &[&TICKETS])
+            .await
+            .unwrap(),
+        vec![]
+    );
+
+    sqlx::raw_sql(
+        "DROP INDEX tickets_created_at_idx;
+         ALTER TABLE tickets ADD COLUMN extra TEXT;
+         ALTER TABLE tickets ALTER COLUMN qty SET DEFAULT 5;",
+    )
+    .execute(db.pool())
+    .await
+    .unwrap();
+    let drift = migrate::check_database(db.url(), &[&TICKETS])
+        .await
+        .unwrap();
+    assert_eq!(drift.len(), 3, "{drift:#?}");
+    assert!(
+        drift
+            .iter()
+            .any(|d| matches!(d, Drift::Missing { object, expected }
+            if object == "index tickets.tickets_created_at_idx"
+                && expected.contains("USING btree (created_at DESC)"))),
+        "{drift:#?}"
+    );
+    assert!(drift.contains(&Drift::Differs {
+        object: "column tickets.qty".into(),
+        expected: "bigint NOT NULL DEFAULT 0".into(),
+        found: "bigint NOT NULL DEFAULT 5".into(),
+    }));
+    assert!(drift.contains(&Drift::Unexpected {
+        object: "column tickets.extra".into(),
+        found: "text NULL".into(),
+    }));
+
+    // The CLI form exits non-zero and lists each object.
+    let args = ["emit-sql", "check", "--database", db.url()];
+    let err = run(&Cli::try_parse_from(args).unwrap(), &[&TICKETS]).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("index tickets.tickets_created_at_idx: missing"),
+        "{message}"
+    );
+    assert!(
+        message.contains("column tickets.extra: unexpected"),
+        "{message}"
+    );
+    assert!(
+        message.contains("column tickets.qty: differs: expected bigint NOT NULL DEFAULT 0, found bigint NOT NULL DEFAULT 5"),
+        "{message}"
+    );
+    db.drop_now().await;
+}
