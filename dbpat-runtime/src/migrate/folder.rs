@@ -77,14 +77,23 @@ pub fn read_snapshot(dir: &Path) -> Result<SchemaSnapshot, MigrateError> {
 /// The first version of a new step: the UTC time `YYYYMMDDHHMMSS`, or the newest existing
 /// version + 1 if that is not later (two steps in the same second, or a clock behind).
 pub fn next_version(existing: &[i64], now: chrono::DateTime<chrono::Utc>) -> i64 {
-    let stamp: i64 = now
-        .format("%Y%m%d%H%M%S")
-        .to_string()
-        .parse()
-        .expect("timestamp digits");
+    let stamp = |t: chrono::NaiveDateTime| -> i64 {
+        t.format("%Y%m%d%H%M%S")
+            .to_string()
+            .parse()
+            .expect("timestamp digits")
+    };
+    let now = now.naive_utc();
     match existing.iter().max() {
-        Some(&newest) if newest >= stamp => newest + 1,
-        _ => stamp,
+        Some(&newest) if newest >= stamp(now) => {
+            // One second after the newest version, so versions stay real timestamps; a
+            // version that is no timestamp (hand-written) is simply followed by the next number.
+            match chrono::NaiveDateTime::parse_from_str(&newest.to_string(), "%Y%m%d%H%M%S") {
+                Ok(t) => stamp(t + chrono::Duration::seconds(1)),
+                Err(_) => newest + 1,
+            }
+        }
+        _ => stamp(now),
     }
 }
 
@@ -161,6 +170,9 @@ mod tests {
         assert_eq!(next_version(&[], now), 20250304050607);
         assert_eq!(next_version(&[20250304050607], now), 20250304050608);
         assert_eq!(next_version(&[20240101000000], now), 20250304050607);
+        // A burst of versions in one second rolls over into real timestamps.
+        assert_eq!(next_version(&[20250304050659], now), 20250304050700);
+        assert_eq!(next_version(&[20251231235959], now), 20260101000000);
     }
 
     #[test]
