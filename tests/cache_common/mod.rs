@@ -36,6 +36,8 @@ pub struct PgItems {
     pub batch_loads: Arc<AtomicUsize>,
     /// Extra latency of every load (to widen race windows).
     pub delay: Duration,
+    /// Extra random latency of every load, up to this much.
+    pub random_delay: Duration,
 }
 
 impl PgItems {
@@ -45,6 +47,7 @@ impl PgItems {
             loads: Arc::default(),
             batch_loads: Arc::default(),
             delay: Duration::ZERO,
+            random_delay: Duration::ZERO,
         }
     }
 
@@ -71,8 +74,13 @@ fn item((id, name, version): Row) -> Item {
 impl CacheSource<Item> for PgItems {
     async fn load(&self, id: &i64) -> Result<Option<Item>, BoxError> {
         self.loads.fetch_add(1, Ordering::SeqCst);
-        if !self.delay.is_zero() {
-            tokio::time::sleep(self.delay).await;
+        let extra = if self.random_delay.is_zero() {
+            Duration::ZERO
+        } else {
+            self.random_delay.mul_f64(rand::random::<f64>())
+        };
+        if !(self.delay + extra).is_zero() {
+            tokio::time::sleep(self.delay + extra).await;
         }
         let row: Option<Row> = sqlx::query_as("SELECT id, name, version FROM items WHERE id = $1")
             .bind(id)

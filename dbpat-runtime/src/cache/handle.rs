@@ -381,6 +381,11 @@ impl<E: CacheEntity, S: CacheSource<E>> EntityCache<E, S> {
         self.inner.keys.attribute(id, attribute)
     }
 
+    /// The envelope codec of this entity's cached values.
+    pub fn codec(&self) -> &Codec {
+        &self.inner.codec
+    }
+
     /// The counters of the underlying [`Cache`] handle.
     pub fn metrics(&self) -> CacheMetrics {
         self.inner.cache.metrics()
