@@ -330,6 +330,17 @@ enum EndWrite {
     },
 }
 
+/// What the read's first GET found.
+#[derive(Debug, Clone, Copy)]
+enum First {
+    /// Nothing cached.
+    Missed,
+    /// An undecodable value (to be replaced).
+    Corrupt,
+    /// Redis unavailable, or an invalidation of this row is owed: use the database only.
+    NoCache,
+}
+
 type LoadHook = Arc<dyn Fn(String) -> BoxFuture<'static, ()> + Send + Sync>;
 type ReadResult<E> = Result<Option<E>, CacheError>;
 
@@ -419,11 +430,31 @@ impl<E: CacheEntity, S: CacheSource<E>> EntityCache<E, S> {
     /// only if no write intervened. `Ok(None)`: no such row (cached as a negative entry).
     /// Redis problems never surface here; database errors do.
     pub async fn get(&self, id: &E::Id) -> Result<Option<E>, CacheError> {
+        let c = self.c();
+        let value_key = self.inner.keys.entity(id);
+        // The hit path: one GET, no single-flight bookkeeping.
+        let first = if c.health.is_deferred(&value_key) {
+            First::NoCache
+        } else {
+            let mut conn = c.conn();
+            match c
+                .redis("get", conn.get::<_, Option<Vec<u8>>>(&value_key))
+                .await
+            {
+                Some(Some(bytes)) => match self.decode(&bytes) {
+                    Some(v) => return Ok(v),
+                    None => First::Corrupt,
+                },
+                Some(None) => First::Missed,
+                None => First::NoCache,
+            }
+        };
+        Counters::inc(&self.counters().misses);
         let keys = self.inner.keys.keys(id);
         loop {
             match self.inner.flights.enter(&keys.value) {
                 Entry::Leader(leader) => {
-                    let stamped = Arc::new(self.fetch(id, &keys).await);
+                    let stamped = Arc::new(self.fetch(id, &keys, first).await);
                     let result = stamped.value.clone();
                     leader.finish(stamped);
                     return result;
@@ -455,18 +486,22 @@ impl<E: CacheEntity, S: CacheSource<E>> EntityCache<E, S> {
         }
     }
 
-    async fn fetch(&self, id: &E::Id, keys: &EntityKeys) -> Stamped<ReadResult<E>> {
+    /// The miss path of one flight leader: lease, load and fill, or wait for another holder.
+    async fn fetch(&self, id: &E::Id, keys: &EntityKeys, first: First) -> Stamped<ReadResult<E>> {
         let c = self.c();
         let flights = &self.inner.flights;
-        if c.health.is_deferred(&keys.value) {
-            return self.load_direct(id).await;
-        }
-        let mut force = false;
-        let mut missed = false;
+        let mut force = match first {
+            First::NoCache => return self.load_direct(id).await,
+            First::Corrupt => true,
+            First::Missed => false,
+        };
+        // The caller's GET just missed: go straight to the lease script (which also returns a
+        // value filled in the meantime).
+        let mut skip_get = true;
         let mut waits = 0u32;
         let give_up = Instant::now() + c.config.max_wait;
         loop {
-            if !force {
+            if !force && !skip_get {
                 let t = flights.tick();
                 let mut conn = c.conn();
                 let got: Option<Option<Vec<u8>>> = c.redis("get", conn.get(&keys.value)).await;
@@ -479,10 +514,7 @@ impl<E: CacheEntity, S: CacheSource<E>> EntityCache<E, S> {
                     Some(None) => {}
                 }
             }
-            if !missed {
-                missed = true;
-                Counters::inc(&self.counters().misses);
-            }
+            skip_get = false;
             // Register for the wake-up before asking, so a fill that lands right after the
             // answer still wakes us.
             let notified = c.wake.shard(&keys.value).notified();
