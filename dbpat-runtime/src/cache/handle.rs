@@ -450,10 +450,10 @@ impl<E: CacheEntity, S: CacheSource<E>> EntityCache<E, S> {
             }
         };
         Counters::inc(&self.counters().misses);
-        let keys = self.inner.keys.keys(id);
         loop {
-            match self.inner.flights.enter(&keys.value) {
+            match self.inner.flights.enter(&value_key) {
                 Entry::Leader(leader) => {
+                    let keys = self.inner.keys.keys(id);
                     let stamped = Arc::new(self.fetch(id, &keys, first).await);
                     let result = stamped.value.clone();
                     leader.finish(stamped);
