@@ -2,6 +2,7 @@
 //!
 //! Users depend on the `dbpat` facade crate, which re-exports this crate and the derives.
 
+pub mod cache;
 pub mod column_type;
 pub mod ddl;
 pub mod emit_sql;

@@ -1,0 +1,298 @@
+//! Cache figures, side by side in one run (real Redis + PostgreSQL, as the tests use):
+//!
+//! - a cache hit (`EntityCache::get`) vs a raw `redis GET` + serde decode of the same bytes
+//!   (goal: ≤ 1.10×);
+//! - a cache hit vs a hand-written sqlx `SELECT ... WHERE id = $1` (the stand-in for the query
+//!   layer's `find_by_id` until it merges; goal: ≥ 3× faster);
+//! - a cold-key burst (50 concurrent gets through 2 handles) vs a single miss (goal: p99 ≤ 3×).
+//!
+//! `cargo bench --bench cache` measures; `cargo test --all-targets` runs everything once.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use dbpat::cache::redis::{self, aio::ConnectionManager};
+use dbpat::cache::{BoxError, Cache, CacheConfig, CacheEntity, CacheSource, EntityCache};
+use dbpat::model::{CachePolicy, CacheWrite};
+use dbpat::testing::{self, TestDatabase, TestRedis};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::runtime::Runtime;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Item {
+    id: i64,
+    name: String,
+    email: String,
+    version: i64,
+}
+
+impl CacheEntity for Item {
+    type Id = i64;
+    fn cache_id(&self) -> i64 {
+        self.id
+    }
+}
+
+type Row = (i64, String, String, i64);
+const SELECT: &str = "SELECT id, name, email, version FROM items WHERE id = $1";
+
+#[derive(Clone)]
+struct Source(PgPool);
+
+impl CacheSource<Item> for Source {
+    async fn load(&self, id: &i64) -> Result<Option<Item>, BoxError> {
+        let row: Option<Row> = sqlx::query_as(SELECT)
+            .bind(id)
+            .fetch_optional(&self.0)
+            .await?;
+        Ok(row.map(|(id, name, email, version)| Item {
+            id,
+            name,
+            email,
+            version,
+        }))
+    }
+
+    async fn load_many(&self, ids: &[i64]) -> Result<Vec<Item>, BoxError> {
+        let mut out = Vec::new();
+        for id in ids {
+            out.extend(self.load(id).await?);
+        }
+        Ok(out)
+    }
+}
+
+const POLICY: CachePolicy = CachePolicy {
+    key_prefix: "item",
+    ttl_secs: 900,
+    negative_ttl_secs: 60,
+    write: CacheWrite::Invalidate,
+    hash_tag: false,
+};
+
+struct Fixture {
+    _db: TestDatabase,
+    redis: TestRedis,
+    pool: PgPool,
+    items: EntityCache<Item, Source>,
+    second: EntityCache<Item, Source>,
+    raw: ConnectionManager,
+}
+
+async fn fixture() -> Fixture {
+    let db = TestDatabase::new().await;
+    let redis = TestRedis::new().await;
+    let pool = db.pool().clone();
+    sqlx::raw_sql(
+        "CREATE TABLE items (id BIGINT PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL, \
+         version BIGINT NOT NULL DEFAULT 1); \
+         INSERT INTO items (id, name, email) \
+         SELECT g, 'name ' || g, 'user' || g || '@example.com' FROM generate_series(1, 1000) g",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let handle = || async {
+        let client = redis::Client::open(testing::redis_url()).unwrap();
+        Cache::connect(client, CacheConfig::new(redis.prefix())).await
+    };
+    let items = handle()
+        .await
+        .entity_with_policy(POLICY, Source(pool.clone()));
+    let second = handle()
+        .await
+        .entity_with_policy(POLICY, Source(pool.clone()));
+    let raw = redis.connection();
+    items.get(&1).await.unwrap().unwrap();
+    Fixture {
+        _db: db,
+        redis,
+        pool,
+        items,
+        second,
+        raw,
+    }
+}
+
+async fn raw_get_decode(raw: &ConnectionManager, key: &str) -> Item {
+    let mut conn = raw.clone();
+    let bytes: Vec<u8> = redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // The same bytes the cache reads: skip the 20-byte envelope header, decode the JSON.
+    serde_json::from_slice(&bytes[20..]).unwrap()
+}
+
+async fn sqlx_find(pool: &PgPool, id: i64) -> Item {
+    let (id, name, email, version): Row = sqlx::query_as(SELECT)
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    Item {
+        id,
+        name,
+        email,
+        version,
+    }
+}
+
+fn measuring() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// Interleaved medians of the three reads, and the cold-key burst vs single-miss latency.
+async fn summary(f: &Fixture) {
+    let rounds = if measuring() { 3000 } else { 20 };
+    let key = f.items.key(&1);
+    let (mut hit, mut raw, mut sql) = (Vec::new(), Vec::new(), Vec::new());
+    // Hit and raw GET alternate (in alternating order); PostgreSQL runs in its own loop, since
+    // the pool's background connection return would otherwise be paid by the next Redis read.
+    for round in 0..rounds {
+        for step in 0..2 {
+            let t = Instant::now();
+            if (round + step) % 2 == 0 {
+                black_box(f.items.get(&1).await.unwrap());
+                hit.push(t.elapsed());
+            } else {
+                black_box(raw_get_decode(&f.raw, &key).await);
+                raw.push(t.elapsed());
+            }
+        }
+    }
+    for _ in 0..rounds {
+        let t = Instant::now();
+        black_box(sqlx_find(&f.pool, 1).await);
+        sql.push(t.elapsed());
+    }
+    for v in [&mut hit, &mut raw, &mut sql] {
+        v.sort();
+    }
+    let (h, r, s) = (
+        percentile(&hit, 0.5),
+        percentile(&raw, 0.5),
+        percentile(&sql, 0.5),
+    );
+    println!(
+        "summary: medians over {rounds} rounds: cache hit {:.1} µs, raw GET+decode \
+         {:.1} µs, sqlx SELECT by id {:.1} µs; hit/raw = {:.2}x (goal <= 1.10), \
+         sqlx/hit = {:.2}x (goal >= 3)",
+        micros(h),
+        micros(r),
+        micros(s),
+        h.as_secs_f64() / r.as_secs_f64(),
+        s.as_secs_f64() / h.as_secs_f64(),
+    );
+
+    // Cold keys: a single miss alone, then bursts of 50 concurrent gets over two handles.
+    let (singles, bursts) = if measuring() { (300, 200) } else { (5, 2) };
+    let mut single = Vec::new();
+    for i in 0..singles {
+        let id = 2 + i % 400;
+        f.items.invalidate(&id).await;
+        let t = Instant::now();
+        black_box(f.items.get(&id).await.unwrap());
+        single.push(t.elapsed());
+    }
+    let mut burst = Vec::new();
+    for i in 0..bursts {
+        let id = 500 + i % 500;
+        f.items.invalidate(&id).await;
+        let barrier = Arc::new(tokio::sync::Barrier::new(50));
+        let tasks: Vec<_> = (0..50)
+            .map(|n| {
+                let items = if n % 2 == 0 {
+                    f.items.clone()
+                } else {
+                    f.second.clone()
+                };
+                let barrier = barrier.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let t = Instant::now();
+                    black_box(items.get(&id).await.unwrap());
+                    t.elapsed()
+                })
+            })
+            .collect();
+        for t in tasks {
+            burst.push(t.await.unwrap());
+        }
+    }
+    single.sort();
+    burst.sort();
+    let (a, b) = (f.items.metrics(), f.second.metrics());
+    println!(
+        "summary: cold phase: {} database loads for {} cold reads; lease waits {}, \
+         single-flight joins {}",
+        a.db_loads + b.db_loads,
+        singles + bursts * 50,
+        a.stampede_waits + b.stampede_waits,
+        a.single_flight_joins + b.single_flight_joins,
+    );
+    let miss = percentile(&single, 0.5);
+    let miss99 = percentile(&single, 0.99);
+    let p99 = percentile(&burst, 0.99);
+    println!(
+        "summary: single miss median {:.1} µs (p99 {:.1} µs); cold-key burst ({bursts} x 50 gets, \
+         2 handles) p50 {:.1} µs, p99 {:.1} µs; burst p99 / miss median = {:.2}x (goal <= 3), \
+         burst p99 / miss p99 = {:.2}x",
+        micros(miss),
+        micros(miss99),
+        micros(percentile(&burst, 0.5)),
+        micros(p99),
+        p99.as_secs_f64() / miss.as_secs_f64(),
+        p99.as_secs_f64() / miss99.as_secs_f64(),
+    );
+}
+
+fn bench(c: &mut Criterion) {
+    // One thread: the figures measure the code paths, not cross-thread wake-ups (2 CPUs).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let f = rt.block_on(fixture());
+    let key = f.items.key(&1);
+    let mut group = c.benchmark_group("read_by_id");
+    group.bench_function("cache_hit", |b| {
+        b.to_async(&rt)
+            .iter(|| async { f.items.get(&1).await.unwrap() })
+    });
+    group.bench_function("raw_redis_get_decode", |b| {
+        b.to_async(&rt).iter(|| raw_get_decode(&f.raw, &key))
+    });
+    group.bench_function("sqlx_select_by_id", |b| {
+        b.to_async(&rt).iter(|| sqlx_find(&f.pool, 1))
+    });
+    group.finish();
+    rt.block_on(summary(&f));
+    drop_fixture(&rt, f);
+}
+
+fn drop_fixture(rt: &Runtime, f: Fixture) {
+    rt.block_on(f.redis.cleanup());
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(30)
+        .measurement_time(Duration::from_secs(5))
+        .warm_up_time(Duration::from_secs(1));
+    targets = bench
+}
+criterion_main!(benches);

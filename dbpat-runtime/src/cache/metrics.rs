@@ -1,0 +1,65 @@
+//! Cache counters: lock-free atomics, read as a [`CacheMetrics`] snapshot.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! counters {
+    ($( $(#[$doc:meta])* $name:ident ),* $(,)?) => {
+        /// The live counters of one [`Cache`](super::Cache) handle.
+        #[derive(Debug, Default)]
+        pub(crate) struct Counters {
+            $( pub(crate) $name: AtomicU64, )*
+        }
+
+        /// A snapshot of the counters of one [`Cache`](super::Cache) handle (all its entities).
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        pub struct CacheMetrics {
+            $( $(#[$doc])* pub $name: u64, )*
+        }
+
+        impl Counters {
+            pub(crate) fn snapshot(&self) -> CacheMetrics {
+                CacheMetrics { $( $name: self.$name.load(Ordering::Relaxed), )* }
+            }
+        }
+    };
+}
+
+counters! {
+    /// Reads answered by a cached row.
+    hits,
+    /// Reads answered by a negative entry (the row is known to be missing).
+    negative_hits,
+    /// Reads that found no usable cached entry.
+    misses,
+    /// Rows (or negative entries) stored by a reader holding a valid lease.
+    fills,
+    /// Fills refused because a write invalidated the reader's lease meanwhile (the stale-set
+    /// race, closed).
+    fills_rejected,
+    /// Times a reader waited for another process's lease holder (cross-process stampede).
+    stampede_waits,
+    /// Reads that joined another task's in-flight load in this process (single-flight).
+    single_flight_joins,
+    /// Database loads (`load` and `load_many` calls).
+    db_loads,
+    /// Reads sent straight to the database because a write on the row was in flight.
+    write_bypasses,
+    /// Redis commands that failed or timed out (each logged at WARN).
+    redis_errors,
+    /// Redis commands skipped while the circuit breaker was open after an error.
+    redis_skipped,
+    /// Cached values that did not decode (corrupt or older layout), treated as misses.
+    decode_errors,
+    /// Writes that ended by deleting the cached row.
+    invalidations,
+    /// Writes that ended by storing the new row (write-through).
+    write_throughs,
+    /// Invalidations that could not reach Redis and were queued for retry.
+    invalidations_deferred,
+}
+
+impl Counters {
+    pub(crate) fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,163 @@
+//! Redis slow, then stopped mid-test, then back: every read is still answered (from
+//! PostgreSQL), writes still commit, nothing is returned to the caller, and caching resumes.
+//! Uses a private redis-server on its own port, killed by a drop guard.
+
+mod cache_common;
+
+use cache_common::*;
+use dbpat::testing::TestRedis;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct PrivateRedis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    async fn start(port: u16) -> Self {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .args(["--enable-debug-command", "yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (/usr/bin/redis-server)");
+        let server = PrivateRedis {
+            port,
+            child: Some(child),
+        };
+        let client = dbpat::cache::redis::Client::open(server.url()).unwrap();
+        for _ in 0..200 {
+            if let Ok(mut c) = client.get_multiplexed_async_connection().await {
+                if dbpat::cache::redis::cmd("PING")
+                    .query_async::<String>(&mut c)
+                    .await
+                    .is_ok()
+                {
+                    return server;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("private redis-server on port {port} did not start");
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_survive_a_slow_then_dead_redis_and_caching_resumes() {
+    let prefix = TestRedis::new().await.prefix().to_owned();
+    let db = database(3).await;
+    let pool = db.pool().clone();
+    let port = PrivateRedis::free_port();
+    let mut server = PrivateRedis::start(port).await;
+    let mut config = config(&prefix);
+    config.op_timeout = Duration::from_millis(100);
+    config.connect_timeout = Duration::from_millis(100);
+    config.breaker_cooldown = Duration::from_millis(200);
+    let items = handle_at(&server.url(), config)
+        .await
+        .entity_with_policy(POLICY, PgItems::new(db.pool()));
+
+    // Healthy: the read fills the private server.
+    assert_eq!(items.get(&1).await.unwrap().unwrap().name, "item-1");
+    let mut raw_conn = raw(&server.url()).await;
+    assert!(raw_get(&mut raw_conn, &items.key(&1)).await.is_some());
+
+    // Slow: the server sleeps 600 ms; reads time out after 100 ms and use the database.
+    let mut sleeper = raw(&server.url()).await;
+    let sleeping = tokio::spawn(async move {
+        let _: Result<String, _> = dbpat::cache::redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg("0.6")
+            .query_async(&mut sleeper)
+            .await;
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let start = Instant::now();
+    assert_eq!(items.get(&2).await.unwrap().unwrap().name, "item-2");
+    let slow_read = start.elapsed();
+    assert!(slow_read < Duration::from_millis(450), "{slow_read:?}");
+    assert!(items.metrics().redis_errors >= 1);
+    sleeping.await.unwrap();
+
+    // Dead: every read still succeeds, a write still commits, no error reaches the caller.
+    server.kill();
+    let mut slowest = Duration::ZERO;
+    for round in 0..30 {
+        let id = round % 3 + 1;
+        let start = Instant::now();
+        let item = items.get(&id).await.unwrap().unwrap();
+        slowest = slowest.max(start.elapsed());
+        assert_eq!(item.id, id);
+        if round == 10 {
+            let row = items
+                .update(&1, || update_name(&pool, 1, "written-while-down"))
+                .await
+                .unwrap();
+            assert_eq!(row.version, 2);
+        }
+        if round > 10 && id == 1 {
+            assert_eq!(item.name, "written-while-down");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let down = items.metrics();
+    eprintln!("redis down: 30 reads ok, slowest {slowest:?}; {down:?}");
+    assert!(down.redis_errors >= 2, "{down:?}");
+    assert!(down.redis_skipped >= 1, "breaker skipped Redis: {down:?}");
+    assert!(slowest < Duration::from_millis(500), "{slowest:?}");
+    let version: i64 = sqlx::query_scalar("SELECT version FROM items WHERE id = 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(version, 2, "the write committed");
+
+    // Back on the same port (empty): caching resumes.
+    let server = PrivateRedis::start(port).await;
+    let mut raw_conn = raw(&server.url()).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let item = items.get(&1).await.unwrap().unwrap();
+        assert_eq!(item.name, "written-while-down");
+        if raw_get(&mut raw_conn, &items.key(&1)).await.is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "caching did not resume");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let loads = items.source().loads();
+    let before = items.metrics().hits;
+    assert_eq!(
+        items.get(&1).await.unwrap().unwrap().name,
+        "written-while-down"
+    );
+    assert_eq!(items.source().loads(), loads, "served from Redis again");
+    assert_eq!(items.metrics().hits, before + 1);
+}
