@@ -9,6 +9,7 @@ pub mod entity;
 pub mod enum_value;
 pub mod model;
 pub mod testing;
+pub mod tiers;
 
 pub use column_type::{ArrayElement, ColumnType};
 pub use entity::{registered_tables, Entity, EntityRegistration};
