@@ -21,7 +21,7 @@
 
 use super::ensure::{LOCK_ATTEMPTS, LOCK_TIMEOUT};
 use super::error::TierError;
-use super::periods::{existing_partitions, ExistingPartition};
+use super::periods::{existing_partitions_on, ExistingPartition};
 use crate::ddl::{ident, ident_list};
 use crate::model::{ColumnRole, TableDef};
 use chrono::{DateTime, Utc};
@@ -174,7 +174,12 @@ pub async fn archive_with(
     }
     .run(&mut conn)
     .await;
-    // Closing the session also releases the advisory lock, whatever happened above.
+    // Release the advisory lock before closing: the server ends a closed session
+    // asynchronously, and the next run must not find the lock still held. (If the session
+    // died, its lock died with it.)
+    let _ = sqlx::query("SELECT pg_advisory_unlock_all()")
+        .execute(&mut conn)
+        .await;
     let _ = conn.close().await;
     result
 }
@@ -233,7 +238,7 @@ impl Archiver<'_> {
         let started = Instant::now();
         let mut report = ArchiveReport::default();
         if self.table.partition.is_some() {
-            let partitions = existing_partitions(&mut *conn, self.table).await?;
+            let partitions = existing_partitions_on(&mut *conn, self.table).await?;
             let (whole, partial): (Vec<&ExistingPartition>, Vec<&ExistingPartition>) = partitions
                 .iter()
                 .filter(|p| p.may_hold_before(self.cutoff))
@@ -285,12 +290,10 @@ impl Archiver<'_> {
     ) -> Result<u64, TierError> {
         let cols = self.columns();
         let mut tx = conn.begin().await?;
-        sqlx::raw_sql(&format!(
-            "SET LOCAL lock_timeout = '{}ms'",
-            self.options.lock_timeout.as_millis()
-        ))
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+            .bind(format!("{}ms", self.options.lock_timeout.as_millis()))
+            .execute(&mut *tx)
+            .await?;
         // Writers of this partition wait until commit, so the copy is exactly what is dropped.
         retry_locks(
             &mut tx,
@@ -401,26 +404,32 @@ async fn retry_locks(conn: &mut PgConnection, statements: &[String]) -> Result<(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        sqlx::raw_sql("SAVEPOINT dbpat_tiers")
+        sqlx::query("SAVEPOINT dbpat_tiers")
             .execute(&mut *conn)
             .await?;
         let mut failed = None;
         for statement in statements {
-            if let Err(e) = sqlx::raw_sql(statement).execute(&mut *conn).await {
+            // `query`, not `raw_sql`: a `raw_sql` future is not `Send` for every lifetime, so a
+            // caller could not `tokio::spawn` the archive.
+            if let Err(e) = sqlx::query(statement)
+                .persistent(false)
+                .execute(&mut *conn)
+                .await
+            {
                 failed = Some(e);
                 break;
             }
         }
         match failed {
             None => {
-                sqlx::raw_sql("RELEASE SAVEPOINT dbpat_tiers")
+                sqlx::query("RELEASE SAVEPOINT dbpat_tiers")
                     .execute(&mut *conn)
                     .await?;
                 return Ok(());
             }
             Some(e) if is_retryable(&e) && attempt < LOCK_ATTEMPTS => {
                 tracing::warn!(attempt, error = %e, "archive: lock not available, retrying");
-                sqlx::raw_sql("ROLLBACK TO SAVEPOINT dbpat_tiers")
+                sqlx::query("ROLLBACK TO SAVEPOINT dbpat_tiers")
                     .execute(&mut *conn)
                     .await?;
                 tokio::time::sleep(Duration::from_millis(50 * attempt as u64)).await;

@@ -2,7 +2,7 @@
 //! and safely from many processes at once.
 
 use super::error::TierError;
-use super::periods::{existing_partitions, needed_partitions};
+use super::periods::{existing_partitions, existing_partitions_on, needed_partitions};
 use crate::ddl::render_create_partition;
 use crate::model::TableDef;
 use chrono::{DateTime, Utc};
@@ -102,14 +102,12 @@ async fn try_create(
         .bind(format!("dbpat.tiers.ensure:{}", table.name))
         .execute(&mut *tx)
         .await?;
-    sqlx::query(&format!(
-        "SET LOCAL lock_timeout = '{}ms'",
-        LOCK_TIMEOUT.as_millis()
-    ))
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+        .bind(format!("{}ms", LOCK_TIMEOUT.as_millis()))
+        .execute(&mut *tx)
+        .await?;
     // Under the lock, with a fresh snapshot: what another caller may just have created counts.
-    let existing = existing_partitions(&mut *tx, table).await?;
+    let existing = existing_partitions_on(&mut tx, table).await?;
     let mut report = EnsureReport::default();
     for bounds in needed {
         if existing.iter().any(|e| covers(e, bounds)) {

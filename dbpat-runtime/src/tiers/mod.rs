@@ -57,13 +57,13 @@ impl Tiers {
     }
 
     /// The table model.
-    pub const fn table(&self) -> &'static TableDef {
+    pub const fn table(self) -> &'static TableDef {
         self.table
     }
 
     /// See [`ensure_partitions`].
     pub async fn ensure_partitions(
-        &self,
+        self,
         pool: &PgPool,
         ahead: u32,
     ) -> Result<EnsureReport, TierError> {
@@ -72,7 +72,7 @@ impl Tiers {
 
     /// See [`ensure_partitions_at`].
     pub async fn ensure_partitions_at(
-        &self,
+        self,
         pool: &PgPool,
         now: DateTime<Utc>,
         ahead: u32,
@@ -81,7 +81,7 @@ impl Tiers {
     }
 
     /// See [`existing_partitions`].
-    pub async fn partitions<'c, E>(&self, executor: E) -> Result<Vec<ExistingPartition>, TierError>
+    pub async fn partitions<'c, E>(self, executor: E) -> Result<Vec<ExistingPartition>, TierError>
     where
         E: Executor<'c, Database = Postgres>,
     {
@@ -90,7 +90,7 @@ impl Tiers {
 
     /// See [`archive`].
     pub async fn archive(
-        &self,
+        self,
         pool: &PgPool,
         older_than: DateTime<Utc>,
     ) -> Result<ArchiveReport, TierError> {
@@ -99,7 +99,7 @@ impl Tiers {
 
     /// See [`archive_with`].
     pub async fn archive_with(
-        &self,
+        self,
         pool: &PgPool,
         older_than: DateTime<Utc>,
         options: &ArchiveOptions,
@@ -109,13 +109,13 @@ impl Tiers {
 
     /// Maps an insert's error: [`TierError::MissingPartition`] when no partition holds the row,
     /// [`TierError::Database`] otherwise. See [`map_insert_error`].
-    pub fn missing_partition(&self, err: sqlx::Error) -> TierError {
+    pub fn missing_partition(self, err: sqlx::Error) -> TierError {
         map_insert_error(self.table, err)
     }
 
     /// See [`select_sql`].
     pub fn select_sql(
-        &self,
+        self,
         tiers: ReadTiers,
         predicate: Option<&str>,
         tail: Option<&str>,
@@ -125,7 +125,7 @@ impl Tiers {
 
     /// See [`fetch_all`].
     pub async fn fetch_all<'c, R, E>(
-        &self,
+        self,
         executor: E,
         tiers: ReadTiers,
         predicate: Option<&str>,

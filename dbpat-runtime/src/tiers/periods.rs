@@ -5,7 +5,7 @@ use super::error::TierError;
 use crate::ddl::{ident, partition_bounds, PartitionBounds, YearMonth};
 use crate::model::{PartitionDef, PartitionInterval, TableDef};
 use chrono::{DateTime, Utc};
-use sqlx::{Executor, Postgres};
+use sqlx::{Executor, PgConnection, Postgres};
 
 /// The model's partitioning, or [`TierError::NotPartitioned`].
 pub fn partitioning(table: &TableDef) -> Result<PartitionDef, TierError> {
@@ -96,6 +96,25 @@ where
         .bind(ident(table.name))
         .fetch_all(executor)
         .await?;
+    from_rows(table, rows)
+}
+
+/// [`existing_partitions`] on a connection (a concrete type keeps the callers' futures `Send`).
+pub(crate) async fn existing_partitions_on(
+    conn: &mut PgConnection,
+    table: &TableDef,
+) -> Result<Vec<ExistingPartition>, TierError> {
+    let rows: Vec<PartitionRow> = sqlx::query_as(LIST_PARTITIONS)
+        .bind(ident(table.name))
+        .fetch_all(conn)
+        .await?;
+    from_rows(table, rows)
+}
+
+fn from_rows(
+    table: &TableDef,
+    rows: Vec<PartitionRow>,
+) -> Result<Vec<ExistingPartition>, TierError> {
     // The query returns one row with a NULL name when the table exists without partitions, and
     // none when it does not exist.
     if rows.is_empty() {
