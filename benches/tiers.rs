@@ -51,6 +51,8 @@ struct RunResult {
     rows: u64,
     wall: Duration,
     latencies: Vec<Duration>,
+    /// `VACUUM orders` right after: the cleanup the move leaves to (auto)vacuum.
+    vacuum: Duration,
 }
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -145,9 +147,9 @@ async fn main() {
         cutoff.date_naive()
     );
     println!(
-        "| method | wall median | wall min..max | concurrent inserts | insert p50 | insert p99 | insert max |"
+        "| method | wall median | wall min..max | VACUUM after (median) | concurrent inserts | insert p50 | insert p99 | insert max |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     let mut medians = Vec::new();
     for method in [Method::Tiers, Method::SeedDelete] {
         let mine: Vec<&RunResult> = results
@@ -161,12 +163,15 @@ async fn main() {
         lat.sort();
         let median = walls[walls.len() / 2];
         medians.push(median);
+        let mut vacuums: Vec<Duration> = mine.iter().map(|r| r.vacuum).collect();
+        vacuums.sort();
         println!(
-            "| {} | {} | {}..{} | {} | {} | {} | {} |",
+            "| {} | {} | {}..{} | {} | {} | {} | {} | {} |",
             method.label(),
             ms(median),
             ms(walls[0]),
             ms(*walls.last().unwrap()),
+            ms(vacuums[vacuums.len() / 2]),
             lat.len(),
             ms(pct(&lat, 0.50)),
             ms(pct(&lat, 0.99)),
@@ -175,7 +180,7 @@ async fn main() {
     }
     idle.sort();
     println!(
-        "| (no archive running) | | | {} | {} | {} | {} |",
+        "| (no archive running) | | | | {} | {} | {} | {} |",
         idle.len(),
         ms(pct(&idle, 0.50)),
         ms(pct(&idle, 0.99)),
@@ -224,10 +229,13 @@ async fn run_once(pool: &PgPool, method: Method, cutoff: DateTime<Utc>) -> RunRe
         (t.elapsed(), rows)
     })
     .await;
+    let t = Instant::now();
+    sqlx::raw_sql("VACUUM orders").execute(pool).await.unwrap();
     RunResult {
         rows: wall_rows.1,
         wall: wall_rows.0,
         latencies,
+        vacuum: t.elapsed(),
     }
 }
 
@@ -275,12 +283,14 @@ impl Clone {
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
         let mut admin = PgConnection::connect(&pg_admin_url()).await.unwrap();
-        sqlx::raw_sql(&format!(
-            "CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY"
-        ))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+        let create = format!("CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY");
+        // The template's sessions end asynchronously after its pool closes: retry a while.
+        let mut attempts = 0;
+        while let Err(e) = sqlx::raw_sql(&create).execute(&mut admin).await {
+            attempts += 1;
+            assert!(attempts < 50, "cannot clone {template}: {e}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         admin.close().await.ok();
         let options = PgConnectOptions::from_str(&pg_admin_url())
             .unwrap()
