@@ -12,6 +12,7 @@ pub mod keyspace;
 pub mod migrate;
 pub mod model;
 pub mod testing;
+pub mod tiers;
 
 pub use column_type::{ArrayElement, ColumnType};
 pub use entity::{registered_tables, Entity, EntityRegistration};

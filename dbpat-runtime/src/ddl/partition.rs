@@ -2,6 +2,7 @@
 
 use super::sql_text::{ident, literal};
 use crate::model::{PartitionDef, PartitionInterval, TableDef};
+use chrono::{DateTime, Datelike, TimeZone, Utc};
 
 /// A calendar month, `month` 1-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -34,6 +35,28 @@ impl YearMonth {
     /// `YYYY-MM-01 00:00:00+00`, the UTC instant the month starts.
     pub fn start_timestamp(self) -> String {
         format!("{:04}-{:02}-01 00:00:00+00", self.year, self.month)
+    }
+
+    /// The UTC calendar month containing the instant `at`.
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use dbpat_runtime::ddl::YearMonth;
+    /// let at = Utc.with_ymd_and_hms(2025, 3, 31, 23, 59, 59).unwrap();
+    /// assert_eq!(YearMonth::containing(at), YearMonth { year: 2025, month: 3 });
+    /// ```
+    pub fn containing(at: DateTime<Utc>) -> Self {
+        YearMonth {
+            year: at.year(),
+            month: at.month(),
+        }
+    }
+
+    /// The UTC instant the month starts, `YYYY-MM-01 00:00:00+00` (the same instant as
+    /// [`YearMonth::start_timestamp`]); `None` outside chrono's range of years.
+    pub fn start(self) -> Option<DateTime<Utc>> {
+        Utc.with_ymd_and_hms(self.year, self.month, 1, 0, 0, 0)
+            .single()
     }
 }
 
