@@ -28,6 +28,7 @@ pub fn expand(cont: &Container) -> TokenStream {
     let cache = cache(cont);
     let extensions = &cont.attrs.extensions;
     let assertions = assertions(cont);
+    let query = crate::expand_query::expand(cont);
 
     quote! {
         impl ::dbpat::Entity for #ident {
@@ -56,6 +57,8 @@ pub fn expand(cont: &Container) -> TokenStream {
         ::dbpat::__private::inventory::submit! {
             ::dbpat::EntityRegistration::new(&<#ident as ::dbpat::Entity>::TABLE)
         }
+
+        #query
     }
 }
 
