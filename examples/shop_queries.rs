@@ -54,9 +54,24 @@ async fn demo(pool: &sqlx::PgPool) -> Result<(), Error> {
 
     // insert_many: one statement, one round trip (UNNEST of one array per column).
     let catalog = vec![
-        product("iPhone 15", "electronics", 99900, json!({"brand": "Apple", "color": "black"})),
-        product("MacBook Air", "electronics", 129900, json!({"brand": "Apple", "color": "silver"})),
-        product("Galaxy S24", "electronics", 89900, json!({"brand": "Samsung", "color": "black"})),
+        product(
+            "iPhone 15",
+            "electronics",
+            99900,
+            json!({"brand": "Apple", "color": "black"}),
+        ),
+        product(
+            "MacBook Air",
+            "electronics",
+            129900,
+            json!({"brand": "Apple", "color": "silver"}),
+        ),
+        product(
+            "Galaxy S24",
+            "electronics",
+            89900,
+            json!({"brand": "Samsung", "color": "black"}),
+        ),
         product("Oak table", "furniture", 45000, json!({"wood": "oak"})),
     ];
     let stored = Product::insert_many(&catalog, pool).await?;
@@ -69,18 +84,27 @@ async fn demo(pool: &sqlx::PgPool) -> Result<(), Error> {
 
     // Typed filters: the seed's `category = 'electronics' AND attributes @> '{"brand": "Apple"}'`.
     let apple = Product::filter(
-        Product::CATEGORY.eq("electronics") & Product::ATTRIBUTES.contains(json!({"brand": "Apple"})),
+        Product::CATEGORY.eq("electronics")
+            & Product::ATTRIBUTES.contains(json!({"brand": "Apple"})),
     )
     .order_by(Product::PRICE.desc())
     .fetch_all(pool)
     .await?;
-    println!("Apple electronics: {:?}", apple.iter().map(|p| &p.name).collect::<Vec<_>>());
+    println!(
+        "Apple electronics: {:?}",
+        apple.iter().map(|p| &p.name).collect::<Vec<_>>()
+    );
     let black = Product::filter(Product::ATTRIBUTES.field("color").eq("black"))
         .count(pool)
         .await?;
     println!("black products: {black}");
-    let hits = Product::filter(Product::search("macbook")).fetch_all(pool).await?;
-    println!("full-text 'macbook': {:?}", hits.iter().map(|p| &p.name).collect::<Vec<_>>());
+    let hits = Product::filter(Product::search("macbook"))
+        .fetch_all(pool)
+        .await?;
+    println!(
+        "full-text 'macbook': {:?}",
+        hits.iter().map(|p| &p.name).collect::<Vec<_>>()
+    );
     let admins = User::filter(User::STATUS.in_([UserStatus::Active, UserStatus::Suspended]))
         .filter(User::METADATA.field("role").eq("admin"))
         .fetch_all(pool)
@@ -130,7 +154,9 @@ async fn demo(pool: &sqlx::PgPool) -> Result<(), Error> {
     println!("patched: {} stock {}", featured.attributes, featured.stock);
 
     // EXPLAIN (ANALYZE) of a built query.
-    let plan = Product::filter(Product::CATEGORY.eq("furniture")).explain(pool).await?;
+    let plan = Product::filter(Product::CATEGORY.eq("furniture"))
+        .explain(pool)
+        .await?;
     println!("plan:\n{plan}");
 
     // The seed's transferFunds; an overdraft is a typed CheckViolation and changes nothing.
@@ -158,9 +184,14 @@ async fn demo(pool: &sqlx::PgPool) -> Result<(), Error> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".to_owned());
-    let scratch = format!("dbpat_example_{}", &Uuid::new_v4().simple().to_string()[..12]);
+    let scratch = format!(
+        "dbpat_example_{}",
+        &Uuid::new_v4().simple().to_string()[..12]
+    );
     let mut admin = PgConnection::connect(&url).await?;
-    sqlx::raw_sql(&format!("CREATE DATABASE {scratch}")).execute(&mut admin).await?;
+    sqlx::raw_sql(&format!("CREATE DATABASE {scratch}"))
+        .execute(&mut admin)
+        .await?;
 
     let options: sqlx::postgres::PgConnectOptions = url.parse()?;
     let scratch_url = sqlx::ConnectOptions::to_url_lossy(&options.database(&scratch)).to_string();

@@ -33,9 +33,18 @@ async fn insert_returns_server_defaults_and_finds_by_key() {
     assert_eq!(p.version, 1, "version DEFAULT 1");
     assert_eq!(p.price, Decimal::new(49900, 2));
 
-    assert_eq!(User::find_by_id(pool, &u.id).await.unwrap().unwrap().email, u.email);
-    assert!(User::find_by_id(pool, &Uuid::new_v4()).await.unwrap().is_none());
-    assert!(matches!(User::get(pool, &Uuid::new_v4()).await, Err(Error::NotFound)));
+    assert_eq!(
+        User::find_by_id(pool, &u.id).await.unwrap().unwrap().email,
+        u.email
+    );
+    assert!(User::find_by_id(pool, &Uuid::new_v4())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(matches!(
+        User::get(pool, &Uuid::new_v4()).await,
+        Err(Error::NotFound)
+    ));
     assert_eq!(User::get(pool, &u.id).await.unwrap().id, u.id);
 
     let by_email = User::find_by_email(pool, "a@example.com").await.unwrap();
@@ -59,7 +68,10 @@ async fn update_patch_merge_delete() {
     u.metadata.0.role = Some("admin".into());
     u.update(pool).await.unwrap();
     assert_eq!(u.name, "Renamed");
-    assert_eq!(u.created_at, created, "created_at is never written by update");
+    assert_eq!(
+        u.created_at, created,
+        "created_at is never written by update"
+    );
     assert!(u.updated_at >= created, "the trigger set updated_at");
     let stored = User::get(pool, &u.id).await.unwrap();
     assert_eq!(stored.status, UserStatus::Suspended);
@@ -79,11 +91,17 @@ async fn update_patch_merge_delete() {
         .unwrap();
     assert_eq!(patched.name, "Desk lamp");
     assert_eq!(patched.stock, 7);
-    assert_eq!(patched.attributes, json!({"color": "black", "featured": true}));
+    assert_eq!(
+        patched.attributes,
+        json!({"color": "black", "featured": true})
+    );
     assert_eq!(patched.description, p.description, "untouched column kept");
     assert_eq!(patched.version, p.version + 1, "a patch bumps the version");
     assert!(matches!(
-        Product::patch(&Uuid::new_v4()).set(Product::STOCK, 1).execute(pool).await,
+        Product::patch(&Uuid::new_v4())
+            .set(Product::STOCK, 1)
+            .execute(pool)
+            .await,
         Err(Error::NotFound)
     ));
 
@@ -92,7 +110,10 @@ async fn update_patch_merge_delete() {
     assert!(matches!(missing.update(pool).await, Err(Error::NotFound)));
 
     Product::delete(pool, &p.id).await.unwrap();
-    assert!(matches!(Product::delete(pool, &p.id).await, Err(Error::NotFound)));
+    assert!(matches!(
+        Product::delete(pool, &p.id).await,
+        Err(Error::NotFound)
+    ));
     assert_eq!(Product::count(pool).await.unwrap(), 0);
 }
 
@@ -109,7 +130,10 @@ async fn runs_on_pool_connection_and_transaction() {
     let v = user("tx@example.com").insert(&mut *tx).await.unwrap();
     assert!(User::find_by_id(&mut *tx, &v.id).await.unwrap().is_some());
     assert_eq!(User::query().count(&mut *tx).await.unwrap(), 2);
-    assert!(!User::exists(pool, &v.id).await.unwrap(), "not visible before commit");
+    assert!(
+        !User::exists(pool, &v.id).await.unwrap(),
+        "not visible before commit"
+    );
     tx.rollback().await.unwrap();
     assert!(!User::exists(pool, &v.id).await.unwrap(), "rolled back");
 
@@ -197,7 +221,10 @@ async fn every_column_kind_round_trips() {
             created_at: got.created_at,
             ..want.clone()
         };
-        assert_eq!(got, &want, "array slices, NULL arrays and empty arrays survive UNNEST");
+        assert_eq!(
+            got, &want,
+            "array slices, NULL arrays and empty arrays survive UNNEST"
+        );
     }
     assert_eq!(Gadget::count(pool).await.unwrap(), 31);
     assert!(Gadget::insert_many(&[], pool).await.unwrap().is_empty());
@@ -205,7 +232,10 @@ async fn every_column_kind_round_trips() {
         .await
         .unwrap();
     assert_eq!(n, 10);
-    let found = Gadget::find_by_code(pool, "G-00017").await.unwrap().unwrap();
+    let found = Gadget::find_by_code(pool, "G-00017")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found.tags, gadget(17).tags);
 }
 

@@ -33,11 +33,18 @@ async fn lookups_on_ten_thousand_rows_use_their_indexes() {
             u
         })
         .collect();
-    assert_eq!(User::insert_many_count(&users, pool).await.unwrap(), ROWS as u64);
+    assert_eq!(
+        User::insert_many_count(&users, pool).await.unwrap(),
+        ROWS as u64
+    );
     let products: Vec<Product> = (0..ROWS)
         .map(|n| {
             // Brand: 1 in 100; the rare word: 1 in 1000 products.
-            let word = if n % 1000 == 7 { WORDS[n / 1000] } else { "standard" };
+            let word = if n % 1000 == 7 {
+                WORDS[n / 1000]
+            } else {
+                "standard"
+            };
             product(
                 &format!("Item {n} {word}"),
                 &format!("category-{}", n % 20),
@@ -60,20 +67,34 @@ async fn lookups_on_ten_thousand_rows_use_their_indexes() {
         User::filter(User::EMAIL.eq("x")).to_sql(),
         User::sql().find_by_unique(User::EMAIL.index())
     );
-    let found = User::find_by_email(pool, "user-4321@example.com").await.unwrap();
+    let found = User::find_by_email(pool, "user-4321@example.com")
+        .await
+        .unwrap();
     assert_eq!(found.unwrap().email, "user-4321@example.com");
 
     let containment = Product::filter(Product::ATTRIBUTES.contains(json!({"brand": "brand-42"})));
     let plan = containment.explain(pool).await.unwrap();
-    assert!(plan_uses_index(&plan, "idx_products_attributes_gin"), "{plan}");
-    assert!(plan.contains("rows=100 "), "100 of 10,000 rows match: {plan}");
+    assert!(
+        plan_uses_index(&plan, "idx_products_attributes_gin"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("rows=100 "),
+        "100 of 10,000 rows match: {plan}"
+    );
 
-    let plan = Product::filter(Product::search("garnet")).explain(pool).await.unwrap();
+    let plan = Product::filter(Product::search("garnet"))
+        .explain(pool)
+        .await
+        .unwrap();
     assert!(
         plan_uses_index(&plan, "idx_products_name_description_fts"),
         "{plan}"
     );
-    let hits = Product::filter(Product::search("garnet")).fetch_all(pool).await.unwrap();
+    let hits = Product::filter(Product::search("garnet"))
+        .fetch_all(pool)
+        .await
+        .unwrap();
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].name, "Item 6007 garnet");
 

@@ -39,7 +39,10 @@ async fn comparisons_sets_nulls_and_boolean_logic() {
     assert_eq!(smalls(&run(Gadget::SMALL.lt(2)).await.unwrap()), [0, 1]);
     assert_eq!(smalls(&run(Gadget::SMALL.le(2)).await.unwrap()), [0, 1, 2]);
     assert_eq!(smalls(&run(Gadget::SMALL.gt(17)).await.unwrap()), [18, 19]);
-    assert_eq!(smalls(&run(Gadget::SMALL.ge(17)).await.unwrap()), [17, 18, 19]);
+    assert_eq!(
+        smalls(&run(Gadget::SMALL.ge(17)).await.unwrap()),
+        [17, 18, 19]
+    );
     assert_eq!(
         smalls(&run(Gadget::SMALL.in_([1, 5, 7, 99])).await.unwrap()),
         [1, 5, 7]
@@ -50,7 +53,10 @@ async fn comparisons_sets_nulls_and_boolean_logic() {
         [2, 4]
     );
     // NULLs: note is NULL for every 5th row.
-    assert_eq!(smalls(&run(Gadget::NOTE.is_null()).await.unwrap()), [0, 5, 10, 15]);
+    assert_eq!(
+        smalls(&run(Gadget::NOTE.is_null()).await.unwrap()),
+        [0, 5, 10, 15]
+    );
     assert_eq!(run(Gadget::NOTE.is_not_null()).await.unwrap().len(), 16);
     assert_eq!(smalls(&run(Gadget::NOTE.eq("note 7")).await.unwrap()), [7]);
     // Decimal, date, bool, enum (also Option<enum>) columns.
@@ -60,14 +66,27 @@ async fn comparisons_sets_nulls_and_boolean_logic() {
     );
     assert_eq!(run(Gadget::ACTIVE.eq(true)).await.unwrap().len(), 10);
     assert_eq!(
-        smalls(&run(Gadget::KIND.eq(GadgetKind::DooHickey) & Gadget::SMALL.lt(9)).await.unwrap()),
+        smalls(
+            &run(Gadget::KIND.eq(GadgetKind::DooHickey) & Gadget::SMALL.lt(9))
+                .await
+                .unwrap()
+        ),
         [2, 5, 8]
     );
     assert_eq!(
-        run(Gadget::KIND.in_([GadgetKind::Widget, GadgetKind::Gizmo])).await.unwrap().len(),
+        run(Gadget::KIND.in_([GadgetKind::Widget, GadgetKind::Gizmo]))
+            .await
+            .unwrap()
+            .len(),
         14
     );
-    assert_eq!(run(Gadget::ALT_KIND.eq(GadgetKind::Gizmo)).await.unwrap().len(), 10);
+    assert_eq!(
+        run(Gadget::ALT_KIND.eq(GadgetKind::Gizmo))
+            .await
+            .unwrap()
+            .len(),
+        10
+    );
     // AND / OR / NOT, with the operators and the methods.
     let f = (Gadget::SMALL.lt(3) | Gadget::SMALL.gt(17)) & !Gadget::SMALL.eq(1);
     assert_eq!(smalls(&run(f).await.unwrap()), [0, 2, 18, 19]);
@@ -79,12 +98,33 @@ async fn comparisons_sets_nulls_and_boolean_logic() {
     assert_eq!(run(Filter::all()).await.unwrap().len(), 20);
 
     // count / exists / delete of a filtered query.
-    assert_eq!(Gadget::filter(Gadget::SMALL.lt(5)).count(pool).await.unwrap(), 5);
-    assert!(Gadget::filter(Gadget::CODE.eq("G-00019")).exists(pool).await.unwrap());
-    assert!(!Gadget::filter(Gadget::CODE.eq("G-99999")).exists(pool).await.unwrap());
-    assert_eq!(Gadget::filter(Gadget::SMALL.ge(15)).delete(pool).await.unwrap(), 5);
+    assert_eq!(
+        Gadget::filter(Gadget::SMALL.lt(5))
+            .count(pool)
+            .await
+            .unwrap(),
+        5
+    );
+    assert!(Gadget::filter(Gadget::CODE.eq("G-00019"))
+        .exists(pool)
+        .await
+        .unwrap());
+    assert!(!Gadget::filter(Gadget::CODE.eq("G-99999"))
+        .exists(pool)
+        .await
+        .unwrap());
+    assert_eq!(
+        Gadget::filter(Gadget::SMALL.ge(15))
+            .delete(pool)
+            .await
+            .unwrap(),
+        5
+    );
     assert_eq!(Gadget::count(pool).await.unwrap(), 15);
-    let one = Gadget::filter(Gadget::SMALL.eq(2)).fetch_one(pool).await.unwrap();
+    let one = Gadget::filter(Gadget::SMALL.eq(2))
+        .fetch_one(pool)
+        .await
+        .unwrap();
     assert_eq!(one.small, 2);
     assert!(matches!(
         Gadget::filter(Gadget::SMALL.eq(99)).fetch_one(pool).await,
@@ -97,9 +137,24 @@ async fn jsonb_containment_field_equality_and_fulltext_search() {
     let db = shop_db().await;
     let pool = db.pool();
     let rows = vec![
-        product("iPhone 15", "electronics", 99900, json!({"brand": "Apple", "color": "black"})),
-        product("MacBook Air", "electronics", 129900, json!({"brand": "Apple", "color": "silver"})),
-        product("Galaxy S24", "electronics", 89900, json!({"brand": "Samsung", "color": "black"})),
+        product(
+            "iPhone 15",
+            "electronics",
+            99900,
+            json!({"brand": "Apple", "color": "black"}),
+        ),
+        product(
+            "MacBook Air",
+            "electronics",
+            129900,
+            json!({"brand": "Apple", "color": "silver"}),
+        ),
+        product(
+            "Galaxy S24",
+            "electronics",
+            89900,
+            json!({"brand": "Samsung", "color": "black"}),
+        ),
         product("Oak table", "furniture", 45000, json!({"wood": "oak"})),
     ];
     Product::insert_many(&rows, pool).await.unwrap();
@@ -110,7 +165,8 @@ async fn jsonb_containment_field_equality_and_fulltext_search() {
     };
     // The seed's query: category = 'electronics' AND attributes @> '{"brand": "Apple"}'.
     let apple = Product::filter(
-        Product::CATEGORY.eq("electronics") & Product::ATTRIBUTES.contains(json!({"brand": "Apple"})),
+        Product::CATEGORY.eq("electronics")
+            & Product::ATTRIBUTES.contains(json!({"brand": "Apple"})),
     )
     .fetch_all(pool)
     .await
@@ -123,19 +179,28 @@ async fn jsonb_containment_field_equality_and_fulltext_search() {
         .unwrap();
     assert_eq!(names(black), ["Galaxy S24", "iPhone 15"]);
     assert_eq!(
-        Product::filter(Product::ATTRIBUTES.field("color").ne("black")).count(pool).await.unwrap(),
+        Product::filter(Product::ATTRIBUTES.field("color").ne("black"))
+            .count(pool)
+            .await
+            .unwrap(),
         1,
         "->> of a missing key is NULL, which <> does not match"
     );
     // Full-text over name || ' ' || description, web-search syntax.
-    let found = Product::filter(Product::search("macbook")).fetch_all(pool).await.unwrap();
+    let found = Product::filter(Product::search("macbook"))
+        .fetch_all(pool)
+        .await
+        .unwrap();
     assert_eq!(names(found), ["MacBook Air"]);
     let found = Product::filter(Product::search("electronics -macbook -iphone"))
         .fetch_all(pool)
         .await
         .unwrap();
     assert_eq!(names(found), ["Galaxy S24"]);
-    let found = Product::filter(Product::search("tables")).fetch_all(pool).await.unwrap();
+    let found = Product::filter(Product::search("tables"))
+        .fetch_all(pool)
+        .await
+        .unwrap();
     assert_eq!(names(found), ["Oak table"], "stemmed: tables matches table");
     assert!(Product::search("x").to_sql().starts_with(
         "to_tsvector('english', name || ' ' || description) @@ websearch_to_tsquery('english', $1)"
@@ -153,10 +218,12 @@ async fn jsonb_containment_field_equality_and_fulltext_search() {
         .await
         .unwrap();
     assert_eq!(admins.len(), 1);
-    let admins = User::filter(User::METADATA.field("role").eq("admin") & User::STATUS.eq(UserStatus::Active))
-        .count(pool)
-        .await
-        .unwrap();
+    let admins = User::filter(
+        User::METADATA.field("role").eq("admin") & User::STATUS.eq(UserStatus::Active),
+    )
+    .count(pool)
+    .await
+    .unwrap();
     assert_eq!(admins, 1);
 }
 
@@ -189,7 +256,11 @@ async fn order_limit_offset_and_keyset_pages() {
         all.extend(codes(&page));
         let last = page.last().unwrap().clone();
         let next = q().after(&last);
-        assert!(next.to_sql().contains("AND (kind, code) > ($2, $3)"), "{}", next.to_sql());
+        assert!(
+            next.to_sql().contains("AND (kind, code) > ($2, $3)"),
+            "{}",
+            next.to_sql()
+        );
         page = next.fetch_all(pool).await.unwrap();
     }
     let mut expected: Vec<Gadget> = (0..20).map(gadget).collect();

@@ -22,7 +22,10 @@ use transfer::transfer_funds;
 use uuid::Uuid;
 
 async fn two_accounts(pool: &sqlx::PgPool, a: i64, b: i64) -> (Uuid, Uuid) {
-    let u = user(&format!("{}@example.com", Uuid::new_v4())).insert(pool).await.unwrap();
+    let u = user(&format!("{}@example.com", Uuid::new_v4()))
+        .insert(pool)
+        .await
+        .unwrap();
     let x = account(u.id, a).insert(pool).await.unwrap();
     let y = account(u.id, b).insert(pool).await.unwrap();
     (x.id, y.id)
@@ -40,17 +43,29 @@ async fn transfer_moves_money_and_an_overdraft_changes_nothing() {
     let db = shop_db().await;
     let pool = db.pool();
     let (a, b) = two_accounts(pool, 100, 5).await;
-    let (from, to) = transfer_funds(pool, a, b, Decimal::new(40, 0)).await.unwrap();
-    assert_eq!((from.balance, to.balance), (Decimal::new(60, 0), Decimal::new(45, 0)));
+    let (from, to) = transfer_funds(pool, a, b, Decimal::new(40, 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        (from.balance, to.balance),
+        (Decimal::new(60, 0), Decimal::new(45, 0))
+    );
 
     match transfer_funds(pool, a, b, Decimal::new(61, 0)).await {
-        Err(Error::CheckViolation { constraint }) => assert_eq!(constraint, "accounts_balance_check"),
+        Err(Error::CheckViolation { constraint }) => {
+            assert_eq!(constraint, "accounts_balance_check")
+        }
         other => panic!("expected CheckViolation, got {other:?}"),
     }
-    assert_eq!(balances(pool, a, b).await, (Decimal::new(60, 0), Decimal::new(45, 0)));
+    assert_eq!(
+        balances(pool, a, b).await,
+        (Decimal::new(60, 0), Decimal::new(45, 0))
+    );
 
     // The credit fails (no such account) after the debit succeeded: rolled back too.
-    let err = transfer_funds(pool, a, Uuid::new_v4(), Decimal::new(10, 0)).await.unwrap_err();
+    let err = transfer_funds(pool, a, Uuid::new_v4(), Decimal::new(10, 0))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NotFound), "{err:?}");
     assert_eq!(balances(pool, a, b).await.0, Decimal::new(60, 0));
 }
@@ -62,8 +77,12 @@ async fn collide(pool: &sqlx::PgPool, policy: RetryPolicy, a: Uuid, b: Uuid, cro
     let attempts = Arc::new(AtomicU32::new(0));
     let mut handles = Vec::new();
     for (first, second) in [(a, b), (b, a)] {
-        let (pool, barrier, attempts, policy) =
-            (pool.clone(), barrier.clone(), attempts.clone(), policy.clone());
+        let (pool, barrier, attempts, policy) = (
+            pool.clone(),
+            barrier.clone(),
+            attempts.clone(),
+            policy.clone(),
+        );
         handles.push(tokio::spawn(async move {
             let mut mine = 0u32;
             transaction_with(&pool, &policy, |conn| {
@@ -73,15 +92,23 @@ async fn collide(pool: &sqlx::PgPool, policy: RetryPolicy, a: Uuid, b: Uuid, cro
                 Box::pin(async move {
                     if crossed {
                         // Deadlock: each locks its first row, then wants the other's.
-                        Account::patch(&first).add(Account::BALANCE, Decimal::ONE).execute(&mut *conn).await?;
+                        Account::patch(&first)
+                            .add(Account::BALANCE, Decimal::ONE)
+                            .execute(&mut *conn)
+                            .await?;
                     } else {
                         // Write skew under SERIALIZABLE: both read both rows, then write one.
-                        sqlx::query("SELECT sum(balance) FROM accounts").execute(&mut *conn).await?;
+                        sqlx::query("SELECT sum(balance) FROM accounts")
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     if attempt == 1 {
                         barrier.wait().await;
                     }
-                    Account::patch(&second).add(Account::BALANCE, Decimal::ONE).execute(&mut *conn).await?;
+                    Account::patch(&second)
+                        .add(Account::BALANCE, Decimal::ONE)
+                        .execute(&mut *conn)
+                        .await?;
                     Ok(())
                 })
             })
@@ -100,8 +127,14 @@ async fn serialization_failures_are_retried() {
     let pool = db.pool();
     let (a, b) = two_accounts(pool, 10, 10).await;
     let attempts = collide(pool, RetryPolicy::serializable(), a, b, false).await;
-    assert!(attempts >= 3, "one of the two was retried ({attempts} attempts)");
-    assert_eq!(balances(pool, a, b).await, (Decimal::new(11, 0), Decimal::new(11, 0)));
+    assert!(
+        attempts >= 3,
+        "one of the two was retried ({attempts} attempts)"
+    );
+    assert_eq!(
+        balances(pool, a, b).await,
+        (Decimal::new(11, 0), Decimal::new(11, 0))
+    );
 }
 
 #[tokio::test]
@@ -110,8 +143,14 @@ async fn deadlocks_are_retried() {
     let pool = db.pool();
     let (a, b) = two_accounts(pool, 10, 10).await;
     let attempts = collide(pool, RetryPolicy::default(), a, b, true).await;
-    assert!(attempts >= 3, "the deadlock victim was retried ({attempts} attempts)");
-    assert_eq!(balances(pool, a, b).await, (Decimal::new(12, 0), Decimal::new(12, 0)));
+    assert!(
+        attempts >= 3,
+        "the deadlock victim was retried ({attempts} attempts)"
+    );
+    assert_eq!(
+        balances(pool, a, b).await,
+        (Decimal::new(12, 0), Decimal::new(12, 0))
+    );
 }
 
 #[tokio::test]
@@ -149,7 +188,11 @@ async fn other_errors_are_not_retried_and_retries_are_bounded() {
     .await
     .unwrap_err();
     assert!(err.is_retryable());
-    assert_eq!(attempts.load(Ordering::SeqCst), 3, "bounded by max_attempts");
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        3,
+        "bounded by max_attempts"
+    );
 }
 
 /// Records the level and message of every event.
@@ -174,7 +217,10 @@ impl tracing::Subscriber for Capture {
         }
         let mut msg = Msg(String::new());
         event.record(&mut msg);
-        self.0.lock().unwrap().push((*event.metadata().level(), msg.0));
+        self.0
+            .lock()
+            .unwrap()
+            .push((*event.metadata().level(), msg.0));
     }
     fn enter(&self, _: &tracing_core::span::Id) {}
     fn exit(&self, _: &tracing_core::span::Id) {}
@@ -192,7 +238,10 @@ async fn slow_statements_are_logged_at_warn() {
     let capture = Capture::default();
     let _guard = tracing::subscriber::set_default(capture.clone());
     sqlx::query("SELECT 1").execute(&pool).await.unwrap();
-    sqlx::query("SELECT pg_sleep(0.2)").execute(&pool).await.unwrap();
+    sqlx::query("SELECT pg_sleep(0.2)")
+        .execute(&pool)
+        .await
+        .unwrap();
     let events = capture.0.lock().unwrap().clone();
     let warns: Vec<&String> = events
         .iter()
@@ -200,7 +249,15 @@ async fn slow_statements_are_logged_at_warn() {
         .map(|(_, m)| m)
         .collect();
     assert_eq!(warns.len(), 1, "only the slow statement: {events:?}");
-    assert!(warns[0].contains("slow statement") && warns[0].contains("pg_sleep"), "{}", warns[0]);
-    assert!(warns[0].contains("elapsed="), "with its duration: {}", warns[0]);
+    assert!(
+        warns[0].contains("slow statement") && warns[0].contains("pg_sleep"),
+        "{}",
+        warns[0]
+    );
+    assert!(
+        warns[0].contains("elapsed="),
+        "with its duration: {}",
+        warns[0]
+    );
     pool.close().await;
 }

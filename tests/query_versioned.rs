@@ -35,14 +35,21 @@ async fn versioned_update_and_stale_conflict() {
     let mut late = stale.clone();
     late.stock = 0;
     match late.update(pool).await {
-        Err(Error::Conflict { entity, id, version }) => {
+        Err(Error::Conflict {
+            entity,
+            id,
+            version,
+        }) => {
             assert_eq!(entity, "Product");
             assert_eq!(id, format!("{:?}", p.id));
             assert_eq!(version, 1, "the version the caller had");
         }
         other => panic!("expected Conflict, got {other:?}"),
     }
-    assert_eq!(late.stock, 0, "a failed update leaves the caller's value alone");
+    assert_eq!(
+        late.stock, 0,
+        "a failed update leaves the caller's value alone"
+    );
     let stored = Product::get(pool, &p.id).await.unwrap();
     assert_eq!((stored.stock, stored.version), (9, 2), "nothing changed");
 
@@ -66,7 +73,11 @@ async fn versioned_update_and_stale_conflict() {
     Product::delete(pool, &p.id).await.unwrap();
     assert!(matches!(p.update(pool).await, Err(Error::NotFound)));
     assert!(matches!(
-        Product::patch(&p.id).set(Product::STOCK, 1).expect_version(3).execute(pool).await,
+        Product::patch(&p.id)
+            .set(Product::STOCK, 1)
+            .expect_version(3)
+            .execute(pool)
+            .await,
         Err(Error::NotFound)
     ));
     let _ = Uuid::nil();
@@ -102,15 +113,24 @@ async fn same_version_race_has_exactly_one_winner_per_round() {
         for h in handles {
             match h.await.unwrap() {
                 Ok(row) => winners.push(row),
-                Err(Error::Conflict { version, .. }) => assert_eq!(version, i64::from(current.version)),
+                Err(Error::Conflict { version, .. }) => {
+                    assert_eq!(version, i64::from(current.version))
+                }
                 Err(other) => panic!("unexpected error: {other:?}"),
             }
         }
-        assert_eq!(winners.len(), 1, "round {round}: exactly one update applies");
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one update applies"
+        );
         let stored = Product::get(&pool, &id).await.unwrap();
         assert_eq!(stored.version, current.version + 1);
         assert_eq!(stored.stock, current.stock + 1);
-        assert_eq!(stored.name, winners[0].name, "the winner's write is the stored one");
+        assert_eq!(
+            stored.name, winners[0].name,
+            "the winner's write is the stored one"
+        );
     }
     let end = Product::get(&pool, &id).await.unwrap();
     assert_eq!(end.stock, start.stock + ROUNDS as i32, "no lost update");
@@ -154,7 +174,11 @@ async fn retry_on_conflict_loses_no_increment() {
         conflicts += h.await.unwrap();
     }
     let end = Product::get(&pool, &id).await.unwrap();
-    assert_eq!(end.stock, 10 + (TASKS * EACH) as i32, "every increment landed");
+    assert_eq!(
+        end.stock,
+        10 + (TASKS * EACH) as i32,
+        "every increment landed"
+    );
     assert_eq!(end.version, 1 + (TASKS * EACH) as i32);
     eprintln!("{conflicts} conflicts were retried");
 }

@@ -68,7 +68,9 @@ pub fn gadget(n: i64) -> Gadget {
         extra: (n % 2 == 1).then(|| serde_json::json!({"n": n, "nested": {"ok": true}})),
         price: Decimal::new(1999 + n, 2),
         discount: (n % 4 == 0).then(|| Decimal::new(5, 1)),
-        tags: (0..(n % 3)).map(|i| format!("t{i}, \"quoted\" {{}}")).collect(),
+        tags: (0..(n % 3))
+            .map(|i| format!("t{i}, \"quoted\" {{}}"))
+            .collect(),
         scores: (n % 2 == 0).then(|| (0..(n % 4)).collect()),
         note: (n % 5 != 0).then(|| format!("note {n}")),
         ratio: n as f64 / 8.0,

@@ -469,7 +469,12 @@ impl<E> Clone for Order<E> {
 
 impl<E> std::fmt::Debug for Order<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.name, if self.desc { "DESC" } else { "ASC" })
+        write!(
+            f,
+            "{} {}",
+            self.name,
+            if self.desc { "DESC" } else { "ASC" }
+        )
     }
 }
 
@@ -502,7 +507,8 @@ mod tests {
             f.to_sql(),
             "(name = $1 AND (stock > $2 OR note IS NULL) AND NOT (stock = ANY($3)))"
         );
-        let f = ATTRS.contains(serde_json::json!({"brand": "Apple"}))
+        let f = ATTRS
+            .contains(serde_json::json!({"brand": "Apple"}))
             .and(ATTRS.field("color").eq("black"))
             .and(ORDER.le(5))
             .and(NOTE.eq("x"));

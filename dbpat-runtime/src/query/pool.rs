@@ -112,7 +112,9 @@ impl PoolConfig {
 
     /// Creates a pool that connects on first use.
     pub fn connect_lazy(&self, url: &str) -> Result<PgPool, Error> {
-        Ok(self.pool_options().connect_lazy_with(self.connect_options(url)?))
+        Ok(self
+            .pool_options()
+            .connect_lazy_with(self.connect_options(url)?))
     }
 }
 

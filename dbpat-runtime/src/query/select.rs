@@ -221,7 +221,10 @@ impl<'a, E: Table> Select<'a, E> {
     {
         let head = format!("DELETE FROM {}", crate::ddl::ident(E::TABLE.name));
         let (sql, args) = self.build(&head, false)?;
-        Ok(sqlx::query_with(&sql, args).execute(ex).await?.rows_affected())
+        Ok(sqlx::query_with(&sql, args)
+            .execute(ex)
+            .await?
+            .rows_affected())
     }
 
     /// `EXPLAIN (ANALYZE, BUFFERS)` of this query with its bound values: the plan PostgreSQL
@@ -245,7 +248,9 @@ fn seek_predicate<E>(order: &[Order<E>], first: usize) -> String {
             return format!("{} {} ${first}", col(&order[0]), op(&order[0]));
         }
         let cols: Vec<String> = order.iter().map(col).collect();
-        let params: Vec<String> = (0..order.len()).map(|i| format!("${}", first + i)).collect();
+        let params: Vec<String> = (0..order.len())
+            .map(|i| format!("${}", first + i))
+            .collect();
         return format!(
             "({}) {} ({})",
             cols.join(", "),
@@ -258,7 +263,12 @@ fn seek_predicate<E>(order: &[Order<E>], first: usize) -> String {
         let mut terms: Vec<String> = (0..i)
             .map(|j| format!("{} = ${}", col(&order[j]), first + j))
             .collect();
-        terms.push(format!("{} {} ${}", col(&order[i]), op(&order[i]), first + i));
+        terms.push(format!(
+            "{} {} ${}",
+            col(&order[i]),
+            op(&order[i]),
+            first + i
+        ));
         alternatives.push(format!("({})", terms.join(" AND ")));
     }
     format!("({})", alternatives.join(" OR "))

@@ -197,15 +197,16 @@ impl TableSql {
             "UPDATE {t} SET {} WHERE {update_where} RETURNING {columns}",
             sets.join(", ")
         );
-        let update_checked = version_column.map(|_| checked_update(&t, &update, &columns, &key_pred));
+        let update_checked =
+            version_column.map(|_| checked_update(&t, &update, &columns, &key_pred));
         let insert_many_count = insert_many
             .split(" RETURNING ")
             .next()
             .unwrap_or_default()
             .to_owned();
         let delete = format!("DELETE FROM {t} WHERE {key_pred}");
-        let version_by_key =
-            version_column.map(|v| format!("SELECT {} FROM {t} WHERE {key_pred}", ident(cols[v].name)));
+        let version_by_key = version_column
+            .map(|v| format!("SELECT {} FROM {t} WHERE {key_pred}", ident(cols[v].name)));
         let mut unique_cols: Vec<usize> = table
             .uniques
             .iter()
@@ -223,10 +224,8 @@ impl TableSql {
             .filter_map(|index| match index.kind {
                 IndexKind::FullText { language, columns } => {
                     let document = fulltext_document(table, language, columns);
-                    let predicate_head = format!(
-                        "{document} @@ websearch_to_tsquery({}, ",
-                        literal(language)
-                    );
+                    let predicate_head =
+                        format!("{document} @@ websearch_to_tsquery({}, ", literal(language));
                     Some(FullTextSql {
                         index: index.name,
                         language,
@@ -290,7 +289,9 @@ impl TableSql {
 
     /// Whether the column is JSONB.
     pub fn is_jsonb(&self, index: usize) -> bool {
-        self.table.columns[index].sql_type.is_scalar(BaseType::Jsonb)
+        self.table.columns[index]
+            .sql_type
+            .is_scalar(BaseType::Jsonb)
     }
 }
 
@@ -316,8 +317,12 @@ mod tests {
         ColumnDef::new("version", "version", SqlType::scalar(BaseType::Integer))
             .role(ColumnRole::Version)
             .default(DefaultValue::Literal("1")),
-        ColumnDef::new("created_at", "created_at", SqlType::scalar(BaseType::TimestampTz))
-            .role(ColumnRole::CreatedAt),
+        ColumnDef::new(
+            "created_at",
+            "created_at",
+            SqlType::scalar(BaseType::TimestampTz),
+        )
+        .role(ColumnRole::CreatedAt),
     ];
     static ITEMS: TableDef = TableDef {
         uniques: &[UniqueDef {
@@ -351,7 +356,10 @@ mod tests {
             s.find_by_unique(1),
             "SELECT id, name, tags, price, version, created_at FROM items WHERE name = $1"
         );
-        assert_eq!(s.version_by_key.as_deref(), Some("SELECT version FROM items WHERE id = $1"));
+        assert_eq!(
+            s.version_by_key.as_deref(),
+            Some("SELECT version FROM items WHERE id = $1")
+        );
         assert_eq!(s.key_predicate_from(3), "id = $3");
     }
 }

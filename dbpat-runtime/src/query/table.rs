@@ -38,8 +38,7 @@ pub trait Table: Entity + for<'r> FromRow<'r, PgRow> + Send + Sync + Unpin {
 
     /// Binds column `index` of every row as `UNNEST` parameters.
     #[doc(hidden)]
-    fn bind_unnest(rows: &[Self], index: usize, args: &mut PgArguments)
-        -> Result<(), BoxDynError>;
+    fn bind_unnest(rows: &[Self], index: usize, args: &mut PgArguments) -> Result<(), BoxDynError>;
 
     /// The optimistic-locking version, for entities with a `#[dbpat(version)]` column.
     fn version(&self) -> Option<i64> {
@@ -73,7 +72,10 @@ pub trait Table: Entity + for<'r> FromRow<'r, PgRow> + Send + Sync + Unpin {
     }
 
     /// The row with this primary key, if any.
-    fn find_by_id<'e, X>(ex: X, key: &Self::Key) -> impl Future<Output = Result<Option<Self>>> + Send
+    fn find_by_id<'e, X>(
+        ex: X,
+        key: &Self::Key,
+    ) -> impl Future<Output = Result<Option<Self>>> + Send
     where
         X: Executor<'e, Database = Postgres>,
     {

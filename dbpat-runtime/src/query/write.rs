@@ -200,7 +200,11 @@ impl<'k, E: Table> Patch<'k, E> {
     }
 
     /// `col = $n`
-    pub fn set<T: SqlValue>(mut self, column: Column<E, T>, value: impl IntoValue<T::Value>) -> Self {
+    pub fn set<T: SqlValue>(
+        mut self,
+        column: Column<E, T>,
+        value: impl IntoValue<T::Value>,
+    ) -> Self {
         self.sets
             .push((column.name(), SetOp::Assign, Box::new(value.into_value())));
         self
@@ -230,7 +234,11 @@ impl<'k, E: Table> Patch<'k, E> {
     /// `col = col || $n`: merges the keys of `value` into a JSONB object column.
     ///
     /// A value that does not serialize to JSON is a programming error and panics.
-    pub fn merge<T: JsonColumn>(mut self, column: Column<E, T>, value: impl serde::Serialize) -> Self {
+    pub fn merge<T: JsonColumn>(
+        mut self,
+        column: Column<E, T>,
+        value: impl serde::Serialize,
+    ) -> Self {
         let value = serde_json::to_value(value).expect("a JSONB merge value serializes to JSON");
         self.sets
             .push((column.name(), SetOp::JsonMerge, Box::new(value)));
@@ -271,9 +279,17 @@ impl<'k, E: Table> Patch<'k, E> {
             return Ok((sql.find_by_key.clone(), args));
         }
         let key = sql.key_predicate_from(1);
-        let mut update = format!("UPDATE {} SET {} WHERE {key}", ident(table.name), sets.join(", "));
+        let mut update = format!(
+            "UPDATE {} SET {} WHERE {key}",
+            ident(table.name),
+            sets.join(", ")
+        );
         if let (Some(v), Some(expected)) = (&version, self.expect_version) {
-            args_add(&mut args, expected, table.columns[sql.version_column.unwrap_or(0)].sql_type)?;
+            args_add(
+                &mut args,
+                expected,
+                table.columns[sql.version_column.unwrap_or(0)].sql_type,
+            )?;
             n += 1;
             let _ = write!(update, " AND {v} = ${n}");
         }
@@ -291,9 +307,14 @@ impl<'k, E: Table> Patch<'k, E> {
         X: Executor<'e, Database = Postgres>,
     {
         let (statement, args) = self.build()?;
-        match self.expect_version.filter(|_| E::sql().version_column.is_some()) {
+        match self
+            .expect_version
+            .filter(|_| E::sql().version_column.is_some())
+        {
             Some(version) => {
-                let row = sqlx::query_with(&statement, args).fetch_optional(ex).await?;
+                let row = sqlx::query_with(&statement, args)
+                    .fetch_optional(ex)
+                    .await?;
                 checked_outcome(row, self.key, version)
             }
             _ => sqlx::query_as_with::<_, E, _>(&statement, args)
@@ -309,7 +330,9 @@ fn args_add(args: &mut PgArguments, version: i64, sql_type: crate::model::SqlTyp
     use crate::model::BaseType;
     use sqlx::Arguments;
     let r = match sql_type.base {
-        BaseType::SmallInt => args.add(i16::try_from(version).map_err(|e| Error::encode(e.into()))?),
+        BaseType::SmallInt => {
+            args.add(i16::try_from(version).map_err(|e| Error::encode(e.into()))?)
+        }
         BaseType::Integer => args.add(i32::try_from(version).map_err(|e| Error::encode(e.into()))?),
         _ => args.add(version),
     };
