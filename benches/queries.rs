@@ -158,7 +158,7 @@ fn bench(c: &mut Criterion) {
                 let mut p = product(1).insert(&pool).await.unwrap();
                 let start = Instant::now();
                 for _ in 0..iters {
-                    p.stock -= 1;
+                    p.stock += 1;
                     p.update(&pool).await.unwrap();
                 }
                 start.elapsed()
@@ -182,7 +182,7 @@ fn bench(c: &mut Criterion) {
                     let (mut stock, mut version) = (p.stock, p.version);
                     let start = Instant::now();
                     for _ in 0..iters {
-                        stock -= 1;
+                        stock += 1;
                         let row: RawProduct = sqlx::query_as(&sql)
                             .bind(p.id)
                             .bind(&p.name)
@@ -219,6 +219,15 @@ fn bench(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { copy_in(&pool, &batch).await })
     });
+    // The naive loop: each insert is its own statement, round trip and commit.
+    g.bench_function(BenchmarkId::new("sqlx", "loop_autocommit"), |b| {
+        b.to_async(&rt).iter(|| async {
+            for p in &batch {
+                sqlx_insert(&pool, p).await;
+            }
+        })
+    });
+    // The same loop inside one transaction: round trips only, one commit.
     g.bench_function(BenchmarkId::new("sqlx", "loop_in_tx"), |b| {
         b.to_async(&rt).iter(|| async {
             let mut tx = pool.begin().await.unwrap();

@@ -193,10 +193,15 @@ impl TableSql {
             sets.push(format!("{v} = {v} + 1"));
             update_where.push_str(&format!(" AND {v} = ${}", k + update_columns.len() + 1));
         }
-        let update = format!(
-            "UPDATE {t} SET {} WHERE {update_where} RETURNING {columns}",
-            sets.join(", ")
-        );
+        // A table with nothing to set (only key and server-owned columns): `update` reloads.
+        let update = if sets.is_empty() {
+            format!("{select} WHERE {key_pred}")
+        } else {
+            format!(
+                "UPDATE {t} SET {} WHERE {update_where} RETURNING {columns}",
+                sets.join(", ")
+            )
+        };
         let update_checked =
             version_column.map(|_| checked_update(&t, &update, &columns, &key_pred));
         let insert_many_count = insert_many

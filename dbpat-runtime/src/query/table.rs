@@ -56,6 +56,9 @@ pub trait Table: Entity + for<'r> FromRow<'r, PgRow> + Send + Sync + Unpin {
 
     /// Inserts all rows in one statement and one round trip (`INSERT ... SELECT FROM
     /// UNNEST($1::uuid[], $2::text[], ...)`), returning them with server defaults filled in.
+    /// Array columns travel flattened with per-row bounds, so ragged `Vec<Vec<T>>` work. The
+    /// rows come back in input order in practice (PostgreSQL does not promise it: match them
+    /// by a unique column if that matters).
     fn insert_many<'e, X>(rows: &[Self], ex: X) -> impl Future<Output = Result<Vec<Self>>> + Send
     where
         X: Executor<'e, Database = Postgres>,

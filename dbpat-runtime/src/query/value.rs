@@ -1,7 +1,6 @@
 //! Which Rust values bind to which columns: [`SqlValue`] (a column's comparable type),
 //! [`IntoValue`] (what a filter accepts for it) and [`UnnestColumn`] (batch inserts).
 
-use crate::model::SqlType;
 use sqlx::encode::Encode;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArguments, PgHasArrayType};
@@ -189,16 +188,6 @@ impl<T: UnnestScalar + crate::ArrayElement> UnnestColumn for Option<Vec<T>> {
     {
         bind_flattened(values.map(Option::as_ref), args)
     }
-}
-
-/// Whether a SQL type is numeric (for `col = col + $n` patches).
-pub const fn is_numeric(t: SqlType) -> bool {
-    use crate::model::BaseType::*;
-    !t.array
-        && matches!(
-            t.base,
-            SmallInt | Integer | BigInt | Numeric { .. } | Real | DoublePrecision
-        )
 }
 
 /// Column types `Patch::add` accepts (`col = col + $n`).
