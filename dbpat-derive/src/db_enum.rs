@@ -86,6 +86,50 @@ pub fn derive(input: &DeriveInput) -> Result<TokenStream, syn::Error> {
                 ::core::option::Option::Some(Self::VALUES);
         }
 
+        // Stored as TEXT: binds and decodes like `&str`, and forms TEXT[] arrays (IN filters,
+        // batch inserts).
+        impl ::dbpat::__private::sqlx::Type<::dbpat::__private::sqlx::Postgres> for #ident {
+            fn type_info() -> ::dbpat::__private::sqlx::postgres::PgTypeInfo {
+                <&str as ::dbpat::__private::sqlx::Type<::dbpat::__private::sqlx::Postgres>>::type_info()
+            }
+            fn compatible(ty: &::dbpat::__private::sqlx::postgres::PgTypeInfo) -> bool {
+                <&str as ::dbpat::__private::sqlx::Type<::dbpat::__private::sqlx::Postgres>>::compatible(ty)
+            }
+        }
+
+        impl ::dbpat::__private::sqlx::postgres::PgHasArrayType for #ident {
+            fn array_type_info() -> ::dbpat::__private::sqlx::postgres::PgTypeInfo {
+                <&str as ::dbpat::__private::sqlx::postgres::PgHasArrayType>::array_type_info()
+            }
+            fn array_compatible(ty: &::dbpat::__private::sqlx::postgres::PgTypeInfo) -> bool {
+                <&str as ::dbpat::__private::sqlx::postgres::PgHasArrayType>::array_compatible(ty)
+            }
+        }
+
+        impl<'q> ::dbpat::__private::sqlx::Encode<'q, ::dbpat::__private::sqlx::Postgres> for #ident {
+            fn encode_by_ref(
+                &self,
+                buf: &mut ::dbpat::__private::sqlx::postgres::PgArgumentBuffer,
+            ) -> ::core::result::Result<::dbpat::__private::sqlx::encode::IsNull, ::dbpat::__private::sqlx::error::BoxDynError> {
+                <&str as ::dbpat::__private::sqlx::Encode<'q, ::dbpat::__private::sqlx::Postgres>>::encode(self.as_str(), buf)
+            }
+        }
+
+        impl<'r> ::dbpat::__private::sqlx::Decode<'r, ::dbpat::__private::sqlx::Postgres> for #ident {
+            fn decode(
+                value: ::dbpat::__private::sqlx::postgres::PgValueRef<'r>,
+            ) -> ::core::result::Result<Self, ::dbpat::__private::sqlx::error::BoxDynError> {
+                let text = <&str as ::dbpat::__private::sqlx::Decode<'r, ::dbpat::__private::sqlx::Postgres>>::decode(value)?;
+                ::core::result::Result::Ok(text.parse::<Self>()?)
+            }
+        }
+
+        impl ::dbpat::query::SqlValue for #ident {
+            type Value = Self;
+        }
+
+        impl ::dbpat::__private::UnnestScalar for #ident {}
+
         impl ::core::fmt::Display for #ident {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 f.write_str(self.as_str())

@@ -29,6 +29,7 @@ pub fn expand(cont: &Container) -> TokenStream {
     let cache = cache(cont);
     let extensions = &cont.attrs.extensions;
     let assertions = assertions(cont);
+    let query = crate::expand_query::expand(cont);
 
     quote! {
         impl ::dbpat::Entity for #ident {
@@ -57,6 +58,8 @@ pub fn expand(cont: &Container) -> TokenStream {
         ::dbpat::__private::inventory::submit! {
             ::dbpat::EntityRegistration::new(&<#ident as ::dbpat::Entity>::TABLE)
         }
+
+        #query
     }
 }
 

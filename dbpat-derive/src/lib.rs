@@ -12,6 +12,7 @@ mod check;
 mod ctxt;
 mod db_enum;
 mod expand;
+mod expand_query;
 mod names;
 mod suggest;
 mod types;

@@ -11,17 +11,31 @@ pub mod enum_value;
 pub mod keyspace;
 pub mod migrate;
 pub mod model;
+pub mod query;
 pub mod testing;
 pub mod tiers;
 
 pub use column_type::{ArrayElement, ColumnType};
 pub use entity::{registered_tables, Entity, EntityRegistration};
 pub use enum_value::UnknownEnumValue;
+pub use query::{
+    transaction, transaction_with, Column, Error, Filter, Patch, PoolConfig, RetryPolicy, Select,
+    Table,
+};
 /// A JSONB column holding a typed value (sqlx's `Json<T>`): `metadata: Json<Metadata>`.
 pub use sqlx::types::Json;
 
 /// Items the derive's generated code refers to. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::query::value::{BindValue, UnnestColumn, UnnestScalar};
+    pub use crate::query::write::find_by_unique;
     pub use inventory;
+    pub use sqlx;
+}
+
+/// `use dbpat::prelude::*;` brings the derives' traits into scope.
+pub mod prelude {
+    pub use crate::entity::Entity;
+    pub use crate::query::{Filter, Table};
 }

@@ -8,7 +8,7 @@ struct Setting {
     id: Uuid,
     hits: u64,
     retries: Option<u32>,
-    values: HashMap<String, String>,
+    values: HashMap<u8, u8>,
     local_time: chrono::DateTime<chrono::Local>,
 }
 

@@ -1,0 +1,251 @@
+//! dbpat against hand-written sqlx, side by side in one criterion run, on a fresh database
+//! (`TestDatabase`): find_by_id, insert, versioned update, and a 1,000-row batch insert
+//! (dbpat's UNNEST `insert_many` vs a loop of single inserts vs `COPY`).
+//!
+//! The hand-written side uses `#[derive(sqlx::FromRow)]` and `sqlx::query_as(...).bind(...)`
+//! with the same SQL text dbpat renders, so the difference is dbpat's own overhead.
+//! `cargo bench --bench queries`; `cargo test --all-targets` runs each function once.
+
+#[path = "../examples/shop/models.rs"]
+#[allow(dead_code)]
+mod models;
+
+use chrono::{DateTime, Utc};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use dbpat::{Entity, Table};
+use dbpat_runtime::testing::TestDatabase;
+use models::Product;
+use rust_decimal::Decimal;
+use serde_json::json;
+use sqlx::PgPool;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// The same row, as a hand-written sqlx program would declare it.
+#[derive(Debug, sqlx::FromRow)]
+#[allow(dead_code)]
+struct RawProduct {
+    id: Uuid,
+    name: String,
+    description: String,
+    price: Decimal,
+    category: String,
+    attributes: serde_json::Value,
+    stock: i32,
+    version: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+fn product(n: usize) -> Product {
+    Product {
+        id: Uuid::nil(),
+        name: format!("Product {n}"),
+        description: format!("A product numbered {n}, with a description"),
+        price: Decimal::new(1999 + n as i64, 2),
+        category: format!("category-{}", n % 10),
+        attributes: json!({"brand": format!("brand-{}", n % 50), "color": "black"}),
+        stock: 100,
+        version: 0,
+        created_at: DateTime::UNIX_EPOCH,
+        updated_at: DateTime::UNIX_EPOCH,
+    }
+}
+
+async fn sqlx_insert(pool: impl sqlx::PgExecutor<'_>, p: &Product) -> RawProduct {
+    sqlx::query_as::<_, RawProduct>(&Product::sql().insert)
+        .bind(&p.name)
+        .bind(&p.description)
+        .bind(p.price)
+        .bind(&p.category)
+        .bind(&p.attributes)
+        .bind(p.stock)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// One COPY row in CSV: fields quoted, quotes doubled.
+fn csv_row(out: &mut String, p: &Product) {
+    let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    out.push_str(&format!(
+        "{},{},{},{},{},{}\n",
+        q(&p.name),
+        q(&p.description),
+        p.price,
+        q(&p.category),
+        q(&p.attributes.to_string()),
+        p.stock
+    ));
+}
+
+async fn copy_in(pool: &PgPool, rows: &[Product]) -> u64 {
+    let mut data = String::with_capacity(rows.len() * 128);
+    for p in rows {
+        csv_row(&mut data, p);
+    }
+    let mut conn = pool.acquire().await.unwrap();
+    let mut copy = conn
+        .copy_in_raw(
+            "COPY products (name, description, price, category, attributes, stock) FROM STDIN (FORMAT csv)",
+        )
+        .await
+        .unwrap();
+    copy.send(data.as_bytes()).await.unwrap();
+    copy.finish().await.unwrap()
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .measurement_time(Duration::from_secs(5))
+        .warm_up_time(Duration::from_secs(1))
+        .sample_size(30)
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = rt.block_on(TestDatabase::new());
+    let pool = db.pool().clone();
+    rt.block_on(async {
+        let schema = dbpat::ddl::render_schema(&[&models::User::TABLE, &Product::TABLE]).unwrap();
+        sqlx::raw_sql(&schema).execute(&pool).await.unwrap();
+        Product::insert_many_count(&(0..1000).map(product).collect::<Vec<_>>(), &pool)
+            .await
+            .unwrap();
+        sqlx::query("ANALYZE").execute(&pool).await.unwrap();
+    });
+    let target = rt.block_on(product(5_000_000).insert(&pool)).unwrap();
+    let id = target.id;
+
+    let mut g = c.benchmark_group("find_by_id");
+    g.bench_function("dbpat", |b| {
+        b.to_async(&rt)
+            .iter(|| async { Product::find_by_id(&pool, &id).await.unwrap().unwrap() })
+    });
+    g.bench_function("sqlx", |b| {
+        b.to_async(&rt).iter(|| async {
+            sqlx::query_as::<_, RawProduct>(&Product::sql().find_by_key)
+                .bind(id)
+                .fetch_optional(&pool)
+                .await
+                .unwrap()
+                .unwrap()
+        })
+    });
+    g.finish();
+
+    let row = product(7);
+    let mut g = c.benchmark_group("insert");
+    g.bench_function("dbpat", |b| {
+        b.to_async(&rt)
+            .iter(|| async { row.insert(&pool).await.unwrap() })
+    });
+    g.bench_function("sqlx", |b| {
+        b.to_async(&rt)
+            .iter(|| async { sqlx_insert(&pool, &row).await })
+    });
+    g.finish();
+
+    // Versioned update: each side updates its own row, carrying the version forward.
+    let mut g = c.benchmark_group("versioned_update");
+    g.bench_function("dbpat", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let pool = pool.clone();
+            async move {
+                let mut p = product(1).insert(&pool).await.unwrap();
+                let start = Instant::now();
+                for _ in 0..iters {
+                    p.stock += 1;
+                    p.update(&pool).await.unwrap();
+                }
+                start.elapsed()
+            }
+        })
+    });
+    for (name, sql) in [
+        // The same statement text dbpat runs (it tells a stale version from a missing row).
+        (
+            "sqlx_same_sql",
+            Product::sql().update_checked.clone().unwrap(),
+        ),
+        // The seed's plain `UPDATE ... WHERE id = $1 AND version = $2 RETURNING *`.
+        ("sqlx_plain_update", Product::sql().update.clone()),
+    ] {
+        g.bench_function(name, |b| {
+            b.to_async(&rt).iter_custom(|iters| {
+                let (pool, sql) = (pool.clone(), sql.clone());
+                async move {
+                    let p = sqlx_insert(&pool, &product(2)).await;
+                    let (mut stock, mut version) = (p.stock, p.version);
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        stock += 1;
+                        let row: RawProduct = sqlx::query_as(&sql)
+                            .bind(p.id)
+                            .bind(&p.name)
+                            .bind(&p.description)
+                            .bind(p.price)
+                            .bind(&p.category)
+                            .bind(&p.attributes)
+                            .bind(stock)
+                            .bind(version)
+                            .fetch_one(&pool)
+                            .await
+                            .unwrap();
+                        version = row.version;
+                    }
+                    start.elapsed()
+                }
+            })
+        });
+    }
+    g.finish();
+
+    let batch: Vec<Product> = (0..1000).map(product).collect();
+    let mut g = c.benchmark_group("insert_1000");
+    g.sample_size(10).measurement_time(Duration::from_secs(8));
+    g.bench_function(BenchmarkId::new("dbpat", "insert_many"), |b| {
+        b.to_async(&rt)
+            .iter(|| async { Product::insert_many(&batch, &pool).await.unwrap().len() })
+    });
+    g.bench_function(BenchmarkId::new("dbpat", "insert_many_count"), |b| {
+        b.to_async(&rt)
+            .iter(|| async { Product::insert_many_count(&batch, &pool).await.unwrap() })
+    });
+    g.bench_function(BenchmarkId::new("sqlx", "copy"), |b| {
+        b.to_async(&rt)
+            .iter(|| async { copy_in(&pool, &batch).await })
+    });
+    // The naive loop: each insert is its own statement, round trip and commit.
+    g.bench_function(BenchmarkId::new("sqlx", "loop_autocommit"), |b| {
+        b.to_async(&rt).iter(|| async {
+            for p in &batch {
+                sqlx_insert(&pool, p).await;
+            }
+        })
+    });
+    // The same loop inside one transaction: round trips only, one commit.
+    g.bench_function(BenchmarkId::new("sqlx", "loop_in_tx"), |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut tx = pool.begin().await.unwrap();
+            for p in &batch {
+                sqlx_insert(&mut *tx, p).await;
+            }
+            tx.commit().await.unwrap();
+        })
+    });
+    g.finish();
+
+    drop(pool);
+    rt.block_on(db.drop_now());
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = bench
+}
+criterion_main!(benches);

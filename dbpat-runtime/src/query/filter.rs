@@ -1,0 +1,522 @@
+//! Typed filters: [`Column`] constants emitted by the derive, [`Filter`] trees combined with
+//! AND/OR/NOT, and [`Order`] terms. Values are always bound parameters; every identifier comes
+//! from the model.
+
+use super::sql::FullTextSql;
+use super::value::{BindValue, IntoValue, JsonColumn, SqlValue};
+use crate::ddl::{ident, literal};
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgArguments, PgHasArrayType};
+use std::fmt::Write as _;
+use std::marker::PhantomData;
+
+/// A column of entity `E` whose Rust type is `T`; the derive emits one per field as an
+/// associated constant (`Product::CATEGORY: Column<Product, String>`).
+///
+/// Filters built from it only accept values of the column's type, so comparing a TEXT column
+/// with an integer does not compile.
+pub struct Column<E, T> {
+    index: usize,
+    name: &'static str,
+    _marker: PhantomData<fn() -> (E, T)>,
+}
+
+impl<E, T> Clone for Column<E, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<E, T> Copy for Column<E, T> {}
+
+impl<E, T> std::fmt::Debug for Column<E, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Column({})", self.name)
+    }
+}
+
+type Boxed = Box<dyn BindValue>;
+
+/// One node of a filter tree.
+enum Node {
+    Compare {
+        column: &'static str,
+        op: &'static str,
+        value: Boxed,
+    },
+    /// `col = ANY($n)` / `NOT (col = ANY($n))` with one array parameter.
+    Any {
+        column: &'static str,
+        negated: bool,
+        values: Boxed,
+    },
+    Null {
+        column: &'static str,
+        negated: bool,
+    },
+    JsonContains {
+        column: &'static str,
+        value: Boxed,
+    },
+    JsonField {
+        column: &'static str,
+        key: &'static str,
+        op: &'static str,
+        value: Boxed,
+    },
+    Search {
+        head: &'static str,
+        query: Boxed,
+    },
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    Not(Box<Node>),
+}
+
+/// A WHERE condition over entity `E`. Build it from column constants and combine with
+/// [`Filter::and`], [`Filter::or`], [`Filter::not`] (or `&`, `|`, `!`).
+pub struct Filter<E> {
+    node: Node,
+    _marker: PhantomData<fn() -> E>,
+}
+
+impl<E> std::fmt::Debug for Filter<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut sql = String::new();
+        let mut args = PgArguments::default();
+        let mut n = 0;
+        let _ = self.node.render(&mut sql, &mut args, &mut n);
+        write!(f, "Filter({sql})")
+    }
+}
+
+impl<E> Filter<E> {
+    fn new(node: Node) -> Self {
+        Filter {
+            node,
+            _marker: PhantomData,
+        }
+    }
+
+    /// A filter every row passes (`TRUE`), the neutral element of [`Filter::and`].
+    pub fn all() -> Self {
+        Self::new(Node::And(Vec::new()))
+    }
+
+    /// Both conditions.
+    pub fn and(self, other: Filter<E>) -> Self {
+        match self.node {
+            Node::And(mut v) => {
+                v.push(other.node);
+                Self::new(Node::And(v))
+            }
+            node => Self::new(Node::And(vec![node, other.node])),
+        }
+    }
+
+    /// Either condition.
+    pub fn or(self, other: Filter<E>) -> Self {
+        match self.node {
+            Node::Or(mut v) => {
+                v.push(other.node);
+                Self::new(Node::Or(v))
+            }
+            node => Self::new(Node::Or(vec![node, other.node])),
+        }
+    }
+
+    /// The negation.
+    #[allow(clippy::should_implement_trait)] // `!f` works too, through `std::ops::Not`
+    pub fn not(self) -> Self {
+        Self::new(Node::Not(Box::new(self.node)))
+    }
+
+    /// Full-text search over the table's full-text index: renders
+    /// `<the index's exact to_tsvector(...)> @@ websearch_to_tsquery('<lang>', $n)`, so
+    /// PostgreSQL uses the GIN index. The derive exposes it as `Entity::search(query)` on
+    /// entities that declare `index(fulltext(...))`.
+    #[doc(hidden)]
+    pub fn search_index(index: &'static FullTextSql, query: String) -> Self {
+        Self::new(Node::Search {
+            head: &index.predicate_head,
+            query: Box::new(query),
+        })
+    }
+
+    /// Renders the condition, numbering placeholders after `*n` and binding into `args`.
+    pub fn render(
+        &self,
+        sql: &mut String,
+        args: &mut PgArguments,
+        n: &mut usize,
+    ) -> Result<(), BoxDynError> {
+        self.node.render(sql, args, n)
+    }
+
+    /// The SQL text of the condition alone (placeholders from `$1`), for tests and logs.
+    pub fn to_sql(&self) -> String {
+        let mut sql = String::new();
+        let mut args = PgArguments::default();
+        let mut n = 0;
+        let _ = self.node.render(&mut sql, &mut args, &mut n);
+        sql
+    }
+}
+
+impl<E> std::ops::BitAnd for Filter<E> {
+    type Output = Filter<E>;
+    fn bitand(self, rhs: Self) -> Self {
+        self.and(rhs)
+    }
+}
+
+impl<E> std::ops::BitOr for Filter<E> {
+    type Output = Filter<E>;
+    fn bitor(self, rhs: Self) -> Self {
+        self.or(rhs)
+    }
+}
+
+impl<E> std::ops::Not for Filter<E> {
+    type Output = Filter<E>;
+    fn not(self) -> Self {
+        Filter::not(self)
+    }
+}
+
+fn placeholder(
+    sql: &mut String,
+    args: &mut PgArguments,
+    n: &mut usize,
+    value: &dyn BindValue,
+) -> Result<(), BoxDynError> {
+    value.bind(args)?;
+    *n += 1;
+    let _ = write!(sql, "${n}");
+    Ok(())
+}
+
+impl Node {
+    fn render(
+        &self,
+        sql: &mut String,
+        args: &mut PgArguments,
+        n: &mut usize,
+    ) -> Result<(), BoxDynError> {
+        match self {
+            Node::Compare { column, op, value } => {
+                let _ = write!(sql, "{} {op} ", ident(column));
+                placeholder(sql, args, n, value.as_ref())?;
+            }
+            Node::Any {
+                column,
+                negated,
+                values,
+            } => {
+                if *negated {
+                    sql.push_str("NOT (");
+                }
+                let _ = write!(sql, "{} = ANY(", ident(column));
+                placeholder(sql, args, n, values.as_ref())?;
+                sql.push(')');
+                if *negated {
+                    sql.push(')');
+                }
+            }
+            Node::Null { column, negated } => {
+                let _ = write!(
+                    sql,
+                    "{} IS {}NULL",
+                    ident(column),
+                    if *negated { "NOT " } else { "" }
+                );
+            }
+            Node::JsonContains { column, value } => {
+                let _ = write!(sql, "{} @> ", ident(column));
+                placeholder(sql, args, n, value.as_ref())?;
+            }
+            Node::JsonField {
+                column,
+                key,
+                op,
+                value,
+            } => {
+                // The key is a `&'static str` from the program, rendered as a literal so an
+                // expression index on `(col->>'key')` matches; the value is bound.
+                let _ = write!(sql, "({}->>{}) {op} ", ident(column), literal(key));
+                placeholder(sql, args, n, value.as_ref())?;
+            }
+            Node::Search { head, query } => {
+                sql.push_str(head);
+                placeholder(sql, args, n, query.as_ref())?;
+                sql.push(')');
+            }
+            Node::And(nodes) | Node::Or(nodes) => {
+                let joiner = if matches!(self, Node::And(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
+                match nodes.len() {
+                    0 => sql.push_str(if matches!(self, Node::And(_)) {
+                        "TRUE"
+                    } else {
+                        "FALSE"
+                    }),
+                    1 => nodes[0].render(sql, args, n)?,
+                    _ => {
+                        sql.push('(');
+                        for (i, node) in nodes.iter().enumerate() {
+                            if i > 0 {
+                                sql.push_str(joiner);
+                            }
+                            node.render(sql, args, n)?;
+                        }
+                        sql.push(')');
+                    }
+                }
+            }
+            Node::Not(node) => {
+                sql.push_str("NOT (");
+                node.render(sql, args, n)?;
+                sql.push(')');
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<E, T> Column<E, T> {
+    /// A column at position `index` of the entity's columns, named `name` in SQL.
+    #[doc(hidden)]
+    pub const fn new(index: usize, name: &'static str) -> Self {
+        Column {
+            index,
+            name,
+            _marker: PhantomData,
+        }
+    }
+
+    /// The SQL column name.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The position among the entity's columns (declaration order).
+    pub const fn index(&self) -> usize {
+        self.index
+    }
+
+    /// `col IS NULL`
+    pub fn is_null(self) -> Filter<E> {
+        Filter::new(Node::Null {
+            column: self.name,
+            negated: false,
+        })
+    }
+
+    /// `col IS NOT NULL`
+    pub fn is_not_null(self) -> Filter<E> {
+        Filter::new(Node::Null {
+            column: self.name,
+            negated: true,
+        })
+    }
+
+    /// `ORDER BY col ASC`
+    pub fn asc(self) -> Order<E> {
+        Order::new(self.index, self.name, false)
+    }
+
+    /// `ORDER BY col DESC`
+    pub fn desc(self) -> Order<E> {
+        Order::new(self.index, self.name, true)
+    }
+}
+
+impl<E, T: SqlValue> Column<E, T> {
+    fn compare(self, op: &'static str, value: T::Value) -> Filter<E> {
+        Filter::new(Node::Compare {
+            column: self.name,
+            op,
+            value: Box::new(value),
+        })
+    }
+
+    /// `col = $n`
+    pub fn eq(self, value: impl IntoValue<T::Value>) -> Filter<E> {
+        self.compare("=", value.into_value())
+    }
+
+    /// `col <> $n`
+    pub fn ne(self, value: impl IntoValue<T::Value>) -> Filter<E> {
+        self.compare("<>", value.into_value())
+    }
+
+    /// `col < $n`
+    pub fn lt(self, value: impl IntoValue<T::Value>) -> Filter<E> {
+        self.compare("<", value.into_value())
+    }
+
+    /// `col <= $n`
+    pub fn le(self, value: impl IntoValue<T::Value>) -> Filter<E> {
+        self.compare("<=", value.into_value())
+    }
+
+    /// `col > $n`
+    pub fn gt(self, value: impl IntoValue<T::Value>) -> Filter<E> {
+        self.compare(">", value.into_value())
+    }
+
+    /// `col >= $n`
+    pub fn ge(self, value: impl IntoValue<T::Value>) -> Filter<E> {
+        self.compare(">=", value.into_value())
+    }
+
+    /// `col = ANY($n)`: IN over one array parameter, whatever the number of values.
+    pub fn in_<I>(self, values: I) -> Filter<E>
+    where
+        I: IntoIterator,
+        I::Item: IntoValue<T::Value>,
+        T::Value: PgHasArrayType,
+    {
+        let values: Vec<T::Value> = values.into_iter().map(IntoValue::into_value).collect();
+        Filter::new(Node::Any {
+            column: self.name,
+            negated: false,
+            values: Box::new(values),
+        })
+    }
+
+    /// `NOT (col = ANY($n))`
+    pub fn not_in<I>(self, values: I) -> Filter<E>
+    where
+        I: IntoIterator,
+        I::Item: IntoValue<T::Value>,
+        T::Value: PgHasArrayType,
+    {
+        let values: Vec<T::Value> = values.into_iter().map(IntoValue::into_value).collect();
+        Filter::new(Node::Any {
+            column: self.name,
+            negated: true,
+            values: Box::new(values),
+        })
+    }
+}
+
+impl<E, T: JsonColumn> Column<E, T> {
+    /// `col @> $n::jsonb`: JSONB containment, served by a GIN (`jsonb_path_ops`) index.
+    ///
+    /// A value that does not serialize to JSON is a programming error and panics.
+    pub fn contains(self, value: impl serde::Serialize) -> Filter<E> {
+        let value = serde_json::to_value(value).expect("a JSONB filter value serializes to JSON");
+        Filter::new(Node::JsonContains {
+            column: self.name,
+            value: Box::new(value),
+        })
+    }
+
+    /// The text of one top-level key, `(col->>'key')`, to compare with a string.
+    pub fn field(self, key: &'static str) -> JsonField<E> {
+        JsonField {
+            column: self.name,
+            key,
+            _marker: PhantomData,
+        }
+    }
+}
+
+/// `(col->>'key')` of a JSONB column; compare it with [`JsonField::eq`].
+pub struct JsonField<E> {
+    column: &'static str,
+    key: &'static str,
+    _marker: PhantomData<fn() -> E>,
+}
+
+impl<E> JsonField<E> {
+    /// `(col->>'key') = $n`
+    pub fn eq(self, value: impl Into<String>) -> Filter<E> {
+        self.op("=", value.into())
+    }
+
+    /// `(col->>'key') <> $n`
+    pub fn ne(self, value: impl Into<String>) -> Filter<E> {
+        self.op("<>", value.into())
+    }
+
+    fn op(self, op: &'static str, value: String) -> Filter<E> {
+        Filter::new(Node::JsonField {
+            column: self.column,
+            key: self.key,
+            op,
+            value: Box::new(value),
+        })
+    }
+}
+
+/// One ORDER BY term over a column of `E`, from [`Column::asc`] or [`Column::desc`].
+pub struct Order<E> {
+    pub(crate) index: usize,
+    pub(crate) name: &'static str,
+    pub(crate) desc: bool,
+    _marker: PhantomData<fn() -> E>,
+}
+
+impl<E> Clone for Order<E> {
+    fn clone(&self) -> Self {
+        Order::new(self.index, self.name, self.desc)
+    }
+}
+
+impl<E> std::fmt::Debug for Order<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}",
+            self.name,
+            if self.desc { "DESC" } else { "ASC" }
+        )
+    }
+}
+
+impl<E> Order<E> {
+    fn new(index: usize, name: &'static str, desc: bool) -> Self {
+        Order {
+            index,
+            name,
+            desc,
+            _marker: PhantomData,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct P;
+    const NAME: Column<P, String> = Column::new(1, "name");
+    const STOCK: Column<P, i32> = Column::new(2, "stock");
+    const NOTE: Column<P, Option<String>> = Column::new(3, "note");
+    const ATTRS: Column<P, serde_json::Value> = Column::new(4, "attributes");
+    const ORDER: Column<P, i64> = Column::new(5, "order");
+
+    #[test]
+    fn renders_placeholders_in_order() {
+        let f = NAME.eq("a") & (STOCK.gt(3) | NOTE.is_null()) & !STOCK.in_([1, 2, 3]);
+        assert_eq!(
+            f.to_sql(),
+            "(name = $1 AND (stock > $2 OR note IS NULL) AND NOT (stock = ANY($3)))"
+        );
+        let f = ATTRS
+            .contains(serde_json::json!({"brand": "Apple"}))
+            .and(ATTRS.field("color").eq("black"))
+            .and(ORDER.le(5))
+            .and(NOTE.eq("x"));
+        assert_eq!(
+            f.to_sql(),
+            "(attributes @> $1 AND (attributes->>'color') = $2 AND \"order\" <= $3 AND note = $4)"
+        );
+        assert_eq!(Filter::<P>::all().to_sql(), "TRUE");
+        assert_eq!(STOCK.not_in(vec![1]).to_sql(), "NOT (stock = ANY($1))");
+    }
+}
