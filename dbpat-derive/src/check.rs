@@ -313,6 +313,12 @@ fn check_cache(cx: &Ctxt, cont: &Container) {
             "a cache policy needs a TTL so no key lives forever: write `cache(ttl = \"15m\")`",
         );
     }
+    if cont.primary_key().count() > 1 {
+        cx.error_at(
+            cache.span,
+            "a cached entity needs a single-column primary key (it is the <id> of `<entity>:<id>`)",
+        );
+    }
 }
 
 fn is_plain_identifier(s: &str) -> bool {

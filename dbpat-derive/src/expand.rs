@@ -30,6 +30,7 @@ pub fn expand(cont: &Container) -> TokenStream {
     let extensions = &cont.attrs.extensions;
     let assertions = assertions(cont);
     let query = crate::expand_query::expand(cont);
+    let cache_entity = cache_entity(cont);
 
     quote! {
         impl ::dbpat::Entity for #ident {
@@ -60,6 +61,28 @@ pub fn expand(cont: &Container) -> TokenStream {
         }
 
         #query
+
+        #cache_entity
+    }
+}
+
+/// For a cached entity: the `CacheEntity` impl (the id is the single key column). Its serde
+/// and `Clone` bounds point at the `cache(...)` attribute when the struct lacks them.
+fn cache_entity(cont: &Container) -> TokenStream {
+    let keys: Vec<&Field> = cont.primary_key().collect();
+    let (Some(cache), [key]) = (&cont.attrs.cache, keys.as_slice()) else {
+        return TokenStream::new();
+    };
+    let ident = cont.ident;
+    let key_ty = key.ty;
+    let key_field = key.ident;
+    quote_spanned! {cache.span=>
+        impl ::dbpat::cache::CacheEntity for #ident {
+            type Id = #key_ty;
+            fn cache_id(&self) -> Self::Id {
+                ::core::clone::Clone::clone(&self.#key_field)
+            }
+        }
     }
 }
 

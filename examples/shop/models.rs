@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// A user's account state: TEXT + CHECK (status IN ('active', 'inactive', 'suspended')).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, DbEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, DbEnum, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum UserStatus {
     Active,
     Inactive,
@@ -25,7 +26,8 @@ pub struct UserMetadata {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Entity)]
+/// Users are cached (cache-aside, 15 min): cached entities derive serde and `Clone`.
+#[derive(Debug, Clone, Entity, Serialize, Deserialize)]
 #[dbpat(table = "users", cache(ttl = "15m", negative_ttl = "60s"))]
 #[dbpat(index(email, where = "status = 'active'"))]
 #[dbpat(index(gin(metadata)))]
@@ -47,7 +49,7 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Entity)]
+#[derive(Debug, Clone, Entity, Serialize, Deserialize)]
 #[dbpat(table = "products", cache(ttl = "15m"))]
 #[dbpat(index(category))]
 #[dbpat(index(gin(attributes)))]

@@ -7,7 +7,7 @@ use dbpat::{DbEnum, Entity, Json};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, DbEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, DbEnum, serde::Serialize, serde::Deserialize)]
 #[dbpat(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Priority {
     Low,
@@ -55,7 +55,7 @@ pub struct TypeMatrix {
 }
 
 /// Defaults, uniques, checks, renamed columns, a custom `updated_at` column name and a version.
-#[derive(Entity)]
+#[derive(Clone, Entity, serde::Serialize, serde::Deserialize)]
 #[dbpat(
     table = "tenants",
     cache(

@@ -6,7 +6,7 @@ use dbpat::model::{BaseType, CacheWrite, DefaultValue, Generated, IndexKind, OnD
 use dbpat::{DbEnum, Entity};
 use rust_decimal::Decimal;
 
-#[derive(DbEnum)]
+#[derive(Clone, DbEnum, serde::Serialize, serde::Deserialize)]
 #[dbpat(rename_all = "SCREAMING_SNAKE_CASE")]
 #[allow(dead_code)]
 enum Tier {
@@ -16,7 +16,8 @@ enum Tier {
     EnterpriseGold,
 }
 
-#[derive(Entity)]
+// A cached entity derives serde and Clone (the cached value is the serialized row).
+#[derive(Clone, Entity, serde::Serialize, serde::Deserialize)]
 #[allow(dead_code)]
 #[dbpat(table = "customers", extension = "pg_trgm")]
 #[dbpat(cache(

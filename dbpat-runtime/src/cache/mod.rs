@@ -50,6 +50,7 @@ mod metrics;
 mod scripts;
 pub(crate) mod single_flight;
 mod source;
+mod table;
 
 pub use codec::{layout_of_columns, Codec, Decoded};
 pub use error::{BoxError, CacheError};
@@ -59,3 +60,4 @@ pub use metrics::CacheMetrics;
 /// The `redis` crate this layer is built on (for `redis::Client::open`).
 pub use redis;
 pub use source::{CacheEntity, CacheSource};
+pub use table::TableSource;

@@ -71,10 +71,30 @@ pub enum Error {
     /// A row could not be decoded into its Rust type.
     #[error("cannot decode a row: {0}")]
     Decode(#[source] sqlx::Error),
-    /// The cache layer failed in a way the caller must see (reads degrade to the database and
-    /// never return this).
+    /// A cached read failed in a way the caller must see. Redis trouble never shows up here
+    /// (reads degrade to the database); this carries a failure of the database load that
+    /// several cached readers shared. The variants above come back as themselves instead.
     #[error("cache error: {0}")]
-    Cache(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Cache(#[source] crate::cache::CacheError),
+    /// An insert into a partitioned table found no partition for the row's partition key.
+    /// `[from, to)` is the missing partition (per the model's interval): create it with
+    /// `dbpat::tiers::ensure_partitions`, or archive the row.
+    #[error("table `{table}` has no partition for [{from}, {to})")]
+    MissingPartition {
+        /// The partitioned table.
+        table: String,
+        /// First instant of the missing partition.
+        from: chrono::DateTime<chrono::Utc>,
+        /// First instant after it.
+        to: chrono::DateTime<chrono::Utc>,
+    },
+    /// Partition maintenance, archiving or a history read failed for a reason of its own
+    /// (no archive, not partitioned, another archiver running, ...).
+    #[error(transparent)]
+    Tier(crate::tiers::TierError),
+    /// The query cannot run as built (a programming error, reported instead of a panic).
+    #[error("invalid query: {0}")]
+    InvalidQuery(&'static str),
     /// Any other database or driver error.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
@@ -132,6 +152,63 @@ impl From<sqlx::Error> for Error {
             }
             other => Error::Database(other),
         }
+    }
+}
+
+impl From<crate::tiers::TierError> for Error {
+    fn from(err: crate::tiers::TierError) -> Self {
+        use crate::tiers::TierError;
+        match err {
+            TierError::MissingPartition { table, from, to } => {
+                Error::MissingPartition { table, from, to }
+            }
+            TierError::Database(db) => Error::from(db),
+            other => Error::Tier(other),
+        }
+    }
+}
+
+impl From<crate::cache::CacheError> for Error {
+    /// A shared load's failure comes back as the `dbpat::Error` it was, when it was one of the
+    /// variants a caller matches on; anything else stays wrapped.
+    fn from(err: crate::cache::CacheError) -> Self {
+        let crate::cache::CacheError::Source(source) = &err;
+        match source.downcast_ref::<Error>() {
+            Some(Error::NotFound) => Error::NotFound,
+            Some(Error::Conflict {
+                entity,
+                id,
+                version,
+            }) => Error::Conflict {
+                entity,
+                id: id.clone(),
+                version: *version,
+            },
+            Some(Error::UniqueViolation { constraint }) => Error::UniqueViolation {
+                constraint: constraint.clone(),
+            },
+            Some(Error::CheckViolation { constraint }) => Error::CheckViolation {
+                constraint: constraint.clone(),
+            },
+            Some(Error::ForeignKeyViolation { constraint }) => Error::ForeignKeyViolation {
+                constraint: constraint.clone(),
+            },
+            Some(Error::MissingPartition { table, from, to }) => Error::MissingPartition {
+                table: table.clone(),
+                from: *from,
+                to: *to,
+            },
+            _ => Error::Cache(err),
+        }
+    }
+}
+
+/// Maps an insert's error: on a partitioned table, "no partition of relation ... found for
+/// row" (SQLSTATE 23514, which is no CHECK violation) becomes [`Error::MissingPartition`].
+pub(crate) fn insert_error(table: &crate::model::TableDef, err: sqlx::Error) -> Error {
+    match crate::tiers::missing_partition(table, &err) {
+        Some(missing) => missing.into(),
+        None => err.into(),
     }
 }
 

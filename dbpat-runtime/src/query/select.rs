@@ -3,6 +3,7 @@
 use super::error::{Error, Result};
 use super::filter::{Filter, Order};
 use super::table::Table;
+use crate::tiers::ReadTiers;
 use sqlx::postgres::PgArguments;
 use sqlx::{Arguments, Executor, Postgres};
 use std::fmt::Write as _;
@@ -25,6 +26,7 @@ pub struct Select<'a, E> {
     limit: Option<i64>,
     offset: Option<i64>,
     after: Option<&'a E>,
+    tiers: ReadTiers,
 }
 
 impl<E> std::fmt::Debug for Select<'_, E> {
@@ -35,6 +37,7 @@ impl<E> std::fmt::Debug for Select<'_, E> {
             .field("limit", &self.limit)
             .field("offset", &self.offset)
             .field("after", &self.after.is_some())
+            .field("tiers", &self.tiers)
             .finish()
     }
 }
@@ -54,7 +57,22 @@ impl<'a, E: Table> Select<'a, E> {
             limit: None,
             offset: None,
             after: None,
+            tiers: ReadTiers::Hot,
         }
+    }
+
+    /// Which storage tiers the rows come from: the table alone ([`ReadTiers::Hot`], the
+    /// default), `<table>_archive` alone, or both as `UNION ALL` ([`ReadTiers::All`]). Filters,
+    /// keyset seeks, ORDER BY and LIMIT apply to the union as a whole. Asking for the archive
+    /// of an entity without `#[dbpat(archive)]` fails with [`Error::Tier`].
+    pub fn tiers(mut self, tiers: ReadTiers) -> Self {
+        self.tiers = tiers;
+        self
+    }
+
+    /// Reads the hot table and the archive together: `.tiers(ReadTiers::All)`.
+    pub fn with_archive(self) -> Self {
+        self.tiers(ReadTiers::All)
     }
 
     /// Adds a condition (AND with the ones before).
@@ -96,22 +114,16 @@ impl<'a, E: Table> Select<'a, E> {
         }
     }
 
-    /// Renders the statement: `head` (e.g. `SELECT ... FROM t`), WHERE, ORDER BY, LIMIT,
-    /// OFFSET, binding every value.
-    fn build(&self, head: &str, with_tail: bool) -> Result<(String, PgArguments)> {
-        let mut sql = String::with_capacity(head.len() + 64);
-        sql.push_str(head);
+    /// Renders the WHERE predicate (filter and keyset seek) and, with `with_tail`, the
+    /// ORDER BY / LIMIT / OFFSET tail, binding every value in placeholder order.
+    fn render(&self, with_tail: bool) -> Result<(Option<String>, String, PgArguments)> {
         let mut args = PgArguments::default();
         let mut n = 0usize;
         let mut where_sql = String::new();
         self.filter
             .render(&mut where_sql, &mut args, &mut n)
             .map_err(Error::encode)?;
-        let has_filter = where_sql != "TRUE";
-        if has_filter {
-            sql.push_str(" WHERE ");
-            sql.push_str(&where_sql);
-        }
+        let mut predicate = (where_sql != "TRUE").then_some(where_sql);
         if let Some(last) = self.after.filter(|_| with_tail || !self.order.is_empty()) {
             assert!(
                 !self.order.is_empty(),
@@ -123,18 +135,22 @@ impl<'a, E: Table> Select<'a, E> {
                     .map_err(Error::encode)?;
                 n += 1;
             }
-            sql.push_str(if has_filter { " AND " } else { " WHERE " });
-            sql.push_str(&seek_predicate(&self.order, first));
+            let seek = seek_predicate(&self.order, first);
+            predicate = Some(match predicate {
+                Some(p) => format!("{p} AND {seek}"),
+                None => seek,
+            });
         }
+        let mut tail = String::new();
         if with_tail {
             if !self.order.is_empty() {
-                sql.push_str(" ORDER BY ");
+                tail.push_str("ORDER BY ");
                 for (i, o) in self.order.iter().enumerate() {
                     if i > 0 {
-                        sql.push_str(", ");
+                        tail.push_str(", ");
                     }
                     let _ = write!(
-                        sql,
+                        tail,
                         "{}{}",
                         crate::ddl::ident(o.name),
                         if o.desc { " DESC" } else { "" }
@@ -145,16 +161,58 @@ impl<'a, E: Table> Select<'a, E> {
                 if let Some(v) = value {
                     args.add(v).map_err(Error::encode)?;
                     n += 1;
-                    let _ = write!(sql, " {word} ${n}");
+                    if !tail.is_empty() {
+                        tail.push(' ');
+                    }
+                    let _ = write!(tail, "{word} ${n}");
                 }
             }
+        }
+        Ok((predicate, tail, args))
+    }
+
+    /// Renders the statement: `head` (e.g. `DELETE FROM t`) over the hot table, then WHERE
+    /// and, with `with_tail`, ORDER BY, LIMIT and OFFSET.
+    fn build(&self, head: &str, with_tail: bool) -> Result<(String, PgArguments)> {
+        let (predicate, tail, args) = self.render(with_tail)?;
+        let mut sql = String::with_capacity(head.len() + 64);
+        sql.push_str(head);
+        if let Some(p) = predicate {
+            sql.push_str(" WHERE ");
+            sql.push_str(&p);
+        }
+        if !tail.is_empty() {
+            sql.push(' ');
+            sql.push_str(&tail);
         }
         Ok((sql, args))
     }
 
+    /// The row query over the chosen tiers (the entity's pre-rendered SELECT for the hot
+    /// table; a `UNION ALL` of both column lists otherwise).
+    fn build_rows(&self, with_tail: bool) -> Result<(String, PgArguments)> {
+        if self.tiers == ReadTiers::Hot {
+            return self.build(&E::sql().select, with_tail);
+        }
+        let (predicate, tail, args) = self.render(with_tail)?;
+        let tail = (!tail.is_empty()).then_some(tail.as_str());
+        let sql = crate::tiers::select_sql(&E::TABLE, self.tiers, predicate.as_deref(), tail)?;
+        Ok((sql, args))
+    }
+
+    /// `SELECT <what> FROM <the chosen tiers> WHERE ...`, without ORDER BY/LIMIT/OFFSET.
+    fn build_aggregate(&self, what: &str) -> Result<(String, PgArguments)> {
+        if self.tiers == ReadTiers::Hot {
+            let head = format!("SELECT {what} FROM {}", crate::ddl::ident(E::TABLE.name));
+            return self.build(&head, false);
+        }
+        let (rows, args) = self.build_rows(false)?;
+        Ok((format!("SELECT {what} FROM ({rows}) AS dbpat_rows"), args))
+    }
+
     /// The SQL text this query runs (for logs and tests).
     pub fn to_sql(&self) -> String {
-        self.build(&E::sql().select, true)
+        self.build_rows(true)
             .map(|(sql, _)| sql)
             .unwrap_or_default()
     }
@@ -164,7 +222,7 @@ impl<'a, E: Table> Select<'a, E> {
     where
         X: Executor<'e, Database = Postgres>,
     {
-        let (sql, args) = self.build(&E::sql().select, true)?;
+        let (sql, args) = self.build_rows(true)?;
         Ok(sqlx::query_as_with::<_, E, _>(&sql, args)
             .fetch_all(ex)
             .await?)
@@ -175,7 +233,7 @@ impl<'a, E: Table> Select<'a, E> {
     where
         X: Executor<'e, Database = Postgres>,
     {
-        let (sql, args) = self.build(&E::sql().select, true)?;
+        let (sql, args) = self.build_rows(true)?;
         Ok(sqlx::query_as_with::<_, E, _>(&sql, args)
             .fetch_optional(ex)
             .await?)
@@ -194,8 +252,7 @@ impl<'a, E: Table> Select<'a, E> {
     where
         X: Executor<'e, Database = Postgres>,
     {
-        let head = format!("SELECT count(*) FROM {}", crate::ddl::ident(E::TABLE.name));
-        let (sql, args) = self.build(&head, false)?;
+        let (sql, args) = self.build_aggregate("count(*)")?;
         Ok(sqlx::query_scalar_with::<_, i64, _>(&sql, args)
             .fetch_one(ex)
             .await?)
@@ -206,19 +263,25 @@ impl<'a, E: Table> Select<'a, E> {
     where
         X: Executor<'e, Database = Postgres>,
     {
-        let head = format!("SELECT 1 FROM {}", crate::ddl::ident(E::TABLE.name));
-        let (sql, args) = self.build(&head, false)?;
+        let (sql, args) = self.build_aggregate("1")?;
         let sql = format!("SELECT EXISTS ({sql})");
         Ok(sqlx::query_scalar_with::<_, bool, _>(&sql, args)
             .fetch_one(ex)
             .await?)
     }
 
-    /// Deletes the matching rows; returns how many.
+    /// Deletes the matching rows of the hot table; returns how many. (Rows leave the archive
+    /// only through your own retention policy: a query with other [`ReadTiers`] fails with
+    /// [`Error::InvalidQuery`] here instead of deleting history.)
     pub async fn delete<'e, X>(self, ex: X) -> Result<u64>
     where
         X: Executor<'e, Database = Postgres>,
     {
+        if self.tiers != ReadTiers::Hot {
+            return Err(Error::InvalidQuery(
+                "delete works on the hot table only; drop `.tiers(...)`/`.with_archive()`",
+            ));
+        }
         let head = format!("DELETE FROM {}", crate::ddl::ident(E::TABLE.name));
         let (sql, args) = self.build(&head, false)?;
         Ok(sqlx::query_with(&sql, args)
@@ -233,7 +296,7 @@ impl<'a, E: Table> Select<'a, E> {
     where
         X: Executor<'e, Database = Postgres>,
     {
-        let (sql, args) = self.build(&E::sql().select, true)?;
+        let (sql, args) = self.build_rows(true)?;
         super::explain::explain_analyze(ex, &sql, args).await
     }
 }

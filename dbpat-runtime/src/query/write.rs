@@ -1,6 +1,6 @@
 //! Writes and key lookups: insert, batch insert, find, update (versioned), patch, delete.
 
-use super::error::{Error, Result};
+use super::error::{insert_error, Error, Result};
 use super::filter::Column;
 use super::sql::checked_update;
 use super::table::Table;
@@ -25,9 +25,10 @@ where
     for &i in &sql.insert_columns {
         row.bind_column(i, &mut args).map_err(Error::encode)?;
     }
-    Ok(sqlx::query_as_with::<_, E, _>(&sql.insert, args)
+    sqlx::query_as_with::<_, E, _>(&sql.insert, args)
         .fetch_one(ex)
-        .await?)
+        .await
+        .map_err(|e| insert_error(&E::TABLE, e))
 }
 
 fn unnest_args<E: Table>(rows: &[E]) -> Result<PgArguments> {
@@ -47,9 +48,10 @@ where
         return Ok(Vec::new());
     }
     let args = unnest_args(rows)?;
-    Ok(sqlx::query_as_with::<_, E, _>(&E::sql().insert_many, args)
+    sqlx::query_as_with::<_, E, _>(&E::sql().insert_many, args)
         .fetch_all(ex)
-        .await?)
+        .await
+        .map_err(|e| insert_error(&E::TABLE, e))
 }
 
 pub(crate) async fn insert_many_count<'e, E: Table, X>(rows: &[E], ex: X) -> Result<u64>
@@ -62,7 +64,8 @@ where
     let args = unnest_args(rows)?;
     Ok(sqlx::query_with(&E::sql().insert_many_count, args)
         .execute(ex)
-        .await?
+        .await
+        .map_err(|e| insert_error(&E::TABLE, e))?
         .rows_affected())
 }
 
