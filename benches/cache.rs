@@ -2,17 +2,16 @@
 //!
 //! - a cache hit (`EntityCache::get`) vs a raw `redis GET` + serde decode of the same bytes
 //!   (goal: ≤ 1.10×);
-//! - a cache hit vs a hand-written sqlx `SELECT ... WHERE id = $1` (the stand-in for the query
-//!   layer's `find_by_id` until it merges; goal: ≥ 3× faster);
+//! - a cache hit vs the entity's `find_by_id` on PostgreSQL (goal: ≥ 3× faster);
 //! - a cold-key burst (50 concurrent gets through 2 handles) vs a single miss (goal: p99 ≤ 3×).
 //!
 //! `cargo bench --bench cache` measures; `cargo test --all-targets` runs everything once.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use dbpat::cache::redis::{self, aio::ConnectionManager};
-use dbpat::cache::{BoxError, Cache, CacheConfig, CacheEntity, CacheSource, EntityCache};
-use dbpat::model::{CachePolicy, CacheWrite};
+use dbpat::cache::{Cache, CacheConfig, EntityCache, TableSource};
 use dbpat::testing::{self, TestDatabase, TestRedis};
+use dbpat::{Entity, Table};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use std::hint::black_box;
@@ -20,64 +19,24 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The benched entity: cached by its derive (`CacheEntity`), loaded by its own `find_by_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Entity)]
+#[dbpat(table = "items", cache(ttl = "15m"))]
 struct Item {
+    #[dbpat(primary_key, no_default)]
     id: i64,
     name: String,
     email: String,
+    #[dbpat(version)]
     version: i64,
 }
-
-impl CacheEntity for Item {
-    type Id = i64;
-    fn cache_id(&self) -> i64 {
-        self.id
-    }
-}
-
-type Row = (i64, String, String, i64);
-const SELECT: &str = "SELECT id, name, email, version FROM items WHERE id = $1";
-
-#[derive(Clone)]
-struct Source(PgPool);
-
-impl CacheSource<Item> for Source {
-    async fn load(&self, id: &i64) -> Result<Option<Item>, BoxError> {
-        let row: Option<Row> = sqlx::query_as(SELECT)
-            .bind(id)
-            .fetch_optional(&self.0)
-            .await?;
-        Ok(row.map(|(id, name, email, version)| Item {
-            id,
-            name,
-            email,
-            version,
-        }))
-    }
-
-    async fn load_many(&self, ids: &[i64]) -> Result<Vec<Item>, BoxError> {
-        let mut out = Vec::new();
-        for id in ids {
-            out.extend(self.load(id).await?);
-        }
-        Ok(out)
-    }
-}
-
-const POLICY: CachePolicy = CachePolicy {
-    key_prefix: "item",
-    ttl_secs: 900,
-    negative_ttl_secs: 60,
-    write: CacheWrite::Invalidate,
-    hash_tag: false,
-};
 
 struct Fixture {
     _db: TestDatabase,
     redis: TestRedis,
     pool: PgPool,
-    items: EntityCache<Item, Source>,
-    second: EntityCache<Item, Source>,
+    items: EntityCache<Item, TableSource<Item>>,
+    second: EntityCache<Item, TableSource<Item>>,
     raw: ConnectionManager,
 }
 
@@ -85,10 +44,10 @@ async fn fixture() -> Fixture {
     let db = TestDatabase::new().await;
     let redis = TestRedis::new().await;
     let pool = db.pool().clone();
+    let ddl = dbpat::ddl::render_schema(&[&Item::TABLE]).unwrap();
+    sqlx::raw_sql(&ddl).execute(&pool).await.unwrap();
     sqlx::raw_sql(
-        "CREATE TABLE items (id BIGINT PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL, \
-         version BIGINT NOT NULL DEFAULT 1); \
-         INSERT INTO items (id, name, email) \
+        "INSERT INTO items (id, name, email) \
          SELECT g, 'name ' || g, 'user' || g || '@example.com' FROM generate_series(1, 1000) g",
     )
     .execute(&pool)
@@ -98,12 +57,8 @@ async fn fixture() -> Fixture {
         let client = redis::Client::open(testing::redis_url()).unwrap();
         Cache::connect(client, CacheConfig::new(redis.prefix())).await
     };
-    let items = handle()
-        .await
-        .entity_with_policy(POLICY, Source(pool.clone()));
-    let second = handle()
-        .await
-        .entity_with_policy(POLICY, Source(pool.clone()));
+    let items = handle().await.table::<Item>(pool.clone()).unwrap();
+    let second = handle().await.table::<Item>(pool.clone()).unwrap();
     let raw = redis.connection();
     items.get(&1).await.unwrap().unwrap();
     Fixture {
@@ -127,18 +82,8 @@ async fn raw_get_decode(raw: &ConnectionManager, key: &str) -> Item {
     serde_json::from_slice(&bytes[20..]).unwrap()
 }
 
-async fn sqlx_find(pool: &PgPool, id: i64) -> Item {
-    let (id, name, email, version): Row = sqlx::query_as(SELECT)
-        .bind(id)
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    Item {
-        id,
-        name,
-        email,
-        version,
-    }
+async fn find_by_id(pool: &PgPool, id: i64) -> Item {
+    Item::find_by_id(pool, &id).await.unwrap().unwrap()
 }
 
 fn measuring() -> bool {
@@ -175,7 +120,7 @@ async fn summary(f: &Fixture) {
     }
     for _ in 0..rounds {
         let t = Instant::now();
-        black_box(sqlx_find(&f.pool, 1).await);
+        black_box(find_by_id(&f.pool, 1).await);
         sql.push(t.elapsed());
     }
     for v in [&mut hit, &mut raw, &mut sql] {
@@ -188,8 +133,8 @@ async fn summary(f: &Fixture) {
     );
     println!(
         "summary: medians over {rounds} rounds: cache hit {:.1} µs, raw GET+decode \
-         {:.1} µs, sqlx SELECT by id {:.1} µs; hit/raw = {:.2}x (goal <= 1.10), \
-         sqlx/hit = {:.2}x (goal >= 3)",
+         {:.1} µs, find_by_id {:.1} µs; hit/raw = {:.2}x (goal <= 1.10), \
+         find_by_id/hit = {:.2}x (goal >= 3)",
         micros(h),
         micros(r),
         micros(s),
@@ -275,8 +220,8 @@ fn bench(c: &mut Criterion) {
     group.bench_function("raw_redis_get_decode", |b| {
         b.to_async(&rt).iter(|| raw_get_decode(&f.raw, &key))
     });
-    group.bench_function("sqlx_select_by_id", |b| {
-        b.to_async(&rt).iter(|| sqlx_find(&f.pool, 1))
+    group.bench_function("find_by_id", |b| {
+        b.to_async(&rt).iter(|| find_by_id(&f.pool, 1))
     });
     group.finish();
     rt.block_on(summary(&f));

@@ -23,7 +23,9 @@ use crate::ddl::ident;
 use crate::query::{Error, Patch, Table};
 use sqlx::postgres::PgArguments;
 use sqlx::PgPool;
+use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
 
 /// Most bind parameters one statement may carry is 65,535; `load_many` splits above this.
 const MAX_PARAMS: usize = 60_000;
@@ -87,7 +89,12 @@ where
     E: Table + CacheEntity<Id = <E as Table>::Key>,
 {
     async fn load(&self, id: &E::Id) -> Result<Option<E>, BoxError> {
-        Ok(E::find_by_id(&self.pool, id).await?)
+        // Boxed as `dyn Future + Send`: the query future's executor lifetimes otherwise defeat
+        // the compiler's proof that a cached read is `Send` for every lifetime, and `get` could
+        // not run in `tokio::spawn` (a known higher-ranked lifetime limitation of rustc).
+        let load: Pin<Box<dyn Future<Output = Result<Option<E>, Error>> + Send + '_>> =
+            Box::pin(E::find_by_id(&self.pool, id));
+        Ok(load.await?)
     }
 
     async fn load_many(&self, ids: &[E::Id]) -> Result<Vec<E>, BoxError> {
@@ -99,11 +106,9 @@ where
                 E::bind_key(id, &mut args)?;
             }
             let sql = select_by_keys::<E>(chunk.len());
-            rows.extend(
-                sqlx::query_as_with::<_, E, _>(&sql, args)
-                    .fetch_all(&self.pool)
-                    .await?,
-            );
+            let fetch: Pin<Box<dyn Future<Output = Result<Vec<E>, sqlx::Error>> + Send + '_>> =
+                Box::pin(sqlx::query_as_with::<_, E, _>(&sql, args).fetch_all(&self.pool));
+            rows.extend(fetch.await?);
         }
         Ok(rows)
     }
