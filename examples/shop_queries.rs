@@ -2,8 +2,10 @@
 //!
 //! Connects to `DATABASE_URL` (default `postgres://root@127.0.0.1:5432/postgres`), creates a
 //! scratch database, applies the shop's schema, runs inserts, lookups, filters, a keyset page,
-//! a versioned update with a conflict, a JSONB merge and the seed's transferFunds, then drops
-//! the scratch database.
+//! a versioned update with a conflict, a JSONB merge and the seed's transferFunds; then the
+//! tiers (partitions, an order, the archive, a history read) and the Redis cache (`REDIS_URL`,
+//! default `redis://127.0.0.1:6379/`, under a key prefix of its own); then drops the scratch
+//! database and its keys.
 
 #[path = "shop/models.rs"]
 mod models;
@@ -180,6 +182,84 @@ async fn demo(pool: &sqlx::PgPool) -> Result<(), Error> {
     Ok(())
 }
 
+/// Partitions, the archive and history reads; then cached reads of a user.
+async fn tiers_and_cache(pool: &sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
+    use dbpat::cache::{redis, Cache, CacheConfig};
+    use dbpat::tiers::Tiers;
+    use models::{Order, OrderStatus};
+
+    let alice = User::find_by_email(pool, "alice@example.com")
+        .await?
+        .ok_or(Error::NotFound)?;
+    let order = || Order {
+        id: Uuid::nil(),
+        user_id: alice.id,
+        status: OrderStatus::Pending,
+        total: Decimal::new(4999, 2),
+        created_at: DateTime::UNIX_EPOCH, // server-owned: NOW()
+    };
+    // The DDL creates the model's first partitions; today's comes from ensure_partitions.
+    if let Err(Error::MissingPartition { table, from, to }) = order().insert(pool).await {
+        println!("no partition of {table} for [{from}, {to}) yet");
+    }
+    let orders = Tiers::new(&Order::TABLE);
+    let report = orders.ensure_partitions(pool, 1).await?;
+    println!("created partitions: {:?}", report.created);
+    let placed = order().insert(pool).await?;
+    println!("order {} placed at {}", placed.id, placed.created_at);
+    let moved = orders
+        .archive(pool, placed.created_at + chrono::Duration::seconds(1))
+        .await?;
+    println!("archived {} rows", moved.rows);
+    let hot = Order::filter(Order::USER_ID.eq(alice.id))
+        .count(pool)
+        .await?;
+    let all = Order::filter(Order::USER_ID.eq(alice.id))
+        .with_archive()
+        .count(pool)
+        .await?;
+    println!("alice's orders: {hot} hot, {all} with the archive");
+
+    let redis_url =
+        std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned());
+    let client = redis::Client::open(redis_url)?;
+    let prefix = format!("dbpat-example:{}:", Uuid::new_v4().simple());
+    let cache = Cache::connect(client.clone(), CacheConfig::new(prefix.clone())).await;
+    let users = cache.table::<User>(pool.clone()).expect("users are cached");
+    users.find(&alice.id).await?; // miss: loads PostgreSQL, fills Redis
+    users.find(&alice.id).await?; // hit
+    let m = users.metrics();
+    println!(
+        "cache: {} miss(es), {} hit(s), {} fill(s)",
+        m.misses, m.hits, m.fills
+    );
+    match users.delete_row(&alice.id).await {
+        Err(Error::ForeignKeyViolation { constraint }) => {
+            println!("alice keeps her accounts: delete refused by {constraint}")
+        }
+        other => println!("delete: {other:?}"),
+    }
+    // Clean up this run's keys (SCAN, never KEYS).
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .query_async(&mut conn)
+            .await?;
+        if !keys.is_empty() {
+            let _: () = redis::cmd("DEL").arg(keys).query_async(&mut conn).await?;
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("DATABASE_URL")
@@ -205,6 +285,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ])?;
         sqlx::raw_sql(&schema).execute(&pool).await?;
         demo(&pool).await?;
+        tiers_and_cache(&pool).await?;
         pool.close().await;
         Ok::<(), Box<dyn std::error::Error>>(())
     }
