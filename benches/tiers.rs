@@ -284,11 +284,20 @@ impl Clone {
         );
         let mut admin = PgConnection::connect(&pg_admin_url()).await.unwrap();
         let create = format!("CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY");
-        // The template's sessions end asynchronously after its pool closes: retry a while.
+        // The template's sessions end asynchronously after its pool closes (and autovacuum
+        // may visit it): end whatever is still connected, then retry a while.
         let mut attempts = 0;
         while let Err(e) = sqlx::raw_sql(&create).execute(&mut admin).await {
             attempts += 1;
             assert!(attempts < 50, "cannot clone {template}: {e}");
+            sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+            )
+            .bind(template)
+            .execute(&mut admin)
+            .await
+            .ok();
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         admin.close().await.ok();
