@@ -107,16 +107,19 @@ pub fn expand(cont: &Container) -> TokenStream {
             field.column, field.column
         );
         let value_ty = quote_spanned!(ty_span(ty)=> <#ty as ::dbpat::ColumnType>::Value);
-        finders.push(quote! {
+        let value_param = quote_spanned!(ty_span(ty)=> impl ::dbpat::query::IntoValue<#value_ty>);
+        // Spanned at the field type as a whole: the `async fn` desugaring checks the signature's
+        // `<#ty as ColumnType>::Value` again at the tokens of the `fn` itself.
+        finders.push(quote_spanned! {ty_span(ty)=>
             #[doc = #doc]
             pub async fn #name<'e, X>(
                 ex: X,
-                value: impl ::dbpat::query::IntoValue<#value_ty>,
+                value: #value_param,
             ) -> ::dbpat::query::Result<::core::option::Option<Self>>
             where
                 X: #sqlx::Executor<'e, Database = #sqlx::Postgres>,
             {
-                ::dbpat::__private::find_by_unique::<Self, X, _>(
+                ::dbpat::__private::find_by_unique::<Self, X, #value_ty>(
                     ex,
                     #i,
                     ::dbpat::query::IntoValue::into_value(value),

@@ -93,6 +93,12 @@ pub enum NotNull {}
 pub enum Null {}
 
 /// A scalar type that may also be the element of an array column (`Vec<T>` → `T[]`).
+#[diagnostic::on_unimplemented(
+    message = "`Vec<{Self}>` is not a supported dbpat column type",
+    label = "unsupported column type",
+    note = "arrays (`Vec<T>`) are supported of: uuid::Uuid, i16, i32, i64, bool, String, \
+            rust_decimal::Decimal, chrono::DateTime<Utc>, chrono::NaiveDate, f32, f64"
+)]
 pub trait ArrayElement: ColumnType + UnnestScalar {}
 
 macro_rules! scalar_column_types {

@@ -212,7 +212,10 @@ fn bind_flattened<'a, T: UnnestScalar + 'a>(
     args.add(hi)
 }
 
-impl<T: crate::ArrayElement> UnnestColumn for Vec<T> {
+// Bounded by `UnnestScalar`, not `ArrayElement`: `ColumnType for Vec<T>` requires
+// `ArrayElement`, and a `Vec<T>` of a type that is not one (say a `DbEnum`) is then reported
+// once, as that bound, rather than again for each use of the field.
+impl<T: UnnestScalar> UnnestColumn for Vec<T> {
     fn bind_unnest<'a, I>(values: I, args: &mut PgArguments) -> Result<(), BoxDynError>
     where
         I: ExactSizeIterator<Item = &'a Self>,
