@@ -80,6 +80,8 @@ pub fn derive(input: &DeriveInput) -> Result<TokenStream, syn::Error> {
         }
 
         impl ::dbpat::ColumnType for #ident {
+            type Nullability = ::dbpat::column_type::NotNull;
+            type Value = Self;
             const SQL_TYPE: ::dbpat::model::SqlType =
                 ::dbpat::model::SqlType::scalar(::dbpat::model::BaseType::Text);
             const ENUM_VALUES: ::core::option::Option<&'static [&'static str]> =
@@ -124,11 +126,31 @@ pub fn derive(input: &DeriveInput) -> Result<TokenStream, syn::Error> {
             }
         }
 
-        impl ::dbpat::query::SqlValue for #ident {
-            type Value = Self;
-        }
-
         impl ::dbpat::__private::UnnestScalar for #ident {}
+
+        impl ::dbpat::__private::UnnestColumn for #ident {
+            fn bind_unnest<'a, I>(
+                values: I,
+                args: &mut ::dbpat::__private::sqlx::postgres::PgArguments,
+            ) -> ::core::result::Result<(), ::dbpat::__private::sqlx::error::BoxDynError>
+            where
+                I: ::core::iter::ExactSizeIterator<Item = &'a Self>,
+                Self: 'a,
+            {
+                ::dbpat::__private::unnest_scalars(values, args)
+            }
+
+            fn bind_unnest_nullable<'a, I>(
+                values: I,
+                args: &mut ::dbpat::__private::sqlx::postgres::PgArguments,
+            ) -> ::core::result::Result<(), ::dbpat::__private::sqlx::error::BoxDynError>
+            where
+                I: ::core::iter::ExactSizeIterator<Item = ::core::option::Option<&'a Self>>,
+                Self: 'a,
+            {
+                ::dbpat::__private::unnest_nullable_scalars(values, args)
+            }
+        }
 
         impl ::core::fmt::Display for #ident {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {

@@ -5,7 +5,7 @@
 use crate::ast::Container;
 use crate::attr::IndexTarget;
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 
 /// Names an entity already uses for its `Entity` constants; a column constant that would shadow
 /// one gets a trailing underscore.
@@ -22,6 +22,10 @@ pub fn expand(cont: &Container) -> TokenStream {
     for (i, field) in cont.fields.iter().enumerate() {
         let f = field.ident;
         let ty = field.ty;
+        // Every use of the field type goes through `<#ty as ColumnType>::...` spanned at the
+        // field type: an unsupported type is one `ColumnType` error there (rustc deduplicates
+        // the identical errors of every use).
+        let span = ty_span(ty);
         let col = &field.column;
         let raw = f.to_string();
         let mut upper = raw.trim_start_matches("r#").to_ascii_uppercase();
@@ -34,10 +38,13 @@ pub fn expand(cont: &Container) -> TokenStream {
             #[doc = #doc]
             pub const #cname: ::dbpat::Column<#ident, #ty> = ::dbpat::Column::new(#i, #col);
         });
-        from_row.push(quote!(#f: #sqlx::Row::try_get(row, #col)?));
-        bind_arms.push(quote!(#i => #sqlx::Arguments::add(args, &self.#f)));
+        let decode = quote_spanned!(span=> <#ty as ::dbpat::ColumnType>::__decode);
+        from_row.push(quote!(#f: #decode(row, #col)?));
+        let bind = quote_spanned!(span=> <#ty as ::dbpat::ColumnType>::__bind);
+        bind_arms.push(quote!(#i => #bind(&self.#f, args)));
+        let unnest = quote_spanned!(span=> <#ty as ::dbpat::ColumnType>::__bind_unnest);
         unnest_arms.push(quote! {
-            #i => <#ty as ::dbpat::__private::UnnestColumn>::bind_unnest(rows.iter().map(|r| &r.#f), args)
+            #i => #unnest(rows.iter().map(|r| &r.#f), args)
         });
     }
 
@@ -46,21 +53,25 @@ pub fn expand(cont: &Container) -> TokenStream {
         [one] => {
             let ty = one.ty;
             let f = one.ident;
+            let bind = quote_spanned!(ty_span(ty)=> <#ty as ::dbpat::ColumnType>::__bind);
             (
                 quote!(#ty),
                 quote!(::core::clone::Clone::clone(&self.#f)),
-                quote!(#sqlx::Arguments::add(args, key)),
+                quote!(#bind(key, args)),
             )
         }
         many => {
-            let tys = many.iter().map(|k| k.ty);
+            let tys: Vec<_> = many.iter().map(|k| k.ty).collect();
             let fs = many.iter().map(|k| k.ident);
             let idx = (0..many.len()).map(syn::Index::from);
+            let binds = tys
+                .iter()
+                .map(|ty| quote_spanned!(ty_span(ty)=> <#ty as ::dbpat::ColumnType>::__bind));
             (
                 quote!((#(#tys,)*)),
                 quote!((#(::core::clone::Clone::clone(&self.#fs),)*)),
                 quote! {
-                    #( #sqlx::Arguments::add(args, &key.#idx)?; )*
+                    #( #binds(&key.#idx, args)?; )*
                     ::core::result::Result::Ok(())
                 },
             )
@@ -95,16 +106,20 @@ pub fn expand(cont: &Container) -> TokenStream {
             "The row whose `{}` equals `value` (`SELECT ... WHERE {} = $1`, served by its UNIQUE index).",
             field.column, field.column
         );
-        finders.push(quote! {
+        let value_ty = quote_spanned!(ty_span(ty)=> <#ty as ::dbpat::ColumnType>::Value);
+        let value_param = quote_spanned!(ty_span(ty)=> impl ::dbpat::query::IntoValue<#value_ty>);
+        // Spanned at the field type as a whole: the `async fn` desugaring checks the signature's
+        // `<#ty as ColumnType>::Value` again at the tokens of the `fn` itself.
+        finders.push(quote_spanned! {ty_span(ty)=>
             #[doc = #doc]
             pub async fn #name<'e, X>(
                 ex: X,
-                value: impl ::dbpat::query::IntoValue<<#ty as ::dbpat::query::SqlValue>::Value>,
+                value: #value_param,
             ) -> ::dbpat::query::Result<::core::option::Option<Self>>
             where
                 X: #sqlx::Executor<'e, Database = #sqlx::Postgres>,
             {
-                ::dbpat::__private::find_by_unique::<Self, X, _>(
+                ::dbpat::__private::find_by_unique::<Self, X, #value_ty>(
                     ex,
                     #i,
                     ::dbpat::query::IntoValue::into_value(value),
@@ -190,4 +205,8 @@ pub fn expand(cont: &Container) -> TokenStream {
             #version
         }
     }
+}
+
+fn ty_span(ty: &syn::Type) -> Span {
+    syn::spanned::Spanned::span(ty)
 }

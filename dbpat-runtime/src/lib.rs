@@ -28,7 +28,9 @@ pub use sqlx::types::Json;
 /// Items the derive's generated code refers to. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::query::value::{BindValue, UnnestColumn, UnnestScalar};
+    pub use crate::query::value::{
+        unnest_nullable_scalars, unnest_scalars, BindValue, UnnestColumn, UnnestScalar,
+    };
     pub use crate::query::write::find_by_unique;
     pub use inventory;
     pub use sqlx;

@@ -24,52 +24,15 @@ where
 /// A column's Rust type, seen by filters: `Value` is what it is compared with (`T` for both
 /// `T` and `Option<T>` columns).
 ///
-/// Implemented for every supported column type and, by `#[derive(DbEnum)]`, for each enum.
+/// Implemented for every [`ColumnType`](crate::ColumnType), whose
+/// [`Value`](crate::ColumnType::Value) it is.
 pub trait SqlValue {
     /// The type a filter value is converted to and bound as.
     type Value: for<'q> Encode<'q, Postgres> + Type<Postgres> + Send + Sync + 'static;
 }
 
-macro_rules! plain_values {
-    ($($ty:ty),* $(,)?) => {$(
-        impl SqlValue for $ty { type Value = $ty; }
-        impl UnnestScalar for $ty {}
-    )*};
-}
-
-plain_values!(
-    uuid::Uuid,
-    i16,
-    i32,
-    i64,
-    bool,
-    String,
-    rust_decimal::Decimal,
-    chrono::DateTime<chrono::Utc>,
-    chrono::NaiveDate,
-    f32,
-    f64,
-    serde_json::Value,
-    Vec<u8>,
-);
-
-impl<T> SqlValue for sqlx::types::Json<T>
-where
-    T: serde::Serialize + Send + Sync + 'static,
-{
-    type Value = sqlx::types::Json<T>;
-}
-
-impl<T: SqlValue> SqlValue for Option<T> {
-    type Value = T::Value;
-}
-
-impl<T> SqlValue for Vec<T>
-where
-    T: crate::ArrayElement + PgHasArrayType + for<'q> Encode<'q, Postgres> + Type<Postgres>,
-    T: Send + Sync + 'static,
-{
-    type Value = Vec<T>;
+impl<T: crate::ColumnType> SqlValue for T {
+    type Value = <T as crate::ColumnType>::Value;
 }
 
 /// A Rust value a filter accepts for a column whose [`SqlValue::Value`] is `V`: `V` itself, and
@@ -113,6 +76,9 @@ impl<T> UnnestScalar for sqlx::types::Json<T> where T: serde::Serialize + Send +
 
 /// How one column of a batch is bound for `insert_many`'s `UNNEST`: scalars as one array,
 /// array columns flattened with each row's bounds.
+///
+/// Implemented type by type (no blanket impl over [`UnnestScalar`]), so that a type missing it
+/// is reported as the missing [`ColumnType`](crate::ColumnType) it implies, not separately.
 pub trait UnnestColumn: Sized {
     /// Binds the column's values of all rows (one parameter for scalars; elements, lower and
     /// upper bounds for arrays).
@@ -120,27 +86,103 @@ pub trait UnnestColumn: Sized {
     where
         I: ExactSizeIterator<Item = &'a Self>,
         Self: 'a;
+
+    /// Like [`UnnestColumn::bind_unnest`] for the values of an `Option<Self>` column (`None`
+    /// binds NULL). `Option<T>` columns bind through this.
+    #[doc(hidden)]
+    fn bind_unnest_nullable<'a, I>(values: I, args: &mut PgArguments) -> Result<(), BoxDynError>
+    where
+        I: ExactSizeIterator<Item = Option<&'a Self>>,
+        Self: 'a;
 }
 
-impl<T: UnnestScalar> UnnestColumn for T {
+/// [`UnnestColumn::bind_unnest`] of a scalar: one `T[]` parameter.
+#[doc(hidden)]
+pub fn unnest_scalars<'a, T: UnnestScalar + 'a>(
+    values: impl Iterator<Item = &'a T>,
+    args: &mut PgArguments,
+) -> Result<(), BoxDynError> {
+    let v: Vec<&T> = values.collect();
+    args.add(v)
+}
+
+/// [`UnnestColumn::bind_unnest_nullable`] of a scalar: one `T[]` parameter with NULLs.
+#[doc(hidden)]
+pub fn unnest_nullable_scalars<'a, T: UnnestScalar + 'a>(
+    values: impl Iterator<Item = Option<&'a T>>,
+    args: &mut PgArguments,
+) -> Result<(), BoxDynError> {
+    let v: Vec<Option<&T>> = values.collect();
+    args.add(v)
+}
+
+macro_rules! unnest_scalar_impls {
+    ([$($gen:ident),*] $ty:ty $(where $($bound:tt)*)?) => {
+        impl<$($gen),*> UnnestColumn for $ty $(where $($bound)*)? {
+            fn bind_unnest<'a, I>(values: I, args: &mut PgArguments) -> Result<(), BoxDynError>
+            where
+                I: ExactSizeIterator<Item = &'a Self>,
+                Self: 'a,
+            {
+                unnest_scalars(values, args)
+            }
+
+            fn bind_unnest_nullable<'a, I>(
+                values: I,
+                args: &mut PgArguments,
+            ) -> Result<(), BoxDynError>
+            where
+                I: ExactSizeIterator<Item = Option<&'a Self>>,
+                Self: 'a,
+            {
+                unnest_nullable_scalars(values, args)
+            }
+        }
+    };
+}
+
+macro_rules! unnest_scalars {
+    ($($ty:ty),* $(,)?) => {$(
+        impl UnnestScalar for $ty {}
+        unnest_scalar_impls!([] $ty);
+    )*};
+}
+
+unnest_scalars!(
+    uuid::Uuid,
+    i16,
+    i32,
+    i64,
+    bool,
+    String,
+    rust_decimal::Decimal,
+    chrono::DateTime<chrono::Utc>,
+    chrono::NaiveDate,
+    f32,
+    f64,
+    serde_json::Value,
+    Vec<u8>,
+);
+
+unnest_scalar_impls!([T] sqlx::types::Json<T> where T: serde::Serialize + Send + Sync);
+
+/// `Option<T>` binds through `T`'s nullable binding. (A nested `Option<Option<T>>` is not a
+/// [`ColumnType`](crate::ColumnType); its binding here collapses both `None`s to NULL.)
+impl<T: UnnestColumn> UnnestColumn for Option<T> {
     fn bind_unnest<'a, I>(values: I, args: &mut PgArguments) -> Result<(), BoxDynError>
     where
         I: ExactSizeIterator<Item = &'a Self>,
         Self: 'a,
     {
-        let v: Vec<&T> = values.collect();
-        args.add(v)
+        T::bind_unnest_nullable(values.map(Option::as_ref), args)
     }
-}
 
-impl<T: UnnestScalar> UnnestColumn for Option<T> {
-    fn bind_unnest<'a, I>(values: I, args: &mut PgArguments) -> Result<(), BoxDynError>
+    fn bind_unnest_nullable<'a, I>(values: I, args: &mut PgArguments) -> Result<(), BoxDynError>
     where
-        I: ExactSizeIterator<Item = &'a Self>,
+        I: ExactSizeIterator<Item = Option<&'a Self>>,
         Self: 'a,
     {
-        let v: Vec<Option<&T>> = values.map(Option::as_ref).collect();
-        args.add(v)
+        T::bind_unnest_nullable(values.map(|v| v.and_then(Option::as_ref)), args)
     }
 }
 
@@ -170,7 +212,10 @@ fn bind_flattened<'a, T: UnnestScalar + 'a>(
     args.add(hi)
 }
 
-impl<T: UnnestScalar + crate::ArrayElement> UnnestColumn for Vec<T> {
+// Bounded by `UnnestScalar`, not `ArrayElement`: `ColumnType for Vec<T>` requires
+// `ArrayElement`, and a `Vec<T>` of a type that is not one (say a `DbEnum`) is then reported
+// once, as that bound, rather than again for each use of the field.
+impl<T: UnnestScalar> UnnestColumn for Vec<T> {
     fn bind_unnest<'a, I>(values: I, args: &mut PgArguments) -> Result<(), BoxDynError>
     where
         I: ExactSizeIterator<Item = &'a Self>,
@@ -178,15 +223,13 @@ impl<T: UnnestScalar + crate::ArrayElement> UnnestColumn for Vec<T> {
     {
         bind_flattened(values.map(Some), args)
     }
-}
 
-impl<T: UnnestScalar + crate::ArrayElement> UnnestColumn for Option<Vec<T>> {
-    fn bind_unnest<'a, I>(values: I, args: &mut PgArguments) -> Result<(), BoxDynError>
+    fn bind_unnest_nullable<'a, I>(values: I, args: &mut PgArguments) -> Result<(), BoxDynError>
     where
-        I: ExactSizeIterator<Item = &'a Self>,
+        I: ExactSizeIterator<Item = Option<&'a Self>>,
         Self: 'a,
     {
-        bind_flattened(values.map(Option::as_ref), args)
+        bind_flattened(values, args)
     }
 }
 
