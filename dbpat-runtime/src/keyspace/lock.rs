@@ -117,7 +117,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> LockManager<C> {
     /// A random pause between two attempts, within the configured [`RetryDelay`].
     pub(crate) fn retry_pause(&self) -> Duration {
         let span = self.retry.max.saturating_sub(self.retry.min);
-        self.retry.min + span.mul_f64(fastrand::f64())
+        self.retry.min + span.mul_f64(rand::random::<f64>())
     }
 
     /// One attempt: the guard if the lock was free, `None` if someone holds it.
