@@ -184,6 +184,37 @@ async fn inserts_without_a_partition_are_a_typed_error_until_ensured() {
     let placed = order(ann.id, 100).insert(pool).await.unwrap();
     assert_eq!(Order::count(pool).await.unwrap(), 1);
     assert!(placed.created_at >= now);
+
+    // A backfill writes the row exactly as given: its key and past created_at route it to the
+    // 2025 q1 partition the DDL created.
+    let past = Order {
+        id: Uuid::new_v4(),
+        created_at: Utc.with_ymd_and_hms(2025, 2, 1, 8, 30, 0).unwrap(),
+        ..order(ann.id, 700)
+    };
+    let restored = past.insert_exact(pool).await.unwrap();
+    assert_eq!(
+        (restored.id, restored.created_at),
+        (past.id, past.created_at)
+    );
+    let partition: String =
+        sqlx::query_scalar("SELECT tableoid::regclass::text FROM orders WHERE id = $1")
+            .bind(past.id)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(partition, "orders_2025_q1");
+    let too_old = Order {
+        created_at: Utc.with_ymd_and_hms(2019, 5, 5, 0, 0, 0).unwrap(),
+        ..order(ann.id, 1)
+    };
+    match too_old.insert_exact(pool).await {
+        Err(Error::MissingPartition { from, to, .. }) => {
+            assert_eq!(from, Utc.with_ymd_and_hms(2019, 4, 1, 0, 0, 0).unwrap());
+            assert_eq!(to, Utc.with_ymd_and_hms(2019, 7, 1, 0, 0, 0).unwrap());
+        }
+        other => panic!("expected MissingPartition, got {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -31,6 +31,9 @@ pub struct TableSql {
     pub select: String,
     /// `INSERT INTO t (<insert columns>) VALUES ($1, ...) RETURNING <columns>`.
     pub insert: String,
+    /// `INSERT INTO t (<every column>) VALUES ($1, ...) RETURNING <columns>`: the row exactly
+    /// as given, server-owned columns included (backfills, restores).
+    pub insert_exact: String,
     /// One-round-trip batch insert over `UNNEST` of one array per column.
     pub insert_many: String,
     /// `SELECT <columns> FROM t WHERE <key> = $1 ...`.
@@ -143,6 +146,16 @@ impl TableSql {
                 .join(", ")
         );
 
+        let all_columns: Vec<usize> = (0..cols.len()).collect();
+        let insert_exact = format!(
+            "INSERT INTO {t} ({}) VALUES ({}) RETURNING {columns}",
+            names(&all_columns),
+            (1..=cols.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+
         // UNNEST: one array per scalar column; an array column is passed flattened plus the
         // lower and upper bound of each row's slice (PostgreSQL arrays of arrays must be
         // rectangular, so ragged Vec<Vec<T>> cannot be one 2-D parameter).
@@ -246,6 +259,7 @@ impl TableSql {
             columns,
             select,
             insert,
+            insert_exact,
             insert_many,
             find_by_key,
             exists_by_key,

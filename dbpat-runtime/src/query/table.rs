@@ -54,6 +54,16 @@ pub trait Table: Entity + for<'r> FromRow<'r, PgRow> + Send + Sync + Unpin {
         write::insert(self, ex)
     }
 
+    /// `INSERT ... RETURNING *` of the row exactly as given: every column is written, the
+    /// server-owned ones too (a chosen key, a past `created_at` that routes the row to its
+    /// partition, a version). For backfills and restores; [`Table::insert`] is the everyday one.
+    fn insert_exact<'e, X>(&self, ex: X) -> impl Future<Output = Result<Self>> + Send
+    where
+        X: Executor<'e, Database = Postgres>,
+    {
+        write::insert_exact(self, ex)
+    }
+
     /// Inserts all rows in one statement and one round trip (`INSERT ... SELECT FROM
     /// UNNEST($1::uuid[], $2::text[], ...)`), returning them with server defaults filled in.
     /// Array columns travel flattened with per-row bounds, so ragged `Vec<Vec<T>>` work. The

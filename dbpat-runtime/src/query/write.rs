@@ -31,6 +31,21 @@ where
         .map_err(|e| insert_error(&E::TABLE, e))
 }
 
+pub(crate) async fn insert_exact<'e, E: Table, X>(row: &E, ex: X) -> Result<E>
+where
+    X: Executor<'e, Database = Postgres>,
+{
+    let sql = E::sql();
+    let mut args = args_with(E::TABLE.columns.len());
+    for i in 0..E::TABLE.columns.len() {
+        row.bind_column(i, &mut args).map_err(Error::encode)?;
+    }
+    sqlx::query_as_with::<_, E, _>(&sql.insert_exact, args)
+        .fetch_one(ex)
+        .await
+        .map_err(|e| insert_error(&E::TABLE, e))
+}
+
 fn unnest_args<E: Table>(rows: &[E]) -> Result<PgArguments> {
     let sql = E::sql();
     let mut args = args_with(sql.insert_columns.len() * 3);
