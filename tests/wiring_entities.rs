@@ -241,13 +241,14 @@ async fn queries_can_read_the_archive_too() {
         .unwrap();
     assert_eq!(moved.rows, 2);
 
-    let mine = || Order::USER_ID.eq(ann.id);
+    // Filters clone (bound values are shared), so one condition serves several queries.
+    let mine = Order::USER_ID.eq(ann.id);
     assert_eq!(
-        Order::filter(mine()).count(pool).await.unwrap(),
+        Order::filter(mine.clone()).count(pool).await.unwrap(),
         1,
         "hot only by default"
     );
-    let all = Order::filter(mine())
+    let all = Order::filter(mine.clone())
         .with_archive()
         .order_by(Order::TOTAL.desc())
         .fetch_all(pool)
@@ -258,13 +259,13 @@ async fn queries_can_read_the_archive_too() {
         .map(|o| (o.total * Decimal::new(100, 0)).try_into().unwrap())
         .collect();
     assert_eq!(totals, [300, 200, 100]);
-    let archived = Order::filter(mine())
+    let archived = Order::filter(mine.clone())
         .tiers(ReadTiers::Archive)
         .count(pool)
         .await
         .unwrap();
     assert_eq!(archived, 2);
-    let page = Order::filter(mine())
+    let page = Order::filter(mine.clone())
         .with_archive()
         .order_by(Order::TOTAL.asc())
         .limit(1)
@@ -273,7 +274,7 @@ async fn queries_can_read_the_archive_too() {
         .await
         .unwrap();
     assert_eq!(page.total, Decimal::new(200, 2));
-    assert!(Order::filter(mine())
+    assert!(Order::filter(mine.clone())
         .with_archive()
         .exists(pool)
         .await
@@ -285,7 +286,10 @@ async fn queries_can_read_the_archive_too() {
         Err(Error::Tier(_))
     ));
     assert!(matches!(
-        Order::filter(mine()).with_archive().delete(pool).await,
+        Order::filter(mine.clone())
+            .with_archive()
+            .delete(pool)
+            .await,
         Err(Error::InvalidQuery(_))
     ));
 }

@@ -34,9 +34,11 @@ impl<E, T> std::fmt::Debug for Column<E, T> {
     }
 }
 
-type Boxed = Box<dyn BindValue>;
+/// A bound value, shared so that filters clone cheaply.
+type Boxed = std::sync::Arc<dyn BindValue>;
 
 /// One node of a filter tree.
+#[derive(Clone)]
 enum Node {
     Compare {
         column: &'static str,
@@ -77,6 +79,13 @@ enum Node {
 pub struct Filter<E> {
     node: Node,
     _marker: PhantomData<fn() -> E>,
+}
+
+impl<E> Clone for Filter<E> {
+    /// A copy of the condition (bound values are shared, not copied).
+    fn clone(&self) -> Self {
+        Filter::new(self.node.clone())
+    }
 }
 
 impl<E> std::fmt::Debug for Filter<E> {
@@ -138,7 +147,7 @@ impl<E> Filter<E> {
     pub fn search_index(index: &'static FullTextSql, query: String) -> Self {
         Self::new(Node::Search {
             head: &index.predicate_head,
-            query: Box::new(query),
+            query: std::sync::Arc::new(query),
         })
     }
 
@@ -338,7 +347,7 @@ impl<E, T: SqlValue> Column<E, T> {
         Filter::new(Node::Compare {
             column: self.name,
             op,
-            value: Box::new(value),
+            value: std::sync::Arc::new(value),
         })
     }
 
@@ -383,7 +392,7 @@ impl<E, T: SqlValue> Column<E, T> {
         Filter::new(Node::Any {
             column: self.name,
             negated: false,
-            values: Box::new(values),
+            values: std::sync::Arc::new(values),
         })
     }
 
@@ -398,7 +407,7 @@ impl<E, T: SqlValue> Column<E, T> {
         Filter::new(Node::Any {
             column: self.name,
             negated: true,
-            values: Box::new(values),
+            values: std::sync::Arc::new(values),
         })
     }
 }
@@ -411,7 +420,7 @@ impl<E, T: JsonColumn> Column<E, T> {
         let value = serde_json::to_value(value).expect("a JSONB filter value serializes to JSON");
         Filter::new(Node::JsonContains {
             column: self.name,
-            value: Box::new(value),
+            value: std::sync::Arc::new(value),
         })
     }
 
@@ -448,7 +457,7 @@ impl<E> JsonField<E> {
             column: self.column,
             key: self.key,
             op,
-            value: Box::new(value),
+            value: std::sync::Arc::new(value),
         })
     }
 }
