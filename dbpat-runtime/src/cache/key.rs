@@ -85,17 +85,8 @@ impl KeyBuilder {
     }
 }
 
-/// Escapes the glob metacharacters of Redis `MATCH` patterns.
-pub fn glob_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
+/// Escapes the glob metacharacters of Redis `MATCH` patterns (shared with the keyspaces).
+pub use crate::keyspace::key::glob_escape;
 
 #[cfg(test)]
 mod tests {
