@@ -3,15 +3,43 @@
 
 use sqlx::PgPool;
 
-/// A name-independent, sorted description of a database's public schema (the Rust twin of
-/// `shared/tools/schema-fingerprint`): tables, columns, constraints, indexes and triggers.
-/// Partitions are left out (which exist depends on the day), and object names are dropped
-/// from index and trigger definitions, so two equal schemas with other names compare equal.
-pub async fn schema_fingerprint(pool: &PgPool) -> Vec<String> {
+/// What a schema fingerprint says about object names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Names {
+    /// Names are dropped from index and trigger definitions, `uuid_generate_v4()` counts as
+    /// `gen_random_uuid()`: the Rust twin of `shared/tools/schema-fingerprint`, for comparing
+    /// with the reference schema.
+    Ignored,
+    /// Every name, constraint validity, index validity and the public functions' source are
+    /// included: two migrated databases must agree exactly.
+    Included,
+}
+
+/// A sorted description of a database's public schema: tables, columns, constraints, indexes
+/// and triggers (partitions are left out: which exist depends on the day; so is sqlx's
+/// `_sqlx_migrations` bookkeeping table).
+pub async fn schema_fingerprint(pool: &PgPool, names: Names) -> Vec<String> {
     const RELS: &str =
         "SELECT c.oid, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition";
-    let queries = [
+        WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+          AND c.relname <> '_sqlx_migrations'";
+    let included = names == Names::Included;
+    let (constraint, index, trigger) = if included {
+        (
+            "co.conname || ' ' || co.contype::text || ' ' || pg_get_constraintdef(co.oid)
+                || ' validated=' || co.convalidated::text",
+            "pg_get_indexdef(i.indexrelid) || ' valid=' || i.indisvalid::text",
+            "pg_get_triggerdef(t.oid)",
+        )
+    } else {
+        (
+            "co.contype::text || ' ' || pg_get_constraintdef(co.oid)",
+            "regexp_replace(pg_get_indexdef(i.indexrelid), 'INDEX \\S+ ON (ONLY )?', 'INDEX ON ')",
+            "regexp_replace(regexp_replace(pg_get_triggerdef(t.oid), 'TRIGGER \\S+ ', 'TRIGGER '),
+                            'FUNCTION \\S+\\(', 'FUNCTION f(')",
+        )
+    };
+    let mut queries = vec![
         format!(
             "WITH r AS ({RELS}) SELECT 'table ' || r.relname || ' kind=' || c.relkind::text
                 || coalesce(' ' || pg_get_partkeydef(r.oid), '')
@@ -28,32 +56,61 @@ pub async fn schema_fingerprint(pool: &PgPool) -> Vec<String> {
              LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
         ),
         format!(
-            "WITH r AS ({RELS}) SELECT 'constraint ' || r.relname || ' ' || co.contype::text || ' '
-                || pg_get_constraintdef(co.oid)
+            "WITH r AS ({RELS}) SELECT 'constraint ' || r.relname || ' ' || {constraint}
              FROM r JOIN pg_constraint co ON co.conrelid = r.oid"
         ),
         format!(
-            "WITH r AS ({RELS}) SELECT 'index ' || r.relname || ' '
-                || regexp_replace(pg_get_indexdef(i.indexrelid), 'INDEX \\S+ ON (ONLY )?', 'INDEX ON ')
+            "WITH r AS ({RELS}) SELECT 'index ' || r.relname || ' ' || {index}
              FROM r JOIN pg_index i ON i.indrelid = r.oid"
         ),
         format!(
-            "WITH r AS ({RELS}) SELECT 'trigger ' || r.relname || ' '
-                || regexp_replace(regexp_replace(pg_get_triggerdef(t.oid), 'TRIGGER \\S+ ', 'TRIGGER '),
-                                  'FUNCTION \\S+\\(', 'FUNCTION f(')
+            "WITH r AS ({RELS}) SELECT 'trigger ' || r.relname || ' ' || {trigger}
              FROM r JOIN pg_trigger t ON t.tgrelid = r.oid AND NOT t.tgisinternal"
         ),
     ];
+    if included {
+        queries.push(
+            "SELECT 'function ' || pg_get_functiondef(p.oid) FROM pg_proc p
+             JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'"
+                .to_owned(),
+        );
+    }
     let mut lines = Vec::new();
     for q in queries {
         let rows: Vec<String> = sqlx::query_scalar(&q).fetch_all(pool).await.unwrap();
         lines.extend(rows.into_iter().map(|l| {
-            l.replace("uuid_generate_v4()", "gen_random_uuid()")
-                .replace("CURRENT_TIMESTAMP", "now()")
+            match names {
+                Names::Included => l,
+                Names::Ignored => l
+                    .replace("uuid_generate_v4()", "gen_random_uuid()")
+                    .replace("CURRENT_TIMESTAMP", "now()"),
+            }
         }));
     }
     lines.sort();
     lines
+}
+
+/// Panics with the lines only one side has when two fingerprints differ.
+pub fn assert_same_schema(expected: &[String], found: &[String], context: &str) {
+    if expected == found {
+        return;
+    }
+    let missing: Vec<&str> = expected
+        .iter()
+        .filter(|l| !found.contains(l))
+        .map(String::as_str)
+        .collect();
+    let extra: Vec<&str> = found
+        .iter()
+        .filter(|l| !expected.contains(l))
+        .map(String::as_str)
+        .collect();
+    panic!(
+        "{context}: schemas differ\n  only in the expected database:\n    {}\n  only in the other:\n    {}",
+        missing.join("\n    "),
+        extra.join("\n    "),
+    );
 }
 
 /// Runs a multi-statement SQL script, panicking with the error and the script's name.
