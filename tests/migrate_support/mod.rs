@@ -40,6 +40,7 @@ pub async fn migrated_database(dir: &Path) -> TestDatabase {
 #[path = "../common/mod.rs"]
 mod common;
 
+#[allow(unused_imports)] // used by migrate_walk, not by migrate_check
 pub use common::assert_same_schema;
 
 /// The exact fingerprint (names, validity flags and functions included).
