@@ -40,21 +40,28 @@
 //!
 //! See `docs/cache.md` for the key format, the options and the measured figures.
 
+mod attributes;
 mod codec;
 mod error;
 mod handle;
 mod health;
+mod intent;
 pub mod key;
 mod lease;
 mod metrics;
+mod read;
+mod read_many;
 mod scripts;
 pub(crate) mod single_flight;
 mod source;
 mod table;
+mod write;
 
+pub use attributes::AttributeSweep;
 pub use codec::{layout_of_columns, Codec, Decoded};
 pub use error::{BoxError, CacheError};
-pub use handle::{AttributeSweep, Cache, CacheConfig, EntityCache, WriteIntent};
+pub use handle::{Cache, CacheConfig, EntityCache};
+pub use intent::WriteIntent;
 pub use key::{EntityKeys, KeyBuilder};
 pub use metrics::CacheMetrics;
 /// The `redis` crate this layer is built on (for `redis::Client::open`).

@@ -1,0 +1,118 @@
+//! Attribute keys of a row (`<entity>:<id>:<attribute>`): [`EntityCache::put_attribute`],
+//! [`EntityCache::get_attribute`] and the sweep that removes them when the row is deleted.
+
+use super::handle::EntityCache;
+use super::key::EntityKeys;
+use super::metrics::Counters;
+use super::scripts::{PUT_ATTRIBUTE, SWEEP_TRACKED};
+use super::source::{CacheEntity, CacheSource};
+use redis::AsyncCommands;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::time::Duration;
+
+/// How a delete finds an entity's attribute keys (`<entity>:<id>:<attribute>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AttributeSweep {
+    /// The keys written through [`EntityCache::put_attribute`], tracked in a per-id set: cost
+    /// proportional to the id's own keys.
+    #[default]
+    Tracked,
+    /// The tracked keys plus `SCAN MATCH <entity>:<id>:*` over the whole keyspace: also finds
+    /// attribute keys written by other code, at the cost of a full SCAN per delete.
+    Scan,
+}
+
+impl<E: CacheEntity, S: CacheSource<E>> EntityCache<E, S> {
+    /// Stores an attribute of `id` (`<entity>:<id>:<attribute>`, JSON) for `ttl` (with jitter),
+    /// tracked so that deleting the row removes it. Redis errors are logged and counted.
+    pub async fn put_attribute<T: Serialize>(
+        &self,
+        id: &E::Id,
+        attribute: &str,
+        value: &T,
+        ttl: Duration,
+    ) {
+        let c = self.c();
+        let Ok(bytes) = serde_json::to_vec(value) else {
+            return;
+        };
+        let key = self.inner.keys.attribute(id, attribute);
+        let keys = self.inner.keys.keys(id);
+        let ttl_ms = c.jittered_ms(ttl.as_secs().max(1));
+        let mut conn = c.conn();
+        let _: Option<i64> = c
+            .redis("put_attribute", async {
+                PUT_ATTRIBUTE
+                    .key(&key)
+                    .key(&keys.subkeys)
+                    .arg(bytes)
+                    .arg(ttl_ms)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await;
+    }
+
+    /// Reads an attribute of `id`; `None` if absent, undecodable or Redis is unavailable.
+    pub async fn get_attribute<T: DeserializeOwned>(
+        &self,
+        id: &E::Id,
+        attribute: &str,
+    ) -> Option<T> {
+        let c = self.c();
+        let key = self.inner.keys.attribute(id, attribute);
+        let mut conn = c.conn();
+        let bytes: Vec<u8> = c
+            .redis("get_attribute", conn.get::<_, Option<Vec<u8>>>(&key))
+            .await??;
+        match serde_json::from_slice(&bytes) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                Counters::inc(&self.counters().decode_errors);
+                None
+            }
+        }
+    }
+
+    pub(super) async fn sweep_attributes(&self, keys: &EntityKeys) {
+        let c = self.c();
+        let mut conn = c.conn();
+        let _: Option<i64> = c
+            .redis("sweep_tracked", async {
+                SWEEP_TRACKED
+                    .key(&keys.subkeys)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await;
+        if c.config.attribute_sweep == AttributeSweep::Scan {
+            let pattern = &keys.attribute_pattern;
+            let mut cursor: u64 = 0;
+            loop {
+                let mut conn = c.conn();
+                let page: Option<(u64, Vec<String>)> = c
+                    .redis("scan", async {
+                        redis::cmd("SCAN")
+                            .arg(cursor)
+                            .arg("MATCH")
+                            .arg(pattern)
+                            .arg("COUNT")
+                            .arg(1000)
+                            .query_async(&mut conn)
+                            .await
+                    })
+                    .await;
+                let Some((next, found)) = page else { return };
+                if !found.is_empty() {
+                    let mut conn = c.conn();
+                    let _: Option<i64> = c.redis("unlink", conn.unlink(&found)).await;
+                }
+                if next == 0 {
+                    return;
+                }
+                cursor = next;
+            }
+        }
+    }
+}

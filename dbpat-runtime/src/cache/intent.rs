@@ -1,0 +1,142 @@
+//! A write announced before the database write: [`EntityCache::begin_write`] and the
+//! [`WriteIntent`] finished after the commit.
+
+use super::codec::Codec;
+use super::handle::{new_token, EntityCache};
+use super::health::Deferred;
+use super::key::EntityKeys;
+use super::metrics::Counters;
+use super::scripts::BEGIN_WRITE;
+use super::source::{CacheEntity, CacheSource};
+use super::write::EndWrite;
+use crate::model::CacheWrite;
+
+impl<E: CacheEntity, S: CacheSource<E>> EntityCache<E, S> {
+    /// Announces a write of `id` before the database write begins. From now until the intent
+    /// is finished, no reader stores a value for `id` and readers that miss go to the
+    /// database. Finish it after the transaction **commits** ([`WriteIntent::committed`],
+    /// [`WriteIntent::deleted`]) or fails ([`WriteIntent::abort`]). A dropped intent
+    /// invalidates in the background.
+    ///
+    /// Use this when the write runs in a transaction the caller commits; otherwise the
+    /// closure-taking methods ([`update`](Self::update), [`delete`](Self::delete)...) do it all.
+    pub async fn begin_write(&self, id: &E::Id) -> WriteIntent<E, S> {
+        let c = self.c();
+        let keys = self.inner.keys.keys(id);
+        let token = new_token();
+        let mut conn = c.conn();
+        let others: Option<i64> = c
+            .redis("begin_write", async {
+                BEGIN_WRITE
+                    .key(&keys.value)
+                    .key(&keys.lease)
+                    .key(&keys.writers)
+                    .arg(&token)
+                    .arg(c.config.write_ttl.as_millis() as u64)
+                    .arg(&c.channel)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await;
+        if others.is_none() {
+            // Redis did not hear about this write: this process reads the row from the
+            // database until the invalidation reaches Redis.
+            Counters::inc(&self.counters().invalidations_deferred);
+            c.health.defer(Deferred {
+                keys: keys.clone(),
+                token: token.clone(),
+                in_flight: true,
+            });
+        }
+        WriteIntent {
+            cache: Some(self.clone()),
+            keys,
+            token,
+            solo: others == Some(0),
+        }
+    }
+}
+
+/// A write announced with [`EntityCache::begin_write`]; finish it after the commit.
+#[must_use = "finish the intent after the commit (committed / deleted / abort)"]
+pub struct WriteIntent<E: CacheEntity, S: CacheSource<E>> {
+    cache: Option<EntityCache<E, S>>,
+    keys: EntityKeys,
+    token: String,
+    solo: bool,
+}
+
+impl<E: CacheEntity, S: CacheSource<E>> WriteIntent<E, S> {
+    /// The write committed and `row` is the committed row: store it (write-through, when no
+    /// other writer overlapped) or invalidate.
+    pub async fn committed(mut self, row: &E) {
+        let Some(cache) = self.cache.take() else {
+            return;
+        };
+        let end = match cache.inner.policy.write {
+            CacheWrite::WriteThrough => match cache.entry_bytes(Some(row)) {
+                Some((bytes, ttl_ms)) => EndWrite::Store {
+                    bytes,
+                    ttl_ms,
+                    negative: false,
+                    solo: self.solo,
+                },
+                None => EndWrite::Invalidate,
+            },
+            CacheWrite::Invalidate => EndWrite::Invalidate,
+        };
+        cache.finish_write(&self.keys, &self.token, end).await;
+    }
+
+    /// The row was deleted and the delete committed: invalidate (write-through: store a
+    /// negative entry) and remove the id's attribute keys.
+    pub async fn deleted(mut self) {
+        let Some(cache) = self.cache.take() else {
+            return;
+        };
+        let end = match cache.inner.policy.write {
+            CacheWrite::WriteThrough => EndWrite::Store {
+                bytes: Codec::negative().to_vec(),
+                ttl_ms: cache.c().jittered_ms(cache.inner.policy.negative_ttl_secs),
+                negative: true,
+                solo: self.solo,
+            },
+            CacheWrite::Invalidate => EndWrite::Invalidate,
+        };
+        cache.finish_write(&self.keys, &self.token, end).await;
+        cache.sweep_attributes(&self.keys).await;
+    }
+
+    /// The write failed or rolled back: invalidate.
+    pub async fn abort(mut self) {
+        if let Some(cache) = self.cache.take() {
+            cache
+                .finish_write(&self.keys, &self.token, EndWrite::Invalidate)
+                .await;
+        }
+    }
+}
+
+impl<E: CacheEntity, S: CacheSource<E>> Drop for WriteIntent<E, S> {
+    fn drop(&mut self) {
+        let Some(cache) = self.cache.take() else {
+            return;
+        };
+        let keys = self.keys.clone();
+        let token = std::mem::take(&mut self.token);
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    cache
+                        .finish_write(&keys, &token, EndWrite::Invalidate)
+                        .await;
+                });
+            }
+            Err(_) => cache.c().health.defer(Deferred {
+                keys,
+                token,
+                in_flight: false,
+            }),
+        }
+    }
+}

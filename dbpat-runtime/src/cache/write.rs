@@ -1,0 +1,184 @@
+//! Writes through the cache: the closure-taking methods ([`EntityCache::update`],
+//! [`EntityCache::delete`]...), [`EntityCache::invalidate`] and the end-of-write script.
+
+use super::handle::{new_token, CacheInner, EntityCache};
+use super::health::Deferred;
+use super::key::EntityKeys;
+use super::metrics::Counters;
+use super::scripts::END_WRITE;
+use super::source::{CacheEntity, CacheSource};
+use std::future::Future;
+
+pub(super) enum EndWrite {
+    Invalidate,
+    Store {
+        bytes: Vec<u8>,
+        ttl_ms: u64,
+        negative: bool,
+        solo: bool,
+    },
+}
+
+impl CacheInner {
+    /// Runs the end-of-write script; `None` if Redis did not answer.
+    pub(super) async fn end_write(
+        &self,
+        keys: &EntityKeys,
+        token: &str,
+        end: &EndWrite,
+    ) -> Option<bool> {
+        let (mode, value, ttl_ms, solo): (&str, &[u8], u64, bool) = match end {
+            EndWrite::Invalidate => ("inv", b"", 1, false),
+            EndWrite::Store {
+                bytes,
+                ttl_ms,
+                negative,
+                solo,
+            } => (if *negative { "neg" } else { "set" }, bytes, *ttl_ms, *solo),
+        };
+        let mut conn = self.conn();
+        let stored: i64 = self
+            .redis("end_write", async {
+                END_WRITE
+                    .key(&keys.value)
+                    .key(&keys.lease)
+                    .key(&keys.writers)
+                    .arg(token)
+                    .arg(mode)
+                    .arg(value)
+                    .arg(ttl_ms)
+                    .arg(if solo { "1" } else { "0" })
+                    .arg(&self.channel)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        if stored == 1 {
+            Counters::inc(&self.counters.write_throughs);
+        } else {
+            Counters::inc(&self.counters.invalidations);
+        }
+        Some(stored == 1)
+    }
+}
+
+impl<E: CacheEntity, S: CacheSource<E>> EntityCache<E, S> {
+    /// Update through the cache: `write` performs the database update **and commits**, and
+    /// returns the committed row. The cache is made consistent per the policy (the new row
+    /// stored, or the entry invalidated). An error from `write` is returned unchanged (the
+    /// entry is invalidated).
+    pub async fn update<F, Fut, Er>(&self, id: &E::Id, write: F) -> Result<E, Er>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<E, Er>>,
+    {
+        let intent = self.begin_write(id).await;
+        match write().await {
+            Ok(row) => {
+                intent.committed(&row).await;
+                Ok(row)
+            }
+            Err(e) => {
+                intent.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// A partial update; same contract as [`update`](Self::update).
+    pub async fn patch<F, Fut, Er>(&self, id: &E::Id, write: F) -> Result<E, Er>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<E, Er>>,
+    {
+        self.update(id, write).await
+    }
+
+    /// An optimistic-locking update (`... WHERE version = $n`); same contract as
+    /// [`update`](Self::update). A conflict error from `write` invalidates the entry (another
+    /// writer changed the row) and is returned unchanged.
+    pub async fn update_versioned<F, Fut, Er>(&self, id: &E::Id, write: F) -> Result<E, Er>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<E, Er>>,
+    {
+        self.update(id, write).await
+    }
+
+    /// Insert of a row whose id the application supplies: clears a negative entry for it, and
+    /// with write-through stores the new row. Same contract as [`update`](Self::update).
+    pub async fn insert_with_id<F, Fut, Er>(&self, id: &E::Id, write: F) -> Result<E, Er>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<E, Er>>,
+    {
+        self.update(id, write).await
+    }
+
+    /// Insert of a row whose id the database generates: after `write` commits, any negative
+    /// entry or lease for the new id is deleted (the row is not stored: a later read fills it).
+    pub async fn insert<F, Fut, Er>(&self, write: F) -> Result<E, Er>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<E, Er>>,
+    {
+        let row = write().await?;
+        self.invalidate(&row.cache_id()).await;
+        Ok(row)
+    }
+
+    /// Delete through the cache: `write` deletes the row **and commits**. Afterwards the entry
+    /// is invalidated (or, with write-through, replaced by a negative entry) and the id's
+    /// attribute keys are removed.
+    pub async fn delete<T, F, Fut, Er>(&self, id: &E::Id, write: F) -> Result<T, Er>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, Er>>,
+    {
+        let intent = self.begin_write(id).await;
+        match write().await {
+            Ok(t) => {
+                intent.deleted().await;
+                Ok(t)
+            }
+            Err(e) => {
+                intent.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Deletes the cached entry and lease of `id` (for writes made outside this API).
+    pub async fn invalidate(&self, id: &E::Id) {
+        let keys = self.inner.keys.keys(id);
+        let token = new_token();
+        if self
+            .c()
+            .end_write(&keys, &token, &EndWrite::Invalidate)
+            .await
+            .is_none()
+        {
+            Counters::inc(&self.counters().invalidations_deferred);
+            self.c().health.defer(Deferred {
+                keys,
+                token,
+                in_flight: false,
+            });
+        }
+    }
+
+    pub(super) async fn finish_write(&self, keys: &EntityKeys, token: &str, end: EndWrite) {
+        let c = self.c();
+        match c.end_write(keys, token, &end).await {
+            Some(_) => c.health.settle(&keys.value, token),
+            None => {
+                Counters::inc(&self.counters().invalidations_deferred);
+                c.health.defer(Deferred {
+                    keys: keys.clone(),
+                    token: token.to_owned(),
+                    in_flight: false,
+                });
+            }
+        }
+    }
+}
