@@ -51,6 +51,15 @@ fn require_field<'c, 'a>(
 
 fn check_field_types(cx: &Ctxt, cont: &Container) {
     for field in &cont.fields {
+        if types::option_inner(field.ty)
+            .and_then(types::option_inner)
+            .is_some()
+        {
+            cx.error_spanned_by(
+                field.ty,
+                "a column is either nullable or not: `Option<Option<T>>` has no SQL meaning; use `Option<T>`",
+            );
+        }
         if let Some(name) = types::naive_timestamp(field.ty) {
             cx.error_spanned_by(
                 field.ty,

@@ -73,7 +73,9 @@ fn cache_entity(cont: &Container) -> TokenStream {
     let (Some(cache), [key]) = (&cont.attrs.cache, keys.as_slice()) else {
         return TokenStream::new();
     };
-    let ident = cont.ident;
+    // Every token at the `cache(...)` attribute, the entity's name too: a missing serde or
+    // Clone derive is then reported once, there.
+    let ident = syn::Ident::new(&cont.ident.to_string(), cache.span);
     let key_ty = key.ty;
     let key_field = key.ident;
     quote_spanned! {cache.span=>

@@ -28,7 +28,8 @@ use sqlx::{Arguments, Decode, Encode, Postgres, Type};
     label = "unsupported column type",
     note = "supported: uuid::Uuid, i16, i32, i64, bool, String, rust_decimal::Decimal, \
             chrono::DateTime<Utc>, chrono::NaiveDate, f32, f64, serde_json::Value, dbpat::Json<T>, \
-            Vec<u8>, Vec<T> of those scalars, Option<T> of any of them, and #[derive(DbEnum)] enums"
+            #[derive(DbEnum)] enums, Vec<u8>, Vec<T> of the scalars above (not of enums or JSON), \
+            and Option<T> of any of them (once: no Option<Option<T>>)"
 )]
 pub trait ColumnType:
     Type<Postgres>
