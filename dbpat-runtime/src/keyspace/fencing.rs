@@ -31,7 +31,7 @@ use super::ident::Ident;
 use super::lock::{LockGuard, LockManager};
 use redis::aio::{ConnectionLike, ConnectionManager};
 use sqlx::{PgConnection, PgPool};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Locks whose acquisitions carry a fencing token from a PostgreSQL sequence.
 #[derive(Clone)]
@@ -102,20 +102,9 @@ impl<C: ConnectionLike + Clone + Send + Sync> FencedLockManager<C> {
 
     /// Tries until acquired or `wait` has passed ([`Error::LockTimeout`]).
     pub async fn acquire(&self, entity: &str, id: &str, wait: Duration) -> Result<FencedGuard<C>> {
-        let started = Instant::now();
-        loop {
-            if let Some(g) = self.try_acquire(entity, id).await? {
-                return Ok(g);
-            }
-            let waited = started.elapsed();
-            if waited >= wait {
-                return Err(Error::LockTimeout {
-                    key: self.locks.key(entity, id)?,
-                    waited,
-                });
-            }
-            tokio::time::sleep(self.locks.retry_pause().min(wait - waited)).await;
-        }
+        self.locks
+            .retry_until(entity, id, wait, || self.try_acquire(entity, id))
+            .await
     }
 }
 

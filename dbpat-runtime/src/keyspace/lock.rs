@@ -144,9 +144,26 @@ impl<C: ConnectionLike + Clone + Send + Sync> LockManager<C> {
 
     /// Tries until the lock is acquired or `wait` has passed ([`Error::LockTimeout`]).
     pub async fn acquire(&self, entity: &str, id: &str, wait: Duration) -> Result<LockGuard<C>> {
+        self.retry_until(entity, id, wait, || self.try_acquire(entity, id))
+            .await
+    }
+
+    /// Calls `attempt` until it yields a guard, pausing [`RetryDelay`] between tries, or fails
+    /// with [`Error::LockTimeout`] naming the lock's key once `wait` has passed.
+    pub(crate) async fn retry_until<G, F, Fut>(
+        &self,
+        entity: &str,
+        id: &str,
+        wait: Duration,
+        mut attempt: F,
+    ) -> Result<G>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<G>>>,
+    {
         let started = Instant::now();
         loop {
-            if let Some(g) = self.try_acquire(entity, id).await? {
+            if let Some(g) = attempt().await? {
                 return Ok(g);
             }
             let waited = started.elapsed();
