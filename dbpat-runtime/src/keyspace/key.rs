@@ -135,13 +135,7 @@ impl KeyBuilder {
         id: Option<&str>,
         attribute: Option<&str>,
     ) -> Result<String> {
-        validate_segment(entity)?;
-        let id = id.map(validate_segment).transpose()?.unwrap_or("*");
-        let attribute = attribute.map(validate_segment).transpose()?.unwrap_or("*");
-        Ok(format!(
-            "{}{entity}:{id}:{attribute}",
-            glob_escape(&self.prefix)
-        ))
+        self.glob(entity, id, attribute, false)
     }
 
     /// Like [`KeyBuilder::pattern`] for keys built with [`KeyBuilder::tagged_key`]:
@@ -152,11 +146,27 @@ impl KeyBuilder {
         id: Option<&str>,
         attribute: Option<&str>,
     ) -> Result<String> {
+        self.glob(entity, id, attribute, true)
+    }
+
+    /// `<prefix><entity>:<id or *>:<attribute or *>`, the id in `{...}` when `tagged`.
+    fn glob(
+        &self,
+        entity: &str,
+        id: Option<&str>,
+        attribute: Option<&str>,
+        tagged: bool,
+    ) -> Result<String> {
         validate_segment(entity)?;
         let id = id.map(validate_segment).transpose()?.unwrap_or("*");
         let attribute = attribute.map(validate_segment).transpose()?.unwrap_or("*");
+        let id = if tagged {
+            format!("{{{id}}}")
+        } else {
+            id.to_owned()
+        };
         Ok(format!(
-            "{}{entity}:{{{id}}}:{attribute}",
+            "{}{entity}:{id}:{attribute}",
             glob_escape(&self.prefix)
         ))
     }
