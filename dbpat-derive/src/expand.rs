@@ -78,12 +78,19 @@ fn cache_entity(cont: &Container) -> TokenStream {
     let ident = syn::Ident::new(&cont.ident.to_string(), cache.span);
     let key_ty = key.ty;
     let key_field = key.ident;
+    let policy = cache_policy(cont, cache);
     quote_spanned! {cache.span=>
         impl ::dbpat::cache::CacheEntity for #ident {
             type Id = #key_ty;
             fn cache_id(&self) -> Self::Id {
                 ::core::clone::Clone::clone(&self.#key_field)
             }
+            fn entity_name() -> &'static str {
+                <Self as ::dbpat::Entity>::TABLE.entity
+            }
+        }
+        impl ::dbpat::cache::CachedEntity for #ident {
+            const POLICY: ::dbpat::model::CachePolicy = #policy;
         }
     }
 }
@@ -330,6 +337,12 @@ fn cache(cont: &Container) -> TokenStream {
     let Some(c) = &cont.attrs.cache else {
         return quote!(::core::option::Option::None);
     };
+    let policy = cache_policy(cont, c);
+    quote!(::core::option::Option::Some(#policy))
+}
+
+/// The `CachePolicy` literal of a `cache(...)` attribute.
+fn cache_policy(cont: &Container, c: &crate::attr::CacheAttr) -> TokenStream {
     let prefix = c
         .prefix
         .as_ref()
@@ -344,13 +357,13 @@ fn cache(cont: &Container) -> TokenStream {
     };
     let hash_tag = c.hash_tag;
     quote! {
-        ::core::option::Option::Some(::dbpat::model::CachePolicy {
+        ::dbpat::model::CachePolicy {
             key_prefix: #prefix,
             ttl_secs: #ttl,
             negative_ttl_secs: #negative,
             write: ::dbpat::model::CacheWrite::#write,
             hash_tag: #hash_tag,
-        })
+        }
     }
 }
 

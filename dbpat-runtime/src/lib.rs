@@ -8,6 +8,7 @@ pub mod ddl;
 pub mod emit_sql;
 pub mod entity;
 pub mod enum_value;
+pub mod error;
 pub mod keyspace;
 pub mod migrate;
 pub mod model;
@@ -18,9 +19,9 @@ pub mod tiers;
 pub use column_type::{ArrayElement, ColumnType};
 pub use entity::{registered_tables, Entity, EntityRegistration};
 pub use enum_value::UnknownEnumValue;
+pub use error::{Error, Result};
 pub use query::{
-    transaction, transaction_with, Column, Error, Filter, Patch, PoolConfig, RetryPolicy, Select,
-    Table,
+    transaction, transaction_with, Column, Filter, Patch, PoolConfig, RetryPolicy, Select, Table,
 };
 /// A JSONB column holding a typed value (sqlx's `Json<T>`): `metadata: Json<Metadata>`.
 pub use sqlx::types::Json;
@@ -31,7 +32,7 @@ pub mod __private {
     pub use crate::query::value::{
         unnest_nullable_scalars, unnest_scalars, BindValue, UnnestColumn, UnnestScalar,
     };
-    pub use crate::query::write::find_by_unique;
+    pub use crate::query::read::find_by_unique;
     pub use inventory;
     pub use sqlx;
 }

@@ -5,7 +5,7 @@ use super::handle::EntityCache;
 use super::key::EntityKeys;
 use super::metrics::Counters;
 use super::scripts::{PUT_ATTRIBUTE, SWEEP_TRACKED};
-use super::source::{CacheEntity, CacheSource};
+use super::source::CacheEntity;
 use redis::AsyncCommands;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -23,7 +23,7 @@ pub enum AttributeSweep {
     Scan,
 }
 
-impl<E: CacheEntity, S: CacheSource<E>> EntityCache<E, S> {
+impl<E: CacheEntity> EntityCache<E> {
     /// Stores an attribute of `id` (`<entity>:<id>:<attribute>`, JSON) for `ttl` (with jitter),
     /// tracked so that deleting the row removes it. Redis errors are logged and counted.
     pub async fn put_attribute<T: Serialize>(

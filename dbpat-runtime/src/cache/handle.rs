@@ -1,15 +1,18 @@
-//! The handles: [`Cache`] (one per application and Redis server) and [`EntityCache`] (one per
-//! cached entity type, holding its database source).
+//! The handles: [`Cache`] (one per application and Redis server) and [`EntityCache`] (the
+//! cache of one entity type, which [`Cached`] and [`SourceCache`] run their reads and writes
+//! through).
 
 use super::attributes::AttributeSweep;
 use super::codec::{layout_of_columns, layout_of_type_name, Codec};
-use super::error::CacheError;
+use crate::error::Error;
 use super::health::Health;
 use super::key::KeyBuilder;
 use super::lease::{run_subscriber, Wake};
 use super::metrics::{CacheMetrics, Counters};
 use super::single_flight::SingleFlight;
-use super::source::{CacheEntity, CacheSource};
+use super::cached::Cached;
+use super::source::{CacheEntity, CacheSource, CachedEntity};
+use super::source_cache::SourceCache;
 use super::write::EndWrite;
 use crate::model::CachePolicy;
 use futures_util::future::BoxFuture;
@@ -74,7 +77,7 @@ impl Default for CacheConfig {
 
 /// One application's cache: a Redis [`ConnectionManager`], a wake-up subscription, the circuit
 /// breaker and the counters. Cheap to clone; make one per process and Redis server, then one
-/// [`EntityCache`] per entity with [`Cache::entity`].
+/// handle per entity with [`Cache::entity`] (derived entities) or [`Cache::with_source`].
 #[derive(Clone)]
 pub struct Cache {
     pub(super) inner: Arc<CacheInner>,
@@ -164,43 +167,32 @@ impl Cache {
         self.inner.wake.is_subscribed()
     }
 
-    /// The cache of a derived entity, with the policy of its `#[dbpat(cache(...))]` attribute.
-    /// `None` when the entity has no cache policy.
-    pub fn entity<E, S>(&self, source: S) -> Option<EntityCache<E, S>>
-    where
-        E: CacheEntity + crate::Entity,
-        S: CacheSource<E>,
-    {
-        let policy = E::TABLE.cache?;
-        Some(self.build(policy, layout_of_columns(&E::TABLE), source))
+    /// The cached data API of derived entity `E`, with the policy of its
+    /// `#[dbpat(cache(...))]` attribute. An entity without a cache policy does not implement
+    /// [`CachedEntity`], so asking for its handle does not compile.
+    pub fn entity<E: CachedEntity>(&self) -> Cached<E> {
+        Cached::new(self.build(E::POLICY, layout_of_columns(&E::TABLE)))
     }
 
-    /// The cache of any serde type, with an explicit policy.
-    pub fn entity_with_policy<E, S>(&self, policy: CachePolicy, source: S) -> EntityCache<E, S>
+    /// The closure-based cache of any serde type over a [`CacheSource`] of your own, with an
+    /// explicit policy (for rows that are not one derived entity: a view, a join, a remote
+    /// service).
+    pub fn with_source<E, S>(&self, policy: CachePolicy, source: S) -> SourceCache<E, S>
     where
         E: CacheEntity,
         S: CacheSource<E>,
     {
-        self.build(
-            policy,
-            layout_of_type_name(std::any::type_name::<E>()),
-            source,
-        )
+        let layout = layout_of_type_name(std::any::type_name::<E>());
+        SourceCache::new(self.build(policy, layout), source)
     }
 
-    fn build<E: CacheEntity, S: CacheSource<E>>(
-        &self,
-        policy: CachePolicy,
-        layout: u64,
-        source: S,
-    ) -> EntityCache<E, S> {
+    fn build<E: CacheEntity>(&self, policy: CachePolicy, layout: u64) -> EntityCache<E> {
         EntityCache {
             inner: Arc::new(EntityInner {
                 cache: self.clone(),
                 keys: KeyBuilder::new(&self.inner.config.app_prefix, &policy),
                 codec: Codec::new(layout),
                 policy,
-                source,
                 flights: SingleFlight::default(),
                 after_load: RwLock::new(None),
             }),
@@ -269,15 +261,18 @@ async fn flush_deferred(cache: Weak<CacheInner>) {
 }
 
 type LoadHook = Arc<dyn Fn(String) -> BoxFuture<'static, ()> + Send + Sync>;
-pub(super) type ReadResult<E> = Result<Option<E>, CacheError>;
+pub(super) type ReadResult<E> = Result<Option<E>, Error>;
 
-/// The cached data API of one entity type: cache-aside reads with single-flight, leases and
-/// negative entries; writes that keep Redis consistent with PostgreSQL. Cheap to clone.
-pub struct EntityCache<E: CacheEntity, S> {
-    pub(super) inner: Arc<EntityInner<E, S>>,
+/// The cache of one entity type: cache-aside reads with single-flight, leases and negative
+/// entries; writes that keep Redis consistent with PostgreSQL; attribute keys. [`Cached`] and
+/// [`SourceCache`] dereference to it for what is not a read or a write (keys, attributes,
+/// [`invalidate`](Self::invalidate), [`begin_write`](Self::begin_write), metrics). Cheap to
+/// clone.
+pub struct EntityCache<E: CacheEntity> {
+    pub(super) inner: Arc<EntityInner<E>>,
 }
 
-impl<E: CacheEntity, S> Clone for EntityCache<E, S> {
+impl<E: CacheEntity> Clone for EntityCache<E> {
     fn clone(&self) -> Self {
         EntityCache {
             inner: self.inner.clone(),
@@ -285,17 +280,16 @@ impl<E: CacheEntity, S> Clone for EntityCache<E, S> {
     }
 }
 
-pub(super) struct EntityInner<E: CacheEntity, S> {
+pub(super) struct EntityInner<E: CacheEntity> {
     pub(super) cache: Cache,
     pub(super) keys: KeyBuilder,
     pub(super) codec: Codec,
     pub(super) policy: CachePolicy,
-    pub(super) source: S,
     pub(super) flights: SingleFlight<ReadResult<E>>,
     pub(super) after_load: RwLock<Option<LoadHook>>,
 }
 
-impl<E: CacheEntity, S: CacheSource<E>> EntityCache<E, S> {
+impl<E: CacheEntity> EntityCache<E> {
     pub(super) fn c(&self) -> &CacheInner {
         &self.inner.cache.inner
     }
@@ -332,11 +326,6 @@ impl<E: CacheEntity, S: CacheSource<E>> EntityCache<E, S> {
     /// The underlying [`Cache`] handle.
     pub fn cache(&self) -> &Cache {
         &self.inner.cache
-    }
-
-    /// The database source.
-    pub fn source(&self) -> &S {
-        &self.inner.source
     }
 
     /// Test hook: runs after a lease holder's database load and before its fill (to pause a

@@ -7,20 +7,20 @@ use super::health::Deferred;
 use super::key::EntityKeys;
 use super::metrics::Counters;
 use super::scripts::BEGIN_WRITE;
-use super::source::{CacheEntity, CacheSource};
+use super::source::CacheEntity;
 use super::write::EndWrite;
 use crate::model::CacheWrite;
 
-impl<E: CacheEntity, S: CacheSource<E>> EntityCache<E, S> {
+impl<E: CacheEntity> EntityCache<E> {
     /// Announces a write of `id` before the database write begins. From now until the intent
     /// is finished, no reader stores a value for `id` and readers that miss go to the
     /// database. Finish it after the transaction **commits** ([`WriteIntent::committed`],
     /// [`WriteIntent::deleted`]) or fails ([`WriteIntent::abort`]). A dropped intent
     /// invalidates in the background.
     ///
-    /// Use this when the write runs in a transaction the caller commits; otherwise the
-    /// closure-taking methods ([`update`](Self::update), [`delete`](Self::delete)...) do it all.
-    pub async fn begin_write(&self, id: &E::Id) -> WriteIntent<E, S> {
+    /// Use this when the write runs in a transaction the caller commits; otherwise the cached
+    /// handles' writes ([`Cached::update`](super::Cached::update), ...) do it all.
+    pub async fn begin_write(&self, id: &E::Id) -> WriteIntent<E> {
         let c = self.c();
         let keys = self.inner.keys.keys(id);
         let token = new_token();
@@ -59,14 +59,14 @@ impl<E: CacheEntity, S: CacheSource<E>> EntityCache<E, S> {
 
 /// A write announced with [`EntityCache::begin_write`]; finish it after the commit.
 #[must_use = "finish the intent after the commit (committed / deleted / abort)"]
-pub struct WriteIntent<E: CacheEntity, S: CacheSource<E>> {
-    cache: Option<EntityCache<E, S>>,
+pub struct WriteIntent<E: CacheEntity> {
+    cache: Option<EntityCache<E>>,
     keys: EntityKeys,
     token: String,
     solo: bool,
 }
 
-impl<E: CacheEntity, S: CacheSource<E>> WriteIntent<E, S> {
+impl<E: CacheEntity> WriteIntent<E> {
     /// The write committed and `row` is the committed row: store it (write-through, when no
     /// other writer overlapped) or invalidate.
     pub async fn committed(mut self, row: &E) {
@@ -117,7 +117,7 @@ impl<E: CacheEntity, S: CacheSource<E>> WriteIntent<E, S> {
     }
 }
 
-impl<E: CacheEntity, S: CacheSource<E>> Drop for WriteIntent<E, S> {
+impl<E: CacheEntity> Drop for WriteIntent<E> {
     fn drop(&mut self) {
         let Some(cache) = self.cache.take() else {
             return;

@@ -1,11 +1,12 @@
 //! The Redis cache layer: cache-aside reads with a consistency contract.
 //!
-//! An entity with a [`CachePolicy`](crate::model::CachePolicy) gets an [`EntityCache`]:
-//! [`get`](EntityCache::get) / [`get_many`](EntityCache::get_many) read Redis first and the
-//! database (through a [`CacheSource`]) on a miss; [`update`](EntityCache::update),
-//! [`patch`](EntityCache::patch), [`update_versioned`](EntityCache::update_versioned),
-//! [`insert`](EntityCache::insert) and [`delete`](EntityCache::delete) wrap the caller's
-//! database write and keep Redis correct (write-through or invalidation, per the policy).
+//! A derived entity with `#[dbpat(cache(...))]` gets a [`Cached`] handle from
+//! [`Cache::entity`], with the table's own vocabulary (`find`, `get`, `find_many`, `insert`,
+//! `insert_many`, `update`, `patch`, `delete`, `count`, `exists`, `query`, `filter`): reads go
+//! to Redis first and to PostgreSQL on a miss; writes run the entity's statements and keep
+//! Redis correct (write-through or invalidation, per the policy). Rows that are not one derived
+//! entity get the closure-based [`SourceCache`] over a [`CacheSource`] of your own, from
+//! [`Cache::with_source`]. Both run through one [`EntityCache`].
 //!
 //! # The guarantee
 //!
@@ -38,15 +39,15 @@
 //! circuit breaker then skips Redis; invalidations that could not be delivered are retried in
 //! the background while this process reads those rows from the database.
 //!
-//! See `docs/cache.md` for the key format, the options and the measured figures.
+//! The README's cache section has the key format, the options and the measured figures.
 
 mod attributes;
+mod cached;
 mod codec;
-mod error;
 mod handle;
 mod health;
 mod intent;
-pub mod key;
+mod key;
 mod lease;
 mod metrics;
 mod read;
@@ -54,17 +55,16 @@ mod read_many;
 mod scripts;
 pub(crate) mod single_flight;
 mod source;
-mod table;
+mod source_cache;
 mod write;
 
 pub use attributes::AttributeSweep;
-pub use codec::{layout_of_columns, Codec, Decoded};
-pub use error::{BoxError, CacheError};
+pub use cached::Cached;
+pub use codec::{Codec, Decoded};
 pub use handle::{Cache, CacheConfig, EntityCache};
 pub use intent::WriteIntent;
-pub use key::{EntityKeys, KeyBuilder};
 pub use metrics::CacheMetrics;
 /// The `redis` crate this layer is built on (for `redis::Client::open`).
 pub use redis;
-pub use source::{CacheEntity, CacheSource};
-pub use table::TableSource;
+pub use source::{CacheEntity, CacheSource, CachedEntity};
+pub use source_cache::SourceCache;

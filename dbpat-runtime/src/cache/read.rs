@@ -1,8 +1,8 @@
-//! Single reads: [`EntityCache::get`] and its miss path (the fill lease, the wait for another
+//! Single reads: [`EntityCache::read`] and its miss path (the fill lease, the wait for another
 //! holder, the guarded fill).
 
 use super::codec::Decoded;
-use super::error::CacheError;
+use crate::error::Error;
 use super::handle::{new_token, EntityCache, ReadResult};
 use super::key::EntityKeys;
 use super::lease::Acquire;
@@ -25,12 +25,16 @@ enum First {
     NoCache,
 }
 
-impl<E: CacheEntity, S: CacheSource<E>> EntityCache<E, S> {
-    /// Cache-aside read: the cached row, else one database load shared by every concurrent
-    /// reader of `id` (in this process and, through the lease, in all others), filled back
-    /// only if no write intervened. `Ok(None)`: no such row (cached as a negative entry).
-    /// Redis problems never surface here; database errors do.
-    pub async fn get(&self, id: &E::Id) -> Result<Option<E>, CacheError> {
+impl<E: CacheEntity> EntityCache<E> {
+    /// Cache-aside read: the cached row, else one database load (from `source`) shared by
+    /// every concurrent reader of `id` (in this process and, through the lease, in all
+    /// others), filled back only if no write intervened. `Ok(None)`: no such row (cached as a
+    /// negative entry). Redis problems never surface here; database errors do.
+    pub(crate) async fn read<S: CacheSource<E>>(
+        &self,
+        source: &S,
+        id: &E::Id,
+    ) -> Result<Option<E>, Error> {
         let c = self.c();
         let value_key = self.inner.keys.entity(id);
         // The hit path: one GET, no single-flight bookkeeping.
@@ -55,7 +59,7 @@ impl<E: CacheEntity, S: CacheSource<E>> EntityCache<E, S> {
             match self.inner.flights.enter(&value_key) {
                 Entry::Leader(leader) => {
                     let keys = self.inner.keys.keys(id);
-                    let stamped = Arc::new(self.fetch(id, &keys, first).await);
+                    let stamped = Arc::new(self.fetch(source, id, &keys, first).await);
                     let result = stamped.value.clone();
                     leader.finish(stamped);
                     return result;
@@ -88,11 +92,17 @@ impl<E: CacheEntity, S: CacheSource<E>> EntityCache<E, S> {
     }
 
     /// The miss path of one flight leader: lease, load and fill, or wait for another holder.
-    async fn fetch(&self, id: &E::Id, keys: &EntityKeys, first: First) -> Stamped<ReadResult<E>> {
+    async fn fetch<S: CacheSource<E>>(
+        &self,
+        source: &S,
+        id: &E::Id,
+        keys: &EntityKeys,
+        first: First,
+    ) -> Stamped<ReadResult<E>> {
         let c = self.c();
         let flights = &self.inner.flights;
         let mut force = match first {
-            First::NoCache => return self.load_direct(id).await,
+            First::NoCache => return self.load_direct(source, id).await,
             First::Corrupt => true,
             First::Missed => false,
         };
@@ -107,7 +117,7 @@ impl<E: CacheEntity, S: CacheSource<E>> EntityCache<E, S> {
                 let mut conn = c.conn();
                 let got: Option<Option<Vec<u8>>> = c.redis("get", conn.get(&keys.value)).await;
                 match got {
-                    None => return self.load_direct(id).await,
+                    None => return self.load_direct(source, id).await,
                     Some(Some(bytes)) => match self.decode(&bytes) {
                         Some(v) => return stamped(Ok(v), t),
                         None => force = true,
@@ -140,20 +150,20 @@ impl<E: CacheEntity, S: CacheSource<E>> EntityCache<E, S> {
                 .and_then(Acquire::parse_all)
                 .and_then(|mut v| v.pop());
             match answer {
-                None => return self.load_direct(id).await,
+                None => return self.load_direct(source, id).await,
                 Some(Acquire::Cached(bytes)) => match self.decode(&bytes) {
                     Some(v) => return stamped(Ok(v), t),
                     None => force = true,
                 },
                 Some(Acquire::WritersInFlight) => {
                     Counters::inc(&self.counters().write_bypasses);
-                    return self.load_direct(id).await;
+                    return self.load_direct(source, id).await;
                 }
-                Some(Acquire::Leased) => return self.load_and_fill(id, keys, &token).await,
+                Some(Acquire::Leased) => return self.load_and_fill(source, id, keys, &token).await,
                 Some(Acquire::Held { pttl_ms }) => {
                     let now = Instant::now();
                     if now >= give_up {
-                        return self.load_direct(id).await;
+                        return self.load_direct(source, id).await;
                     }
                     Counters::inc(&self.counters().stampede_waits);
                     let wait = c.wake.max_wait(pttl_ms, waits).min(give_up - now);
@@ -166,15 +176,15 @@ impl<E: CacheEntity, S: CacheSource<E>> EntityCache<E, S> {
     }
 
     /// Reads the database without touching the cache.
-    async fn load_direct(&self, id: &E::Id) -> Stamped<ReadResult<E>> {
+    async fn load_direct<S: CacheSource<E>>(&self, source: &S, id: &E::Id) -> Stamped<ReadResult<E>> {
         let t = self.inner.flights.tick();
         Counters::inc(&self.counters().db_loads);
-        let r = self.inner.source.load(id).await;
-        stamped(r.map_err(CacheError::source), t)
+        stamped(source.load(id).await, t)
     }
 
-    async fn load_and_fill(
+    async fn load_and_fill<S: CacheSource<E>>(
         &self,
+        source: &S,
         id: &E::Id,
         keys: &EntityKeys,
         token: &str,
@@ -182,11 +192,11 @@ impl<E: CacheEntity, S: CacheSource<E>> EntityCache<E, S> {
         let c = self.c();
         let t_load = self.inner.flights.tick();
         Counters::inc(&self.counters().db_loads);
-        let row = match self.inner.source.load(id).await {
+        let row = match source.load(id).await {
             Ok(row) => row,
             Err(e) => {
                 self.release(keys, token).await;
-                return stamped(Err(CacheError::source(e)), t_load);
+                return stamped(Err(e), t_load);
             }
         };
         let hook = self

@@ -1,6 +1,6 @@
-//! Batch reads: [`EntityCache::get_many`] (one `MGET`, one lease script, one database load).
+//! Batch reads: [`EntityCache::read_many`] (one `MGET`, one lease script, one database load).
 
-use super::error::CacheError;
+use crate::error::Error;
 use super::handle::{new_token, EntityCache};
 use super::key::EntityKeys;
 use super::lease::Acquire;
@@ -10,11 +10,15 @@ use super::source::{CacheEntity, CacheSource};
 use redis::Value;
 use std::collections::HashMap;
 
-impl<E: CacheEntity, S: CacheSource<E>> EntityCache<E, S> {
-    /// Reads many ids: one `MGET`, then one `load_many` for all the misses. Misses whose lease
+impl<E: CacheEntity> EntityCache<E> {
+    /// Reads many ids: one `MGET`, then one `load_many` of `source` for all the misses. Misses whose lease
     /// this call obtains are filled (lease-guarded); the others are read from the database
     /// without waiting. The result is in the order of `ids`.
-    pub async fn get_many(&self, ids: &[E::Id]) -> Result<Vec<Option<E>>, CacheError> {
+    pub(crate) async fn read_many<S: CacheSource<E>>(
+        &self,
+        source: &S,
+        ids: &[E::Id],
+    ) -> Result<Vec<Option<E>>, Error> {
         let c = self.c();
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut uniq: Vec<(E::Id, EntityKeys)> = Vec::new();
@@ -87,13 +91,13 @@ impl<E: CacheEntity, S: CacheSource<E>> EntityCache<E, S> {
         if !to_load.is_empty() {
             Counters::inc(&self.counters().db_loads);
             let load_ids: Vec<E::Id> = to_load.iter().map(|&i| uniq[i].0.clone()).collect();
-            let rows = match self.inner.source.load_many(&load_ids).await {
+            let rows = match source.load_many(&load_ids).await {
                 Ok(rows) => rows,
                 Err(e) => {
                     for &i in &leased {
                         self.release(&uniq[i].1, &token).await;
                     }
-                    return Err(CacheError::source(e));
+                    return Err(e);
                 }
             };
             for &i in &to_load {

@@ -1,6 +1,8 @@
 //! What the cache needs from the entity and from the database.
 
-use super::error::BoxError;
+use crate::error::Error;
+use crate::model::CachePolicy;
+use crate::query::Table;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt::Display;
@@ -8,27 +10,45 @@ use std::future::Future;
 
 /// A row type the cache can store: serde for the value, and the id that names its key.
 ///
-/// After the query layer merges, `#[derive(Entity)]` can emit this for single-column primary
-/// keys (`type Id = Uuid; fn cache_id(&self) -> Uuid { self.id }`).
+/// `#[derive(Entity)]` emits it for an entity with `#[dbpat(cache(...))]` and a single-column
+/// primary key; implement it by hand for a type served by a custom [`CacheSource`].
 pub trait CacheEntity: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     /// The primary key; its `Display` form is the `<id>` of `<entity>:<id>`.
     type Id: Display + Clone + Send + Sync + 'static;
 
     /// This row's id.
     fn cache_id(&self) -> Self::Id;
+
+    /// The name errors use for this entity ([`Error::NotFound`]); the type's own name by
+    /// default.
+    fn entity_name() -> &'static str {
+        let full = std::any::type_name::<Self>();
+        full.rsplit("::").next().unwrap_or(full)
+    }
+}
+
+/// A derived entity with a `#[dbpat(cache(...))]` policy: what [`Cache::entity`] needs, so
+/// asking for the cached handle of an entity without a cache policy does not compile.
+/// Emitted by `#[derive(Entity)]`.
+///
+/// [`Cache::entity`]: super::Cache::entity
+pub trait CachedEntity: Table + CacheEntity<Id = <Self as Table>::Key> {
+    /// The entity's `#[dbpat(cache(...))]` policy.
+    const POLICY: CachePolicy;
 }
 
 /// The database side of a cached entity: loads committed rows by id.
 ///
 /// ```
-/// # use dbpat_runtime::cache::{BoxError, CacheEntity, CacheSource};
+/// # use dbpat_runtime::cache::{CacheEntity, CacheSource};
+/// # use dbpat_runtime::Error;
 /// # #[derive(Clone, serde::Serialize, serde::Deserialize)]
 /// # struct Item { id: i64, name: String }
 /// # impl CacheEntity for Item { type Id = i64; fn cache_id(&self) -> i64 { self.id } }
 /// struct Items(sqlx::PgPool);
 ///
 /// impl CacheSource<Item> for Items {
-///     async fn load(&self, id: &i64) -> Result<Option<Item>, BoxError> {
+///     async fn load(&self, id: &i64) -> Result<Option<Item>, Error> {
 ///         let row: Option<(i64, String)> =
 ///             sqlx::query_as("SELECT id, name FROM items WHERE id = $1")
 ///                 .bind(id)
@@ -37,7 +57,7 @@ pub trait CacheEntity: Serialize + DeserializeOwned + Clone + Send + Sync + 'sta
 ///         Ok(row.map(|(id, name)| Item { id, name }))
 ///     }
 ///
-///     async fn load_many(&self, ids: &[i64]) -> Result<Vec<Item>, BoxError> {
+///     async fn load_many(&self, ids: &[i64]) -> Result<Vec<Item>, Error> {
 ///         let rows: Vec<(i64, String)> =
 ///             sqlx::query_as("SELECT id, name FROM items WHERE id = ANY($1)")
 ///                 .bind(ids)
@@ -47,10 +67,13 @@ pub trait CacheEntity: Serialize + DeserializeOwned + Clone + Send + Sync + 'sta
 ///     }
 /// }
 /// ```
-pub trait CacheSource<E: CacheEntity>: Send + Sync + 'static {
+///
+/// Errors are [`dbpat::Error`](crate::Error)s: `?` converts sqlx errors (classified as usual),
+/// and [`Error::source`] wraps any other.
+pub trait CacheSource<E: CacheEntity>: Send + Sync {
     /// The committed row with this id, or `None`.
-    fn load(&self, id: &E::Id) -> impl Future<Output = Result<Option<E>, BoxError>> + Send;
+    fn load(&self, id: &E::Id) -> impl Future<Output = Result<Option<E>, Error>> + Send;
 
     /// The committed rows among `ids` (any order; missing ids are simply absent), in one query.
-    fn load_many(&self, ids: &[E::Id]) -> impl Future<Output = Result<Vec<E>, BoxError>> + Send;
+    fn load_many(&self, ids: &[E::Id]) -> impl Future<Output = Result<Vec<E>, Error>> + Send;
 }

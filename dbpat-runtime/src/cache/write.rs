@@ -1,12 +1,13 @@
-//! Writes through the cache: the closure-taking methods ([`EntityCache::update`],
-//! [`EntityCache::delete`]...), [`EntityCache::invalidate`] and the end-of-write script.
+//! Writes through the cache: the write protocol around a database write
+//! (`write_with`, `insert_with`, `delete_with`), [`EntityCache::invalidate`] and the
+//! end-of-write script.
 
 use super::handle::{new_token, CacheInner, EntityCache};
 use super::health::Deferred;
 use super::key::EntityKeys;
 use super::metrics::Counters;
 use super::scripts::END_WRITE;
-use super::source::{CacheEntity, CacheSource};
+use super::source::CacheEntity;
 use std::future::Future;
 
 pub(super) enum EndWrite {
@@ -62,12 +63,12 @@ impl CacheInner {
     }
 }
 
-impl<E: CacheEntity, S: CacheSource<E>> EntityCache<E, S> {
-    /// Update through the cache: `write` performs the database update **and commits**, and
-    /// returns the committed row. The cache is made consistent per the policy (the new row
-    /// stored, or the entry invalidated). An error from `write` is returned unchanged (the
-    /// entry is invalidated).
-    pub async fn update<F, Fut, Er>(&self, id: &E::Id, write: F) -> Result<E, Er>
+impl<E: CacheEntity> EntityCache<E> {
+    /// A write of `id` through the cache: `write` performs the database write (insert with a
+    /// known id, update, patch, versioned update) **and commits**, and returns the committed
+    /// row. The cache is made consistent per the policy (the new row stored, or the entry
+    /// invalidated). An error from `write` is returned unchanged (the entry is invalidated).
+    pub(crate) async fn write_with<F, Fut, Er>(&self, id: &E::Id, write: F) -> Result<E, Er>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<E, Er>>,
@@ -85,39 +86,9 @@ impl<E: CacheEntity, S: CacheSource<E>> EntityCache<E, S> {
         }
     }
 
-    /// A partial update; same contract as [`update`](Self::update).
-    pub async fn patch<F, Fut, Er>(&self, id: &E::Id, write: F) -> Result<E, Er>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<E, Er>>,
-    {
-        self.update(id, write).await
-    }
-
-    /// An optimistic-locking update (`... WHERE version = $n`); same contract as
-    /// [`update`](Self::update). A conflict error from `write` invalidates the entry (another
-    /// writer changed the row) and is returned unchanged.
-    pub async fn update_versioned<F, Fut, Er>(&self, id: &E::Id, write: F) -> Result<E, Er>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<E, Er>>,
-    {
-        self.update(id, write).await
-    }
-
-    /// Insert of a row whose id the application supplies: clears a negative entry for it, and
-    /// with write-through stores the new row. Same contract as [`update`](Self::update).
-    pub async fn insert_with_id<F, Fut, Er>(&self, id: &E::Id, write: F) -> Result<E, Er>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<E, Er>>,
-    {
-        self.update(id, write).await
-    }
-
     /// Insert of a row whose id the database generates: after `write` commits, any negative
     /// entry or lease for the new id is deleted (the row is not stored: a later read fills it).
-    pub async fn insert<F, Fut, Er>(&self, write: F) -> Result<E, Er>
+    pub(crate) async fn insert_with<F, Fut, Er>(&self, write: F) -> Result<E, Er>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<E, Er>>,
@@ -130,7 +101,7 @@ impl<E: CacheEntity, S: CacheSource<E>> EntityCache<E, S> {
     /// Delete through the cache: `write` deletes the row **and commits**. Afterwards the entry
     /// is invalidated (or, with write-through, replaced by a negative entry) and the id's
     /// attribute keys are removed.
-    pub async fn delete<T, F, Fut, Er>(&self, id: &E::Id, write: F) -> Result<T, Er>
+    pub(crate) async fn delete_with<T, F, Fut, Er>(&self, id: &E::Id, write: F) -> Result<T, Er>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, Er>>,

@@ -15,7 +15,7 @@ pub use index::{
     fulltext_document, is_redundant, render_create_index, render_index_target, render_indexes,
 };
 pub use partition::{
-    initial_partitions, partition_bounds, render_archive_table, render_create_partition,
+    initial_partitions, partition_bounds, partition_containing, render_archive_table, render_create_partition,
     PartitionBounds, YearMonth,
 };
 pub use sql_text::{ident, ident_list, is_parenthesized, literal};

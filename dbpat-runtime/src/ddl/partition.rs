@@ -128,6 +128,27 @@ pub fn render_archive_table(table: &TableDef) -> Option<String> {
     ))
 }
 
+/// The partition of `table` (named as the DDL names it) whose range holds the instant `at`.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use dbpat_runtime::model::PartitionInterval;
+/// use dbpat_runtime::ddl::partition_containing;
+/// let at = Utc.with_ymd_and_hms(2025, 5, 17, 12, 0, 0).unwrap();
+/// assert_eq!(partition_containing("orders", PartitionInterval::Quarter, at).name, "orders_2025_q2");
+/// ```
+pub fn partition_containing(
+    table: &str,
+    interval: PartitionInterval,
+    at: DateTime<Utc>,
+) -> PartitionBounds {
+    partition_bounds(
+        table,
+        interval,
+        YearMonth::containing(at).period_start(interval),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,12 +1,12 @@
 //! `EXPLAIN (ANALYZE)` of a built query, to check which index a query uses.
 
-use super::error::Result;
+use crate::error::Result;
 use sqlx::postgres::PgArguments;
 use sqlx::{Executor, Postgres};
 
 /// Runs `EXPLAIN (ANALYZE, BUFFERS) <sql>` with `args` bound and returns the plan text, one
 /// line per row of the output. `sql` must come from dbpat or the program, never from input.
-pub async fn explain_analyze<'e, X>(ex: X, sql: &str, args: PgArguments) -> Result<String>
+pub(crate) async fn explain_analyze<'e, X>(ex: X, sql: &str, args: PgArguments) -> Result<String>
 where
     X: Executor<'e, Database = Postgres>,
 {

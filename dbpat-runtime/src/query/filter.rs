@@ -4,10 +4,9 @@
 
 use super::sql::FullTextSql;
 use super::value::{BindValue, IntoValue, JsonColumn, SqlValue};
+use super::writer::{json_value, SqlWriter};
 use crate::ddl::{ident, literal};
-use sqlx::error::BoxDynError;
-use sqlx::postgres::{PgArguments, PgHasArrayType};
-use std::fmt::Write as _;
+use sqlx::postgres::PgHasArrayType;
 use std::marker::PhantomData;
 
 /// A column of entity `E` whose Rust type is `T`; the derive emits one per field as an
@@ -90,11 +89,7 @@ impl<E> Clone for Filter<E> {
 
 impl<E> std::fmt::Debug for Filter<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut sql = String::new();
-        let mut args = PgArguments::default();
-        let mut n = 0;
-        let _ = self.node.render(&mut sql, &mut args, &mut n);
-        write!(f, "Filter({sql})")
+        write!(f, "Filter({})", self.to_sql())
     }
 }
 
@@ -151,23 +146,21 @@ impl<E> Filter<E> {
         })
     }
 
-    /// Renders the condition, numbering placeholders after `*n` and binding into `args`.
-    pub fn render(
-        &self,
-        sql: &mut String,
-        args: &mut PgArguments,
-        n: &mut usize,
-    ) -> Result<(), BoxDynError> {
-        self.node.render(sql, args, n)
+    /// Writes the condition into `w`, binding its values.
+    pub(crate) fn render(&self, w: &mut SqlWriter) {
+        self.node.render(w)
+    }
+
+    /// Whether this is the filter every row passes (nothing to write after `WHERE`).
+    pub(crate) fn is_all(&self) -> bool {
+        matches!(&self.node, Node::And(v) if v.is_empty())
     }
 
     /// The SQL text of the condition alone (placeholders from `$1`), for tests and logs.
     pub fn to_sql(&self) -> String {
-        let mut sql = String::new();
-        let mut args = PgArguments::default();
-        let mut n = 0;
-        let _ = self.node.render(&mut sql, &mut args, &mut n);
-        sql
+        let mut w = SqlWriter::new();
+        self.node.render(&mut w);
+        w.into_sql()
     }
 }
 
@@ -192,29 +185,12 @@ impl<E> std::ops::Not for Filter<E> {
     }
 }
 
-fn placeholder(
-    sql: &mut String,
-    args: &mut PgArguments,
-    n: &mut usize,
-    value: &dyn BindValue,
-) -> Result<(), BoxDynError> {
-    value.bind(args)?;
-    *n += 1;
-    let _ = write!(sql, "${n}");
-    Ok(())
-}
-
 impl Node {
-    fn render(
-        &self,
-        sql: &mut String,
-        args: &mut PgArguments,
-        n: &mut usize,
-    ) -> Result<(), BoxDynError> {
+    fn render(&self, w: &mut SqlWriter) {
         match self {
             Node::Compare { column, op, value } => {
-                let _ = write!(sql, "{} {op} ", ident(column));
-                placeholder(sql, args, n, value.as_ref())?;
+                w.push(&ident(column)).push(" ").push(op).push(" ");
+                w.push_bind(value.as_ref());
             }
             Node::Any {
                 column,
@@ -222,26 +198,21 @@ impl Node {
                 values,
             } => {
                 if *negated {
-                    sql.push_str("NOT (");
+                    w.push("NOT (");
                 }
-                let _ = write!(sql, "{} = ANY(", ident(column));
-                placeholder(sql, args, n, values.as_ref())?;
-                sql.push(')');
+                w.push(&ident(column)).push(" = ANY(");
+                w.push_bind(values.as_ref()).push(")");
                 if *negated {
-                    sql.push(')');
+                    w.push(")");
                 }
             }
             Node::Null { column, negated } => {
-                let _ = write!(
-                    sql,
-                    "{} IS {}NULL",
-                    ident(column),
-                    if *negated { "NOT " } else { "" }
-                );
+                w.push(&ident(column))
+                    .push(if *negated { " IS NOT NULL" } else { " IS NULL" });
             }
             Node::JsonContains { column, value } => {
-                let _ = write!(sql, "{} @> ", ident(column));
-                placeholder(sql, args, n, value.as_ref())?;
+                w.push(&ident(column)).push(" @> ");
+                w.push_bind(value.as_ref());
             }
             Node::JsonField {
                 column,
@@ -251,46 +222,43 @@ impl Node {
             } => {
                 // The key is a `&'static str` from the program, rendered as a literal so an
                 // expression index on `(col->>'key')` matches; the value is bound.
-                let _ = write!(sql, "({}->>{}) {op} ", ident(column), literal(key));
-                placeholder(sql, args, n, value.as_ref())?;
+                w.push("(")
+                    .push(&ident(column))
+                    .push("->>")
+                    .push(&literal(key))
+                    .push(") ")
+                    .push(op)
+                    .push(" ");
+                w.push_bind(value.as_ref());
             }
             Node::Search { head, query } => {
-                sql.push_str(head);
-                placeholder(sql, args, n, query.as_ref())?;
-                sql.push(')');
+                w.push(head).push_bind(query.as_ref()).push(")");
             }
             Node::And(nodes) | Node::Or(nodes) => {
-                let joiner = if matches!(self, Node::And(_)) {
-                    " AND "
-                } else {
-                    " OR "
-                };
+                let and = matches!(self, Node::And(_));
                 match nodes.len() {
-                    0 => sql.push_str(if matches!(self, Node::And(_)) {
-                        "TRUE"
-                    } else {
-                        "FALSE"
-                    }),
-                    1 => nodes[0].render(sql, args, n)?,
+                    0 => {
+                        w.push(if and { "TRUE" } else { "FALSE" });
+                    }
+                    1 => nodes[0].render(w),
                     _ => {
-                        sql.push('(');
+                        w.push("(");
                         for (i, node) in nodes.iter().enumerate() {
                             if i > 0 {
-                                sql.push_str(joiner);
+                                w.push(if and { " AND " } else { " OR " });
                             }
-                            node.render(sql, args, n)?;
+                            node.render(w);
                         }
-                        sql.push(')');
+                        w.push(")");
                     }
                 }
             }
             Node::Not(node) => {
-                sql.push_str("NOT (");
-                node.render(sql, args, n)?;
-                sql.push(')');
+                w.push("NOT (");
+                node.render(w);
+                w.push(")");
             }
         }
-        Ok(())
     }
 }
 
@@ -415,12 +383,12 @@ impl<E, T: SqlValue> Column<E, T> {
 impl<E, T: JsonColumn> Column<E, T> {
     /// `col @> $n::jsonb`: JSONB containment, served by a GIN (`jsonb_path_ops`) index.
     ///
-    /// A value that does not serialize to JSON is a programming error and panics.
+    /// A value that does not serialize to JSON makes the query fail with
+    /// [`Error::Encode`](crate::Error::Encode) when it runs.
     pub fn contains(self, value: impl serde::Serialize) -> Filter<E> {
-        let value = serde_json::to_value(value).expect("a JSONB filter value serializes to JSON");
         Filter::new(Node::JsonContains {
             column: self.name,
-            value: std::sync::Arc::new(value),
+            value: json_value(value),
         })
     }
 

@@ -16,7 +16,7 @@
 //! # drop(pool); Ok(()) }
 //! ```
 
-use super::error::Error;
+use crate::error::Error;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 use std::str::FromStr;

@@ -1,12 +1,12 @@
 //! [`Select`]: filter, order, limit/offset and keyset pagination over one entity.
 
-use super::error::{Error, Result};
 use super::filter::{Filter, Order};
+use super::history::{select_sql, ReadTiers};
 use super::table::Table;
-use crate::tiers::ReadTiers;
+use super::writer::SqlWriter;
+use crate::error::{Error, Result};
 use sqlx::postgres::PgArguments;
-use sqlx::{Arguments, Executor, Postgres};
-use std::fmt::Write as _;
+use sqlx::{Executor, Postgres};
 
 /// A query over entity `E`, from [`Table::query`] or [`Table::filter`].
 ///
@@ -64,7 +64,7 @@ impl<'a, E: Table> Select<'a, E> {
     /// Which storage tiers the rows come from: the table alone ([`ReadTiers::Hot`], the
     /// default), `<table>_archive` alone, or both as `UNION ALL` ([`ReadTiers::All`]). Filters,
     /// keyset seeks, ORDER BY and LIMIT apply to the union as a whole. Asking for the archive
-    /// of an entity without `#[dbpat(archive)]` fails with [`Error::Tier`].
+    /// of an entity without `#[dbpat(archive)]` fails with [`Error::NoArchive`].
     pub fn tiers(mut self, tiers: ReadTiers) -> Self {
         self.tiers = tiers;
         self
@@ -103,10 +103,8 @@ impl<'a, E: Table> Select<'a, E> {
     /// `(a, b) > ($1, $2)` when every term has the same direction (one index range scan on a
     /// matching composite index), and with the expanded `a > $1 OR (a = $1 AND b < $2)`
     /// otherwise. End the ORDER BY with a unique column (the key) so pages neither skip nor
-    /// repeat rows, and order by NOT NULL columns.
-    ///
-    /// # Panics
-    /// When executed without any `order_by`.
+    /// repeat rows, and order by NOT NULL columns. Without any `order_by` the query fails with
+    /// [`Error::InvalidQuery`] when it runs.
     pub fn after(self, last: &'a E) -> Select<'a, E> {
         Select {
             after: Some(last),
@@ -114,89 +112,89 @@ impl<'a, E: Table> Select<'a, E> {
         }
     }
 
-    /// Renders the WHERE predicate (filter and keyset seek) and, with `with_tail`, the
-    /// ORDER BY / LIMIT / OFFSET tail, binding every value in placeholder order.
-    fn render(&self, with_tail: bool) -> Result<(Option<String>, String, PgArguments)> {
-        let mut args = PgArguments::default();
-        let mut n = 0usize;
-        let mut where_sql = String::new();
-        self.filter
-            .render(&mut where_sql, &mut args, &mut n)
-            .map_err(Error::encode)?;
-        let mut predicate = (where_sql != "TRUE").then_some(where_sql);
-        if let Some(last) = self.after.filter(|_| with_tail || !self.order.is_empty()) {
-            assert!(
-                !self.order.is_empty(),
-                "keyset pagination (`after`) needs an order_by"
-            );
-            let first = n + 1;
-            for o in &self.order {
-                last.bind_column(o.index, &mut args)
-                    .map_err(Error::encode)?;
-                n += 1;
-            }
-            let seek = seek_predicate(&self.order, first);
-            predicate = Some(match predicate {
-                Some(p) => format!("{p} AND {seek}"),
-                None => seek,
-            });
+    /// Writes the WHERE predicate (filter and keyset seek), binding every value in order.
+    /// `None` when every row passes.
+    fn write_predicate(&self, w: &mut SqlWriter) -> Result<bool> {
+        let filtered = !self.filter.is_all();
+        if filtered {
+            self.filter.render(w);
         }
-        let mut tail = String::new();
-        if with_tail {
-            if !self.order.is_empty() {
-                tail.push_str("ORDER BY ");
-                for (i, o) in self.order.iter().enumerate() {
-                    if i > 0 {
-                        tail.push_str(", ");
-                    }
-                    let _ = write!(
-                        tail,
-                        "{}{}",
-                        crate::ddl::ident(o.name),
-                        if o.desc { " DESC" } else { "" }
-                    );
-                }
-            }
-            for (word, value) in [("LIMIT", self.limit), ("OFFSET", self.offset)] {
-                if let Some(v) = value {
-                    args.add(v).map_err(Error::encode)?;
-                    n += 1;
-                    if !tail.is_empty() {
-                        tail.push(' ');
-                    }
-                    let _ = write!(tail, "{word} ${n}");
-                }
-            }
+        let Some(last) = self.after else {
+            return Ok(filtered);
+        };
+        if self.order.is_empty() {
+            return Err(Error::InvalidQuery(
+                "keyset pagination (`after`) needs an order_by",
+            ));
         }
-        Ok((predicate, tail, args))
+        if filtered {
+            w.push(" AND ");
+        }
+        let params: Vec<usize> = self
+            .order
+            .iter()
+            .map(|o| w.bind(|args| last.bind_column(o.index, args)))
+            .collect();
+        write_seek(w, &self.order, &params);
+        Ok(true)
     }
 
-    /// Renders the statement: `head` (e.g. `DELETE FROM t`) over the hot table, then WHERE
-    /// and, with `with_tail`, ORDER BY, LIMIT and OFFSET.
+    /// Writes ORDER BY, LIMIT and OFFSET.
+    fn write_tail(&self, w: &mut SqlWriter) {
+        for (i, o) in self.order.iter().enumerate() {
+            w.push(if i == 0 { " ORDER BY " } else { ", " });
+            w.push(&crate::ddl::ident(o.name));
+            if o.desc {
+                w.push(" DESC");
+            }
+        }
+        if let Some(limit) = self.limit {
+            w.push(" LIMIT ").push_bind(&limit);
+        }
+        if let Some(offset) = self.offset {
+            w.push(" OFFSET ").push_bind(&offset);
+        }
+    }
+
+    /// `head` (e.g. `DELETE FROM t`) over the hot table, then WHERE and, with `with_tail`,
+    /// ORDER BY, LIMIT and OFFSET.
     fn build(&self, head: &str, with_tail: bool) -> Result<(String, PgArguments)> {
-        let (predicate, tail, args) = self.render(with_tail)?;
-        let mut sql = String::with_capacity(head.len() + 64);
-        sql.push_str(head);
-        if let Some(p) = predicate {
-            sql.push_str(" WHERE ");
-            sql.push_str(&p);
+        let mut w = SqlWriter::starting_with(head);
+        if !self.filter.is_all() || self.after.is_some() {
+            w.push(" WHERE ");
+            self.write_predicate(&mut w)?;
         }
-        if !tail.is_empty() {
-            sql.push(' ');
-            sql.push_str(&tail);
+        if with_tail {
+            self.write_tail(&mut w);
         }
-        Ok((sql, args))
+        w.finish()
     }
 
     /// The row query over the chosen tiers (the entity's pre-rendered SELECT for the hot
-    /// table; a `UNION ALL` of both column lists otherwise).
+    /// table; a `UNION ALL` of both column lists otherwise, sharing one set of parameters).
     fn build_rows(&self, with_tail: bool) -> Result<(String, PgArguments)> {
         if self.tiers == ReadTiers::Hot {
             return self.build(&E::sql().select, with_tail);
         }
-        let (predicate, tail, args) = self.render(with_tail)?;
-        let tail = (!tail.is_empty()).then_some(tail.as_str());
-        let sql = crate::tiers::select_sql(&E::TABLE, self.tiers, predicate.as_deref(), tail)?;
+        let mut w = SqlWriter::new();
+        let has_predicate = self.write_predicate(&mut w)?;
+        let predicate = has_predicate.then(|| w.sql().to_owned());
+        let mut tail = SqlWriter::new();
+        if with_tail {
+            // The tail's placeholders continue after the predicate's.
+            w.push(" ");
+            let start = w.sql().len();
+            self.write_tail(&mut w);
+            tail.push(w.sql()[start..].trim_start());
+        }
+        let tail_sql = (!tail.sql().is_empty()).then(|| tail.sql().to_owned());
+        let (_, args) = w.finish()?;
+        let sql = select_sql(
+            &E::TABLE,
+            self.tiers,
+            predicate.as_deref(),
+            tail_sql.as_deref(),
+        )?;
         Ok((sql, args))
     }
 
@@ -210,7 +208,8 @@ impl<'a, E: Table> Select<'a, E> {
         Ok((format!("SELECT {what} FROM ({rows}) AS dbpat_rows"), args))
     }
 
-    /// The SQL text this query runs (for logs and tests).
+    /// The SQL text this query runs (for logs and tests); empty if the query cannot run (the
+    /// error then comes from executing it).
     pub fn to_sql(&self) -> String {
         self.build_rows(true)
             .map(|(sql, _)| sql)
@@ -239,12 +238,17 @@ impl<'a, E: Table> Select<'a, E> {
             .await?)
     }
 
-    /// The first matching row, or [`Error::NotFound`].
+    /// The first matching row, or [`Error::NotFound`] (with an empty key).
     pub async fn fetch_one<'e, X>(self, ex: X) -> Result<E>
     where
         X: Executor<'e, Database = Postgres>,
     {
-        self.fetch_optional(ex).await?.ok_or(Error::NotFound)
+        self.fetch_optional(ex)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                entity: E::TABLE.entity,
+                key: String::new(),
+            })
     }
 
     /// `SELECT count(*)` of the matching rows (ORDER BY, LIMIT and OFFSET are ignored).
@@ -301,38 +305,39 @@ impl<'a, E: Table> Select<'a, E> {
     }
 }
 
-/// `(a, b) > ($1, $2)` for uniform directions, else the expanded OR of prefixes.
-fn seek_predicate<E>(order: &[Order<E>], first: usize) -> String {
+/// `(a, b) > ($1, $2)` for uniform directions, else the expanded OR of prefixes; `params` are
+/// the placeholders of the last row's values, one per ORDER BY term.
+fn write_seek<E>(w: &mut SqlWriter, order: &[Order<E>], params: &[usize]) {
     let col = |o: &Order<E>| crate::ddl::ident(o.name);
-    let op = |o: &Order<E>| if o.desc { "<" } else { ">" };
+    let op = |o: &Order<E>| if o.desc { " < " } else { " > " };
     let uniform = order.iter().all(|o| o.desc == order[0].desc);
+    if uniform && order.len() == 1 {
+        w.push(&col(&order[0])).push(op(&order[0])).push_param(params[0]);
+        return;
+    }
     if uniform {
-        if order.len() == 1 {
-            return format!("{} {} ${first}", col(&order[0]), op(&order[0]));
-        }
         let cols: Vec<String> = order.iter().map(col).collect();
-        let params: Vec<String> = (0..order.len())
-            .map(|i| format!("${}", first + i))
-            .collect();
-        return format!(
-            "({}) {} ({})",
-            cols.join(", "),
-            op(&order[0]),
-            params.join(", ")
-        );
+        w.push("(").push(&cols.join(", ")).push(")").push(op(&order[0])).push("(");
+        for (i, &p) in params.iter().enumerate() {
+            if i > 0 {
+                w.push(", ");
+            }
+            w.push_param(p);
+        }
+        w.push(")");
+        return;
     }
-    let mut alternatives = Vec::new();
+    w.push("(");
     for i in 0..order.len() {
-        let mut terms: Vec<String> = (0..i)
-            .map(|j| format!("{} = ${}", col(&order[j]), first + j))
-            .collect();
-        terms.push(format!(
-            "{} {} ${}",
-            col(&order[i]),
-            op(&order[i]),
-            first + i
-        ));
-        alternatives.push(format!("({})", terms.join(" AND ")));
+        if i > 0 {
+            w.push(" OR ");
+        }
+        w.push("(");
+        for j in 0..i {
+            w.push(&col(&order[j])).push(" = ").push_param(params[j]).push(" AND ");
+        }
+        w.push(&col(&order[i])).push(op(&order[i])).push_param(params[i]);
+        w.push(")");
     }
-    format!("({})", alternatives.join(" OR "))
+    w.push(")");
 }

@@ -288,17 +288,12 @@ impl TableSql {
     }
 
     /// The `SELECT ... WHERE col = $1` of the single-column UNIQUE on column `index`.
-    pub fn find_by_unique(&self, index: usize) -> &str {
+    /// `None` if that column has none (the derive only calls it for columns that do).
+    pub fn find_by_unique(&self, index: usize) -> Option<&str> {
         self.find_by_unique
             .iter()
             .find(|(i, _)| *i == index)
             .map(|(_, sql)| sql.as_str())
-            .unwrap_or_else(|| {
-                panic!(
-                    "{} has no single-column UNIQUE on column {index}",
-                    self.table.entity
-                )
-            })
     }
 
     /// Whether a column is an array (`T[]`) column.

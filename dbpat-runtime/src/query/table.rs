@@ -1,11 +1,12 @@
 //! [`Table`]: the typed data API every `#[derive(Entity)]` struct gets.
 
-use super::error::{Error, Result};
 use super::filter::Filter;
+use super::patch::Patch;
 use super::select::Select;
 use super::sql::TableSql;
-use super::write::{self, Patch};
+use super::{read, write};
 use crate::entity::Entity;
+use crate::error::Result;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{Executor, FromRow, Postgres};
@@ -15,6 +16,24 @@ use std::future::Future;
 /// The data API of an entity, on any sqlx executor (`&PgPool`, `&mut PgConnection`, or
 /// `&mut *transaction`). Implemented by `#[derive(Entity)]`; bring it into scope with
 /// `use dbpat::Table;` (or `use dbpat::prelude::*;`).
+///
+/// Every operation takes the executor first, then its arguments:
+///
+/// | operation | returns |
+/// |---|---|
+/// | `find(ex, &key)` | `Option<Self>` |
+/// | `get(ex, &key)` | `Self`, or [`Error::NotFound`](crate::Error::NotFound) |
+/// | `find_many(ex, &keys)` | `Vec<Option<Self>>`, in the order of `keys` |
+/// | `insert(ex, &row)` / `insert_many(ex, &rows)` | the rows as stored |
+/// | `update(ex, &mut row)` | `()`, `row` reloaded (versioned when the entity has a version) |
+/// | `patch(&key).set(..).execute(ex)` | the row as it is now |
+/// | `delete(ex, &key)` | `()`, or `NotFound` |
+/// | `count(ex)` / `exists(ex, &key)` | `i64` / `bool` |
+/// | `query()` / `filter(f)` | a [`Select`] |
+///
+/// The cached handle ([`Cached`](crate::cache::Cached)) has the same operations with the same
+/// names, arguments and return types: `User::find(&pool, &id)` becomes
+/// `users.find(&pool, &id)`.
 ///
 /// The required items are the derive's glue (binding fields by column position); the provided
 /// methods are the API. Every statement text comes from [`Table::sql`], rendered once.
@@ -45,96 +64,37 @@ pub trait Table: Entity + for<'r> FromRow<'r, PgRow> + Send + Sync + Unpin {
         None
     }
 
-    /// `INSERT ... RETURNING *`: writes every column except the server-owned ones (generated
-    /// key, `created_at`, `updated_at`, version), which come back filled by their defaults.
-    fn insert<'e, X>(&self, ex: X) -> impl Future<Output = Result<Self>> + Send
-    where
-        X: Executor<'e, Database = Postgres>,
-    {
-        write::insert(self, ex)
-    }
-
-    /// `INSERT ... RETURNING *` of the row exactly as given: every column is written, the
-    /// server-owned ones too (a chosen key, a past `created_at` that routes the row to its
-    /// partition, a version). For backfills and restores; [`Table::insert`] is the everyday one.
-    fn insert_exact<'e, X>(&self, ex: X) -> impl Future<Output = Result<Self>> + Send
-    where
-        X: Executor<'e, Database = Postgres>,
-    {
-        write::insert_exact(self, ex)
-    }
-
-    /// Inserts all rows in one statement and one round trip (`INSERT ... SELECT FROM
-    /// UNNEST($1::uuid[], $2::text[], ...)`), returning them with server defaults filled in.
-    /// Array columns travel flattened with per-row bounds, so ragged `Vec<Vec<T>>` work. The
-    /// rows come back in input order in practice (PostgreSQL does not promise it: match them
-    /// by a unique column if that matters).
-    fn insert_many<'e, X>(rows: &[Self], ex: X) -> impl Future<Output = Result<Vec<Self>>> + Send
-    where
-        X: Executor<'e, Database = Postgres>,
-    {
-        write::insert_many(rows, ex)
-    }
-
-    /// Like [`Table::insert_many`] without `RETURNING`: only the number of rows comes back.
-    fn insert_many_count<'e, X>(rows: &[Self], ex: X) -> impl Future<Output = Result<u64>> + Send
-    where
-        X: Executor<'e, Database = Postgres>,
-    {
-        write::insert_many_count(rows, ex)
-    }
-
     /// The row with this primary key, if any.
-    fn find_by_id<'e, X>(
-        ex: X,
-        key: &Self::Key,
-    ) -> impl Future<Output = Result<Option<Self>>> + Send
+    fn find<'e, X>(ex: X, key: &Self::Key) -> impl Future<Output = Result<Option<Self>>> + Send
     where
         X: Executor<'e, Database = Postgres>,
     {
-        write::find_by_id(ex, key)
+        read::find(ex, key)
     }
 
-    /// The row with this primary key, or [`Error::NotFound`].
+    /// The row with this primary key, or [`Error::NotFound`](crate::Error::NotFound) naming
+    /// the entity and the key.
     fn get<'e, X>(ex: X, key: &Self::Key) -> impl Future<Output = Result<Self>> + Send
     where
         X: Executor<'e, Database = Postgres>,
     {
-        let found = write::find_by_id(ex, key);
-        async move { found.await?.ok_or(Error::NotFound) }
+        read::get(ex, key)
     }
 
-    /// Writes every updatable column (all but key, timestamps and version) and reloads `self`
-    /// from `RETURNING`. With a version column this is the versioned update
-    /// (`..., version = version + 1 WHERE id = $1 AND version = $n`): a stale version changes
-    /// nothing and fails with [`Error::Conflict`]; on success `self` carries the new version.
-    /// A missing row is [`Error::NotFound`].
-    fn update<'e, X>(&mut self, ex: X) -> impl Future<Output = Result<()>> + Send
+    /// The rows with these keys, in the order asked (`None` where there is no row), in one
+    /// query (`WHERE (key) IN (...)`). One statement binds at most 65,535 values: more keys
+    /// than that fail with [`Error::InvalidQuery`](crate::Error::InvalidQuery) (split them, or
+    /// use the cached `find_many`, which splits by itself). A key asked twice gets its row
+    /// twice, hence `Self: Clone`.
+    fn find_many<'e, X>(
+        ex: X,
+        keys: &[Self::Key],
+    ) -> impl Future<Output = Result<Vec<Option<Self>>>> + Send
     where
         X: Executor<'e, Database = Postgres>,
+        Self: Clone,
     {
-        write::update(self, ex)
-    }
-
-    /// A partial update of the row with `key`: `Entity::patch(&id).set(COL, v).execute(ex)`.
-    fn patch(key: &Self::Key) -> Patch<'_, Self> {
-        Patch::new(key)
-    }
-
-    /// `DELETE ... WHERE <key>`; [`Error::NotFound`] if there was no such row.
-    fn delete<'e, X>(ex: X, key: &Self::Key) -> impl Future<Output = Result<()>> + Send
-    where
-        X: Executor<'e, Database = Postgres>,
-    {
-        write::delete::<Self, X>(ex, key)
-    }
-
-    /// `SELECT count(*)` of the whole table.
-    fn count<'e, X>(ex: X) -> impl Future<Output = Result<i64>> + Send
-    where
-        X: Executor<'e, Database = Postgres>,
-    {
-        write::count::<Self, X>(ex)
+        read::find_many(ex, keys)
     }
 
     /// Whether a row with this key exists.
@@ -142,7 +102,80 @@ pub trait Table: Entity + for<'r> FromRow<'r, PgRow> + Send + Sync + Unpin {
     where
         X: Executor<'e, Database = Postgres>,
     {
-        write::exists::<Self, X>(ex, key)
+        read::exists::<Self, X>(ex, key)
+    }
+
+    /// `SELECT count(*)` of the whole table.
+    fn count<'e, X>(ex: X) -> impl Future<Output = Result<i64>> + Send
+    where
+        X: Executor<'e, Database = Postgres>,
+    {
+        read::count::<Self, X>(ex)
+    }
+
+    /// `INSERT ... RETURNING *`: writes every column except the server-owned ones (generated
+    /// key, `created_at`, `updated_at`, version), which come back filled by their defaults.
+    fn insert<'e, X>(ex: X, row: &Self) -> impl Future<Output = Result<Self>> + Send
+    where
+        X: Executor<'e, Database = Postgres>,
+    {
+        write::insert(ex, row)
+    }
+
+    /// `INSERT ... RETURNING *` of the row exactly as given: every column is written, the
+    /// server-owned ones too (a chosen key, a past `created_at` that routes the row to its
+    /// partition, a version). For backfills and restores; [`Table::insert`] is the everyday one.
+    fn insert_exact<'e, X>(ex: X, row: &Self) -> impl Future<Output = Result<Self>> + Send
+    where
+        X: Executor<'e, Database = Postgres>,
+    {
+        write::insert_exact(ex, row)
+    }
+
+    /// Inserts all rows in one statement and one round trip (`INSERT ... SELECT FROM
+    /// UNNEST($1::uuid[], $2::text[], ...)`), returning them with server defaults filled in.
+    /// Array columns travel flattened with per-row bounds, so ragged `Vec<Vec<T>>` work. The
+    /// rows come back in input order in practice (PostgreSQL does not promise it: match them
+    /// by a unique column if that matters).
+    fn insert_many<'e, X>(ex: X, rows: &[Self]) -> impl Future<Output = Result<Vec<Self>>> + Send
+    where
+        X: Executor<'e, Database = Postgres>,
+    {
+        write::insert_many(ex, rows)
+    }
+
+    /// Like [`Table::insert_many`] without `RETURNING`: only the number of rows comes back.
+    fn insert_many_count<'e, X>(ex: X, rows: &[Self]) -> impl Future<Output = Result<u64>> + Send
+    where
+        X: Executor<'e, Database = Postgres>,
+    {
+        write::insert_many_count(ex, rows)
+    }
+
+    /// Writes every updatable column (all but key, timestamps and version) and reloads `row`
+    /// from `RETURNING`. With a version column this is the versioned update
+    /// (`..., version = version + 1 WHERE id = $1 AND version = $n`): a stale version changes
+    /// nothing and fails with [`Error::Conflict`](crate::Error::Conflict); on success `row`
+    /// carries the new version. A missing row is [`Error::NotFound`](crate::Error::NotFound).
+    fn update<'e, X>(ex: X, row: &mut Self) -> impl Future<Output = Result<()>> + Send
+    where
+        X: Executor<'e, Database = Postgres>,
+    {
+        write::update(ex, row)
+    }
+
+    /// A partial update of the row with `key`: `Entity::patch(&id).set(COL, v).execute(ex)`.
+    fn patch(key: &Self::Key) -> Patch<'_, Self> {
+        Patch::new(key)
+    }
+
+    /// `DELETE ... WHERE <key>`; [`Error::NotFound`](crate::Error::NotFound) if there was no
+    /// such row.
+    fn delete<'e, X>(ex: X, key: &Self::Key) -> impl Future<Output = Result<()>> + Send
+    where
+        X: Executor<'e, Database = Postgres>,
+    {
+        write::delete::<Self, X>(ex, key)
     }
 
     /// A query builder over the table: filter, order, limit/offset, keyset pagination.

@@ -1,6 +1,6 @@
 //! Transactions that retry on serialization failure and deadlock.
 
-use super::error::{Error, Result};
+use crate::error::{Error, Result};
 use sqlx::{PgConnection, PgPool};
 use std::future::Future;
 use std::pin::Pin;

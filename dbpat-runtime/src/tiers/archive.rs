@@ -20,7 +20,7 @@
 //! archiver runs per table: a session-level advisory lock, released when its session ends.
 
 use super::ensure::{LOCK_ATTEMPTS, LOCK_TIMEOUT};
-use super::error::TierError;
+use crate::error::Error;
 use super::periods::{existing_partitions_on, ExistingPartition};
 use crate::ddl::{ident, ident_list};
 use crate::model::{ColumnRole, TableDef};
@@ -133,13 +133,13 @@ pub fn archiver_application_name(table: &TableDef) -> String {
     format!("dbpat-archive:{}", table.name)
 }
 
-/// Moves every row of `table` older than `older_than` into `<table>_archive`, with the default
+/// [`Tiers::archive`].
 /// [`ArchiveOptions`]. See [`archive_with`].
-pub async fn archive(
+pub(crate) async fn archive(
     pool: &PgPool,
     table: &TableDef,
     older_than: DateTime<Utc>,
-) -> Result<ArchiveReport, TierError> {
+) -> Result<ArchiveReport, Error> {
     archive_with(pool, table, older_than, &ArchiveOptions::default()).await
 }
 
@@ -150,16 +150,16 @@ pub async fn archive(
 /// it move in batches of `options.batch_size`, each its own transaction. The run holds its own
 /// connection (taken out of the pool and closed at the end) with `application_name`
 /// `dbpat-archive:<table>` and a session advisory lock: a second concurrent run gets
-/// [`TierError::Busy`]. If the run fails or is killed, run it again: it finishes the job.
-pub async fn archive_with(
+/// [`Error::ArchiverBusy`]. If the run fails or is killed, run it again: it finishes the job.
+pub(crate) async fn archive_with(
     pool: &PgPool,
     table: &TableDef,
     older_than: DateTime<Utc>,
     options: &ArchiveOptions,
-) -> Result<ArchiveReport, TierError> {
+) -> Result<ArchiveReport, Error> {
     let archive = table
         .archive_table_name()
-        .ok_or_else(|| TierError::NoArchive {
+        .ok_or_else(|| Error::NoArchive {
             table: table.name.to_owned(),
         })?;
     let column = timestamp_column(table)?;
@@ -185,13 +185,13 @@ pub async fn archive_with(
 }
 
 /// The column compared with the cutoff: the partition key, else the `created_at` column.
-fn timestamp_column(table: &TableDef) -> Result<&'static str, TierError> {
+fn timestamp_column(table: &TableDef) -> Result<&'static str, Error> {
     match table.partition {
         Some(p) => Ok(p.column),
         None => table
             .column_with_role(ColumnRole::CreatedAt)
             .map(|c| c.name)
-            .ok_or_else(|| TierError::NoTimestampColumn {
+            .ok_or_else(|| Error::NoTimestampColumn {
                 table: table.name.to_owned(),
             }),
     }
@@ -207,7 +207,7 @@ struct Archiver<'a> {
 }
 
 impl Archiver<'_> {
-    async fn run(mut self, conn: &mut PgConnection) -> Result<ArchiveReport, TierError> {
+    async fn run(mut self, conn: &mut PgConnection) -> Result<ArchiveReport, Error> {
         sqlx::query("SELECT set_config('application_name', $1, false)")
             .bind(archiver_application_name(self.table))
             .execute(&mut *conn)
@@ -221,7 +221,7 @@ impl Archiver<'_> {
                 .fetch_one(&mut *conn)
                 .await?;
         if !locked {
-            return Err(TierError::Busy {
+            return Err(Error::ArchiverBusy {
                 table: self.table.name.to_owned(),
             });
         }
@@ -230,7 +230,7 @@ impl Archiver<'_> {
             .fetch_one(&mut *conn)
             .await?;
         if !archive_exists {
-            return Err(TierError::NoSuchTable {
+            return Err(Error::NoSuchTable {
                 table: self.archive.to_owned(),
             });
         }
@@ -287,7 +287,7 @@ impl Archiver<'_> {
         &self,
         conn: &mut PgConnection,
         partition: &str,
-    ) -> Result<u64, TierError> {
+    ) -> Result<u64, Error> {
         let cols = self.columns();
         let mut tx = conn.begin().await?;
         sqlx::query("SELECT set_config('lock_timeout', $1, true)")
@@ -350,7 +350,7 @@ impl Archiver<'_> {
         conn: &mut PgConnection,
         relation: &str,
         report: &mut ArchiveReport,
-    ) -> Result<(), TierError> {
+    ) -> Result<(), Error> {
         let cols = self.columns();
         let rel = ident(relation);
         let col = ident(self.column);

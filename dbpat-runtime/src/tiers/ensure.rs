@@ -1,7 +1,7 @@
 //! `ensure_partitions`: create the current period's partition and the next ones, idempotently
 //! and safely from many processes at once.
 
-use super::error::TierError;
+use crate::error::Error;
 use super::periods::{existing_partitions, existing_partitions_on, needed_partitions};
 use crate::ddl::render_create_partition;
 use crate::model::TableDef;
@@ -25,20 +25,13 @@ pub(crate) const LOCK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Attempts before the lock timeout is returned as an error.
 pub(crate) const LOCK_ATTEMPTS: u32 = 5;
 
-/// SQLSTATE `lock_not_available` (raised when `lock_timeout` expires).
-pub(crate) fn is_lock_timeout(err: &sqlx::Error) -> bool {
-    err.as_database_error()
-        .and_then(|e| e.code())
-        .is_some_and(|c| c == "55P03")
-}
-
 /// Creates the partitions for the current period (per the database's clock) and `ahead` future
 /// periods. See [`ensure_partitions_at`].
-pub async fn ensure_partitions(
+pub(crate) async fn ensure_partitions(
     pool: &PgPool,
     table: &TableDef,
     ahead: u32,
-) -> Result<EnsureReport, TierError> {
+) -> Result<EnsureReport, Error> {
     let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(pool).await?;
     ensure_partitions_at(pool, table, now, ahead).await
 }
@@ -53,12 +46,12 @@ pub async fn ensure_partitions(
 ///   partitions made by the first. When nothing is missing, no lock is taken at all.
 /// - Gentle: the DDL waits at most 2 s for its table lock, then retries (5 attempts), so a long
 ///   query on the table cannot make inserts queue behind it.
-pub async fn ensure_partitions_at(
+pub(crate) async fn ensure_partitions_at(
     pool: &PgPool,
     table: &TableDef,
     now: DateTime<Utc>,
     ahead: u32,
-) -> Result<EnsureReport, TierError> {
+) -> Result<EnsureReport, Error> {
     let needed = needed_partitions(table, now, ahead)?;
     // Fast path: everything already there.
     let existing = existing_partitions(pool, table).await?;
@@ -72,7 +65,7 @@ pub async fn ensure_partitions_at(
     loop {
         attempt += 1;
         match try_create(pool, table, &needed).await {
-            Err(TierError::Database(e)) if is_lock_timeout(&e) && attempt < LOCK_ATTEMPTS => {
+            Err(e) if e.is_lock_timeout() && attempt < LOCK_ATTEMPTS => {
                 tracing::warn!(
                     table = table.name,
                     attempt,
@@ -96,7 +89,7 @@ async fn try_create(
     pool: &PgPool,
     table: &TableDef,
     needed: &[crate::ddl::PartitionBounds],
-) -> Result<EnsureReport, TierError> {
+) -> Result<EnsureReport, Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
         .bind(format!("dbpat.tiers.ensure:{}", table.name))

@@ -1,20 +1,24 @@
-//! Tiered storage at run time: the seed's warm tier (a table range-partitioned by month or
-//! quarter) and cold tier (`<table>_archive`), kept in shape from the table model.
+//! Tiered storage at run time: the warm tier (a table range-partitioned by month or quarter)
+//! and the archive tier (`<table>_archive`), kept in shape from the table model.
+//!
+//! [`Tiers`] is the one entry point, `Tiers::of::<Order>()`:
 //!
 //! - [`Tiers::ensure_partitions`]: create the current period's partition and `ahead` more,
 //!   idempotently, from any number of processes at once.
-//! - [`Tiers::missing_partition`] / [`map_insert_error`]: an insert whose timestamp has no
-//!   partition becomes [`TierError::MissingPartition`] naming the table and the missing range.
 //! - [`Tiers::archive`]: move every row older than a cutoff into the archive: whole partitions
 //!   as a unit, the straddling partition in short batches; crash-safe, one archiver per table.
-//! - [`Tiers::select_sql`] / [`fetch_all`] / [`push_select`]: reads of the hot table (default),
-//!   the archive, or both (`UNION ALL`).
+//! - Reads over both tiers are queries: `Order::query().with_archive()` (see
+//!   [`Select::tiers`](crate::query::Select::tiers)).
+//!
+//! An insert whose timestamp has no partition fails with
+//! [`Error::MissingPartition`](crate::Error::MissingPartition), naming the table and the missing
+//! range.
 //!
 //! ```no_run
-//! # async fn demo(pool: sqlx::PgPool, orders: &'static dbpat_runtime::model::TableDef)
-//! # -> Result<(), dbpat_runtime::tiers::TierError> {
+//! # use dbpat_runtime::{Entity, Table};
+//! # async fn demo<Order: Table>(pool: sqlx::PgPool) -> Result<(), dbpat_runtime::Error> {
 //! use dbpat_runtime::tiers::Tiers;
-//! let tiers = Tiers::new(orders);                // e.g. Tiers::new(&Order::TABLE)
+//! let tiers = Tiers::of::<Order>();
 //! tiers.ensure_partitions(&pool, 2).await?;      // this quarter and the next two
 //! let cutoff = chrono::Utc::now() - chrono::Duration::days(365);
 //! let moved = tiers.archive(&pool, cutoff).await?;
@@ -24,34 +28,34 @@
 
 mod archive;
 mod ensure;
-mod error;
-mod history;
 mod periods;
 
 pub use archive::{
-    archive, archive_with, archiver_application_name, ArchiveEvent, ArchiveHook, ArchiveOptions,
-    ArchiveReport, ArchiveStep,
+    archiver_application_name, ArchiveEvent, ArchiveHook, ArchiveOptions, ArchiveReport,
+    ArchiveStep,
 };
-pub use ensure::{ensure_partitions, ensure_partitions_at, EnsureReport};
-pub use error::{map_insert_error, missing_partition, TierError};
-pub use history::{fetch_all, push_select, select_sql, ReadTiers};
-pub use periods::{
-    existing_partitions, needed_partitions, partition_containing, partitioning, ExistingPartition,
-};
+pub use ensure::EnsureReport;
+pub use periods::ExistingPartition;
 
+use crate::entity::Entity;
+use crate::error::Error;
 use crate::model::TableDef;
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgArguments, PgRow};
-use sqlx::{Executor, FromRow, PgPool, Postgres};
+use sqlx::{Executor, PgPool, Postgres};
 
-/// The tiers of one entity's table: `Tiers::new(&Order::TABLE)`. Cheap to copy.
+/// The tiers of one entity's table. Cheap to copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tiers {
     table: &'static TableDef,
 }
 
 impl Tiers {
-    /// The tiers of `table`.
+    /// The tiers of entity `E`.
+    pub const fn of<E: Entity>() -> Self {
+        Tiers { table: &E::TABLE }
+    }
+
+    /// The tiers of a table model (for models not derived in this binary).
     pub const fn new(table: &'static TableDef) -> Self {
         Tiers { table }
     }
@@ -61,81 +65,67 @@ impl Tiers {
         self.table
     }
 
-    /// See [`ensure_partitions`].
-    pub async fn ensure_partitions(
-        self,
-        pool: &PgPool,
-        ahead: u32,
-    ) -> Result<EnsureReport, TierError> {
-        ensure_partitions(pool, self.table, ahead).await
+    /// Creates the partitions for the current period (per the database's clock) and `ahead`
+    /// future ones. See [`Tiers::ensure_partitions_at`].
+    pub async fn ensure_partitions(self, pool: &PgPool, ahead: u32) -> Result<EnsureReport, Error> {
+        ensure::ensure_partitions(pool, self.table, ahead).await
     }
 
-    /// See [`ensure_partitions_at`].
+    /// Creates the partitions for the period containing `now` and the `ahead` periods after it
+    /// (months or quarters, per the model).
+    ///
+    /// - Idempotent: a period already covered by an attached partition (whatever its name) is
+    ///   left alone, so a second call creates nothing.
+    /// - Concurrent-safe: creation runs in one transaction under a transaction-scoped advisory
+    ///   lock keyed on the table, so callers in several processes serialize, and the later ones
+    ///   find the partitions made by the first. When nothing is missing, no lock is taken.
+    /// - Gentle: the DDL waits at most 2 s for its table lock, then retries (5 attempts), so a
+    ///   long query on the table cannot make inserts queue behind it.
+    ///
+    /// [`Error::NotPartitioned`] for a model without `partition(...)`.
     pub async fn ensure_partitions_at(
         self,
         pool: &PgPool,
         now: DateTime<Utc>,
         ahead: u32,
-    ) -> Result<EnsureReport, TierError> {
-        ensure_partitions_at(pool, self.table, now, ahead).await
+    ) -> Result<EnsureReport, Error> {
+        ensure::ensure_partitions_at(pool, self.table, now, ahead).await
     }
 
-    /// See [`existing_partitions`].
-    pub async fn partitions<'c, E>(self, executor: E) -> Result<Vec<ExistingPartition>, TierError>
+    /// The partitions attached to the table, ordered by lower bound (`MINVALUE` and the default
+    /// partition first); [`Error::NoSuchTable`] if the table is missing.
+    pub async fn partitions<'c, X>(self, ex: X) -> Result<Vec<ExistingPartition>, Error>
     where
-        E: Executor<'c, Database = Postgres>,
+        X: Executor<'c, Database = Postgres>,
     {
-        existing_partitions(executor, self.table).await
+        periods::existing_partitions(ex, self.table).await
     }
 
-    /// See [`archive`].
+    /// Moves every row older than `older_than` into `<table>_archive`, with the default
+    /// [`ArchiveOptions`]. See [`Tiers::archive_with`].
     pub async fn archive(
         self,
         pool: &PgPool,
         older_than: DateTime<Utc>,
-    ) -> Result<ArchiveReport, TierError> {
-        archive(pool, self.table, older_than).await
+    ) -> Result<ArchiveReport, Error> {
+        archive::archive(pool, self.table, older_than).await
     }
 
-    /// See [`archive_with`].
+    /// Moves every row whose timestamp (the partition key, or the `created_at` column of an
+    /// unpartitioned table) is before `older_than` into `<table>_archive`.
+    ///
+    /// Partitions wholly older than the cutoff move as a unit; rows of a partition that
+    /// straddles it move in batches of `options.batch_size`, each its own transaction. The run
+    /// holds its own connection (taken out of the pool and closed at the end) with
+    /// `application_name` `dbpat-archive:<table>` and a session advisory lock: a second
+    /// concurrent run gets [`Error::ArchiverBusy`]. If the run fails or is killed, run it
+    /// again: it finishes the job. [`Error::NoArchive`] for a model without `archive`.
     pub async fn archive_with(
         self,
         pool: &PgPool,
         older_than: DateTime<Utc>,
         options: &ArchiveOptions,
-    ) -> Result<ArchiveReport, TierError> {
-        archive_with(pool, self.table, older_than, options).await
-    }
-
-    /// Maps an insert's error: [`TierError::MissingPartition`] when no partition holds the row,
-    /// [`TierError::Database`] otherwise. See [`map_insert_error`].
-    pub fn missing_partition(self, err: sqlx::Error) -> TierError {
-        map_insert_error(self.table, err)
-    }
-
-    /// See [`select_sql`].
-    pub fn select_sql(
-        self,
-        tiers: ReadTiers,
-        predicate: Option<&str>,
-        tail: Option<&str>,
-    ) -> Result<String, TierError> {
-        select_sql(self.table, tiers, predicate, tail)
-    }
-
-    /// See [`fetch_all`].
-    pub async fn fetch_all<'c, R, E>(
-        self,
-        executor: E,
-        tiers: ReadTiers,
-        predicate: Option<&str>,
-        tail: Option<&str>,
-        bind: impl FnOnce(&mut PgArguments) -> Result<(), sqlx::error::BoxDynError>,
-    ) -> Result<Vec<R>, TierError>
-    where
-        E: Executor<'c, Database = Postgres>,
-        R: for<'r> FromRow<'r, PgRow> + Send + Unpin,
-    {
-        fetch_all(executor, self.table, tiers, predicate, tail, bind).await
+    ) -> Result<ArchiveReport, Error> {
+        archive::archive_with(pool, self.table, older_than, options).await
     }
 }

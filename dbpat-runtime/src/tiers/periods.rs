@@ -1,46 +1,25 @@
 //! Which partitions a table needs (from the model and a clock) and which it has (from the
 //! catalog).
 
-use super::error::TierError;
+use crate::error::Error;
 use crate::ddl::{ident, partition_bounds, PartitionBounds, YearMonth};
-use crate::model::{PartitionDef, PartitionInterval, TableDef};
+use crate::model::{PartitionDef, TableDef};
 use chrono::{DateTime, Utc};
 use sqlx::{Executor, PgConnection, Postgres};
 
-/// The model's partitioning, or [`TierError::NotPartitioned`].
-pub fn partitioning(table: &TableDef) -> Result<PartitionDef, TierError> {
-    table.partition.ok_or_else(|| TierError::NotPartitioned {
+/// The model's partitioning, or [`Error::NotPartitioned`].
+pub(crate) fn partitioning(table: &TableDef) -> Result<PartitionDef, Error> {
+    table.partition.ok_or_else(|| Error::NotPartitioned {
         table: table.name.to_owned(),
     })
 }
 
-/// The partition of `table` (named as the DDL names it) whose range holds the instant `at`.
-///
-/// ```
-/// use chrono::{TimeZone, Utc};
-/// use dbpat_runtime::model::PartitionInterval;
-/// use dbpat_runtime::tiers::partition_containing;
-/// let at = Utc.with_ymd_and_hms(2025, 5, 17, 12, 0, 0).unwrap();
-/// assert_eq!(partition_containing("orders", PartitionInterval::Quarter, at).name, "orders_2025_q2");
-/// ```
-pub fn partition_containing(
-    table: &str,
-    interval: PartitionInterval,
-    at: DateTime<Utc>,
-) -> PartitionBounds {
-    partition_bounds(
-        table,
-        interval,
-        YearMonth::containing(at).period_start(interval),
-    )
-}
-
 /// The partitions that must exist at `now`: the current period's and `ahead` future ones.
-pub fn needed_partitions(
+pub(crate) fn needed_partitions(
     table: &TableDef,
     now: DateTime<Utc>,
     ahead: u32,
-) -> Result<Vec<PartitionBounds>, TierError> {
+) -> Result<Vec<PartitionBounds>, Error> {
     let partition = partitioning(table)?;
     let step = partition.interval.months() as i64;
     let current = YearMonth::containing(now).period_start(partition.interval);
@@ -81,14 +60,14 @@ impl ExistingPartition {
 }
 
 /// The partitions attached to `table` in the database, ordered by lower bound (`MINVALUE` and
-/// the default partition first). [`TierError::NoSuchTable`] if the table is missing.
+/// the default partition first). [`Error::NoSuchTable`] if the table is missing.
 ///
 /// Bounds are read with `pg_get_expr` and cast back to TIMESTAMPTZ in the same session, so the
 /// session's time zone does not matter.
-pub async fn existing_partitions<'c, E>(
+pub(crate) async fn existing_partitions<'c, E>(
     executor: E,
     table: &TableDef,
-) -> Result<Vec<ExistingPartition>, TierError>
+) -> Result<Vec<ExistingPartition>, Error>
 where
     E: Executor<'c, Database = Postgres>,
 {
@@ -103,7 +82,7 @@ where
 pub(crate) async fn existing_partitions_on(
     conn: &mut PgConnection,
     table: &TableDef,
-) -> Result<Vec<ExistingPartition>, TierError> {
+) -> Result<Vec<ExistingPartition>, Error> {
     let rows: Vec<PartitionRow> = sqlx::query_as(LIST_PARTITIONS)
         .bind(ident(table.name))
         .fetch_all(conn)
@@ -114,11 +93,11 @@ pub(crate) async fn existing_partitions_on(
 fn from_rows(
     table: &TableDef,
     rows: Vec<PartitionRow>,
-) -> Result<Vec<ExistingPartition>, TierError> {
+) -> Result<Vec<ExistingPartition>, Error> {
     // The query returns one row with a NULL name when the table exists without partitions, and
     // none when it does not exist.
     if rows.is_empty() {
-        return Err(TierError::NoSuchTable {
+        return Err(Error::NoSuchTable {
             table: table.name.to_owned(),
         });
     }

@@ -1,0 +1,198 @@
+//! [`Cached`]: the cached data API of a derived entity, with the same operations, arguments and
+//! return types as [`Table`](crate::Table), so moving a call to the cache is a one-word change:
+//! `User::find(&pool, &id)` becomes `users.find(&pool, &id)`.
+//!
+//! ```no_run
+//! # use dbpat_runtime::cache::{Cache, CacheConfig, CachedEntity};
+//! # use dbpat_runtime::Table;
+//! # async fn demo<User: CachedEntity>(pool: sqlx::PgPool, id: User::Key, mut user: User)
+//! # -> Result<(), dbpat_runtime::Error> {
+//! let client = redis::Client::open("redis://127.0.0.1/").expect("a valid URL");
+//! let cache = Cache::connect(client, CacheConfig::new("shop:")).await;
+//! let users = cache.entity::<User>();        // a compile error without #[dbpat(cache(...))]
+//! let found = users.find(&pool, &id).await?;  // Redis first, PostgreSQL on a miss
+//! users.update(&pool, &mut user).await?;      // UPDATE (versioned if the entity has a version)
+//! users.delete(&pool, &id).await?;            // DELETE, then the entry and user:<id>:* go
+//! # let _ = found; Ok(()) }
+//! ```
+//!
+//! Every method's future is `Send`, so it runs inside `tokio::spawn`. The database futures are
+//! boxed as `dyn Future + Send` at the point where the cache protocol awaits them: without it,
+//! rustc cannot prove the executor's higher-ranked lifetimes `Send` (rust-lang/rust#100013).
+
+use super::handle::EntityCache;
+use super::source::{CacheSource, CachedEntity};
+use crate::error::{Error, Result};
+use crate::query::read::{select_by_keys, MAX_PARAMS};
+use crate::query::{Filter, Patch, Select};
+use sqlx::PgPool;
+use std::future::Future;
+use std::ops::Deref;
+use std::pin::Pin;
+
+/// A boxed database future, `Send` for every lifetime (see the module docs).
+type DbFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// The cached data API of entity `E`, from [`Cache::entity`](super::Cache::entity). Cheap to
+/// clone. Reads go to Redis first and to `pool` on a miss; writes run on `pool` inside the
+/// cache protocol (see the [module docs](super)). Keys, attributes, `invalidate` and
+/// `begin_write` come from [`EntityCache`], which this dereferences to.
+pub struct Cached<E: CachedEntity> {
+    cache: EntityCache<E>,
+}
+
+impl<E: CachedEntity> Clone for Cached<E> {
+    fn clone(&self) -> Self {
+        Cached {
+            cache: self.cache.clone(),
+        }
+    }
+}
+
+impl<E: CachedEntity> Deref for Cached<E> {
+    type Target = EntityCache<E>;
+    fn deref(&self) -> &EntityCache<E> {
+        &self.cache
+    }
+}
+
+/// The entity's own statements on a pool, as the cache's database source.
+struct PoolSource<'p> {
+    pool: &'p PgPool,
+}
+
+impl<E: CachedEntity> CacheSource<E> for PoolSource<'_> {
+    async fn load(&self, id: &E::Key) -> Result<Option<E>> {
+        let load: DbFuture<'_, Option<E>> = Box::pin(E::find(self.pool, id));
+        load.await
+    }
+
+    async fn load_many(&self, ids: &[E::Key]) -> Result<Vec<E>> {
+        let per_key = E::TABLE.primary_key.len().max(1);
+        let mut rows = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(MAX_PARAMS / per_key) {
+            let (sql, args) = select_by_keys::<E>(chunk)?;
+            let pool = self.pool;
+            let fetch: DbFuture<'_, Vec<E>> = Box::pin(async move {
+                Ok(sqlx::query_as_with::<_, E, _>(&sql, args)
+                    .fetch_all(pool)
+                    .await?)
+            });
+            rows.extend(fetch.await?);
+        }
+        Ok(rows)
+    }
+}
+
+impl<E: CachedEntity> Cached<E> {
+    pub(super) fn new(cache: EntityCache<E>) -> Self {
+        Cached { cache }
+    }
+
+    /// The row with this key: Redis first, `pool` on a miss (one load shared by every
+    /// concurrent reader of the key, filled back only if no write intervened).
+    pub async fn find(&self, pool: &PgPool, key: &E::Key) -> Result<Option<E>> {
+        self.cache.read(&PoolSource { pool }, key).await
+    }
+
+    /// The row with this key, or [`Error::NotFound`] naming the entity and the key.
+    pub async fn get(&self, pool: &PgPool, key: &E::Key) -> Result<E> {
+        self.find(pool, key)
+            .await?
+            .ok_or_else(|| Error::not_found(E::TABLE.entity, key))
+    }
+
+    /// The rows with these keys, in the order asked (`None` where there is no row): one
+    /// `MGET`, then one query for all the misses.
+    pub async fn find_many(&self, pool: &PgPool, keys: &[E::Key]) -> Result<Vec<Option<E>>> {
+        self.cache.read_many(&PoolSource { pool }, keys).await
+    }
+
+    /// Whether a row with this key exists (a cached read).
+    pub async fn exists(&self, pool: &PgPool, key: &E::Key) -> Result<bool> {
+        Ok(self.find(pool, key).await?.is_some())
+    }
+
+    /// `SELECT count(*)` of the whole table, from PostgreSQL (counts are not cached).
+    pub async fn count(&self, pool: &PgPool) -> Result<i64> {
+        let count: DbFuture<'_, i64> = Box::pin(E::count(pool));
+        count.await
+    }
+
+    /// A query over the table, run on PostgreSQL: query results are not cached (rows read by
+    /// key are). The same as [`Table::query`](crate::Table::query).
+    pub fn query(&self) -> Select<'static, E> {
+        E::query()
+    }
+
+    /// A query starting from `filter`, run on PostgreSQL; the same as [`Table::filter`](crate::Table::filter).
+    pub fn filter(&self, filter: Filter<E>) -> Select<'static, E> {
+        E::filter(filter)
+    }
+
+    /// `INSERT ... RETURNING *` ([`Table::insert`](crate::Table::insert)); afterwards a negative entry or fill lease
+    /// for the new key is gone, so the next read loads the row.
+    pub async fn insert(&self, pool: &PgPool, row: &E) -> Result<E> {
+        self.cache
+            .insert_with(|| -> DbFuture<'_, E> { Box::pin(E::insert(pool, row)) })
+            .await
+    }
+
+    /// [`Table::insert_many`](crate::Table::insert_many) in one statement; afterwards no negative entry or lease is left
+    /// for any of the new keys.
+    pub async fn insert_many(&self, pool: &PgPool, rows: &[E]) -> Result<Vec<E>> {
+        let insert: DbFuture<'_, Vec<E>> = Box::pin(E::insert_many(pool, rows));
+        let inserted = insert.await?;
+        for row in &inserted {
+            self.cache.invalidate(&row.key()).await;
+        }
+        Ok(inserted)
+    }
+
+    /// Whole-row update ([`Table::update`](crate::Table::update), versioned when the entity has a version column:
+    /// a stale version is [`Error::Conflict`] and invalidates the entry). On success `row`
+    /// holds the committed row, which write-through stores.
+    pub async fn update(&self, pool: &PgPool, row: &mut E) -> Result<()> {
+        let key = row.key();
+        let mut updated = row.clone();
+        let committed = self
+            .cache
+            .write_with(&key, || -> DbFuture<'_, E> {
+                Box::pin(async move {
+                    E::update(pool, &mut updated).await?;
+                    Ok(updated)
+                })
+            })
+            .await?;
+        *row = committed;
+        Ok(())
+    }
+
+    /// A partial update of the row with `key`, run inside the cache protocol:
+    /// `users.patch(&id).set(User::NAME, "x").execute(&pool)`, exactly as on the table.
+    pub fn patch<'k>(&self, key: &'k E::Key) -> Patch<'k, E, &Cached<E>> {
+        Patch::via(key, self)
+    }
+
+    /// `DELETE` ([`Table::delete`](crate::Table::delete); [`Error::NotFound`] if there was no row). Afterwards the
+    /// entry (or, with write-through, a negative entry) and the key's `<entity>:<id>:*`
+    /// attribute keys are gone.
+    pub async fn delete(&self, pool: &PgPool, key: &E::Key) -> Result<()> {
+        self.cache
+            .delete_with(key, || -> DbFuture<'_, ()> { Box::pin(E::delete(pool, key)) })
+            .await
+    }
+}
+
+impl<'k, E: CachedEntity> Patch<'k, E, &Cached<E>> {
+    /// Runs the patch on `pool` inside the cache protocol and returns the row as it is now
+    /// (see [`Patch::execute`](crate::query::Patch) on the table).
+    pub async fn execute(self, pool: &PgPool) -> Result<E> {
+        let (patch, cached) = self.into_direct();
+        let key = patch.key();
+        cached
+            .cache
+            .write_with(key, || -> DbFuture<'_, E> { Box::pin(patch.execute(pool)) })
+            .await
+    }
+}

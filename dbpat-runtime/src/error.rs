@@ -1,0 +1,342 @@
+//! [`Error`]: the one error type of every dbpat data operation (queries, the cache, tiers), and
+//! the classification of driver errors into variants a caller can match on.
+//!
+//! Database errors are classified once, here, through sqlx's [`ErrorKind`](sqlx::error::ErrorKind)
+//! where it has one (unique, foreign-key, check and not-null violations) and by SQLSTATE only
+//! for what it has not (serialization failure, deadlock, lock timeout, no partition for a row).
+//!
+//! `Error` is `Clone` (driver errors are shared behind an [`Arc`]) so that one database load
+//! shared by several cached readers gives every reader the same error, variant and all.
+
+use crate::model::TableDef;
+use chrono::{DateTime, Utc};
+use sqlx::error::ErrorKind;
+use std::sync::Arc;
+
+/// The SQLSTATE codes dbpat reads that sqlx has no [`ErrorKind`] for.
+mod sqlstate {
+    /// `serialization_failure`
+    pub const SERIALIZATION_FAILURE: &str = "40001";
+    /// `deadlock_detected`
+    pub const DEADLOCK_DETECTED: &str = "40P01";
+    /// `lock_not_available` (a `lock_timeout` expired)
+    pub const LOCK_NOT_AVAILABLE: &str = "55P03";
+    /// `check_violation`, which PostgreSQL also uses for "no partition of relation ... found
+    /// for row".
+    pub const CHECK_VIOLATION: &str = "23514";
+}
+
+/// Everything a dbpat data operation can fail with.
+///
+/// Constraint violations carry the constraint's name as the DDL renders it (for example
+/// `accounts_balance_check`), so a caller can tell which rule a write broke:
+///
+/// ```
+/// use dbpat_runtime::Error;
+/// fn explain(err: &Error) -> &'static str {
+///     match err {
+///         Error::CheckViolation { constraint } if constraint == "accounts_balance_check" => "insufficient funds",
+///         Error::UniqueViolation { .. } => "already exists",
+///         Error::Conflict { .. } => "someone else changed it; reload and retry",
+///         Error::NotFound { .. } => "no such row",
+///         _ => "database error",
+///     }
+/// }
+/// let missing = Error::NotFound { entity: "Account", key: "42".into() };
+/// assert_eq!(explain(&missing), "no such row");
+/// assert_eq!(missing.to_string(), "Account 42 not found");
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The row does not exist (a `get`, `update`, `patch` or `delete` of a key with no row, or
+    /// a `fetch_one` that matched nothing).
+    #[error("{entity} {key} not found")]
+    NotFound {
+        /// The entity's Rust name.
+        entity: &'static str,
+        /// The key, formatted with `Debug` (empty for a query that matched no row).
+        key: String,
+    },
+    /// A versioned update or patch found the row at another version than the caller had:
+    /// someone else changed it first. Nothing was written.
+    #[error("stale version: {entity} {key} is no longer at version {version}")]
+    Conflict {
+        /// The entity's Rust name.
+        entity: &'static str,
+        /// The key, formatted with `Debug`.
+        key: String,
+        /// The version the caller had (and expected to replace).
+        version: i64,
+    },
+    /// A UNIQUE constraint or unique index rejected the write.
+    #[error("unique constraint `{constraint}` violated")]
+    UniqueViolation {
+        /// Constraint (or unique index) name.
+        constraint: String,
+    },
+    /// A CHECK constraint rejected the write.
+    #[error("check constraint `{constraint}` violated")]
+    CheckViolation {
+        /// Constraint name.
+        constraint: String,
+    },
+    /// A FOREIGN KEY constraint rejected the write (missing parent, or a RESTRICT delete).
+    #[error("foreign key constraint `{constraint}` violated")]
+    ForeignKeyViolation {
+        /// Constraint name.
+        constraint: String,
+    },
+    /// A NOT NULL constraint rejected the write.
+    #[error("not-null constraint violated: {message}")]
+    NotNullViolation {
+        /// The server's message (it names the column).
+        message: String,
+    },
+    /// A row could not be decoded into its Rust type (a column of another type, JSONB that
+    /// does not fit `T`, an unknown enum value). The same variant whichever read found it.
+    #[error("cannot decode a row: {0}")]
+    Decode(#[source] Arc<sqlx::Error>),
+    /// A value could not be encoded as a bound parameter (a JSONB value that does not
+    /// serialize, a version out of the column's range). Nothing was sent.
+    #[error("cannot encode a value: {0}")]
+    Encode(#[source] Arc<sqlx::error::BoxDynError>),
+    /// An insert into a partitioned table found no partition for the row's partition key.
+    /// `[from, to)` is the missing partition (per the model's interval): create it with
+    /// [`Tiers::ensure_partitions`](crate::tiers::Tiers::ensure_partitions), or archive the row.
+    #[error(
+        "table `{table}` has no partition for [{from}, {to}): create it with \
+         `ensure_partitions` (or the row belongs in the archive)"
+    )]
+    MissingPartition {
+        /// The partitioned table.
+        table: String,
+        /// First instant of the missing partition.
+        from: DateTime<Utc>,
+        /// First instant after it.
+        to: DateTime<Utc>,
+    },
+    /// The operation needs a partitioned table, and the model has no `partition(...)`.
+    #[error("table `{table}` is not partitioned (no `partition(...)` in its model)")]
+    NotPartitioned {
+        /// The table.
+        table: String,
+    },
+    /// The operation needs the archive tier, and the model has no `archive`.
+    #[error("table `{table}` has no archive (no `archive` in its model)")]
+    NoArchive {
+        /// The table.
+        table: String,
+    },
+    /// The table has neither a partition key nor a `created_at` column to compare with a cutoff.
+    #[error("table `{table}` has no timestamp column to archive by (partition key or created_at)")]
+    NoTimestampColumn {
+        /// The table.
+        table: String,
+    },
+    /// The table (or its archive) is not in the database.
+    #[error("table `{table}` does not exist in the database")]
+    NoSuchTable {
+        /// The missing table.
+        table: String,
+    },
+    /// Another session holds the table's archiving lock; at most one archiver runs per table.
+    #[error("table `{table}` is already being archived by another session")]
+    ArchiverBusy {
+        /// The table.
+        table: String,
+    },
+    /// The query cannot run as built (for example keyset pagination without an ORDER BY),
+    /// reported instead of a panic.
+    #[error("invalid query: {0}")]
+    InvalidQuery(&'static str),
+    /// A custom [`CacheSource`](crate::cache::CacheSource) failed with an error of its own.
+    #[error("cache source failed: {0}")]
+    Source(#[source] Arc<dyn std::error::Error + Send + Sync + 'static>),
+    /// Any other database or driver error: connection and I/O failures, pool timeouts,
+    /// serialization failures (see [`Error::is_retryable`]), syntax errors.
+    #[error("database error: {0}")]
+    Database(#[source] Arc<sqlx::Error>),
+}
+
+/// `Result<T, dbpat::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// [`Error::NotFound`] for `key` of `entity`.
+    pub fn not_found(entity: &'static str, key: &impl std::fmt::Debug) -> Self {
+        Error::NotFound {
+            entity,
+            key: format!("{key:?}"),
+        }
+    }
+
+    /// [`Error::Source`] from any error (for custom cache sources).
+    pub fn source(err: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
+        Error::Source(Arc::from(err.into()))
+    }
+
+    /// The database error's SQLSTATE, if this is a database error.
+    pub fn sqlstate(&self) -> Option<String> {
+        match self {
+            Error::Database(err) => err
+                .as_database_error()
+                .and_then(|db| db.code())
+                .map(|c| c.into_owned()),
+            _ => None,
+        }
+    }
+
+    /// Whether retrying the whole transaction may succeed: a serialization failure (40001) or a
+    /// deadlock (40P01).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.sqlstate().as_deref(),
+            Some(sqlstate::SERIALIZATION_FAILURE | sqlstate::DEADLOCK_DETECTED)
+        )
+    }
+
+    /// Whether a `lock_timeout` expired (SQLSTATE 55P03).
+    pub fn is_lock_timeout(&self) -> bool {
+        self.sqlstate().as_deref() == Some(sqlstate::LOCK_NOT_AVAILABLE)
+    }
+
+    /// The constraint a write violated, for the three named-constraint variants.
+    pub fn constraint(&self) -> Option<&str> {
+        match self {
+            Error::UniqueViolation { constraint }
+            | Error::CheckViolation { constraint }
+            | Error::ForeignKeyViolation { constraint } => Some(constraint),
+            _ => None,
+        }
+    }
+
+    /// An encoding failure while binding a value.
+    pub(crate) fn encode(err: sqlx::error::BoxDynError) -> Self {
+        Error::Encode(Arc::new(err))
+    }
+
+    /// A database error of a statement that wrote into `table`: PostgreSQL's "no partition of
+    /// relation ... found for row" becomes [`Error::MissingPartition`]; anything else is
+    /// classified as usual.
+    pub(crate) fn from_write(table: &TableDef, err: sqlx::Error) -> Self {
+        missing_partition(table, &err).unwrap_or_else(|| err.into())
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+                Error::Decode(Arc::new(err))
+            }
+            sqlx::Error::Encode(e) => Error::Encode(Arc::new(e)),
+            sqlx::Error::Database(db) => {
+                let constraint = || db.constraint().unwrap_or_default().to_owned();
+                match db.kind() {
+                    ErrorKind::UniqueViolation => Error::UniqueViolation {
+                        constraint: constraint(),
+                    },
+                    ErrorKind::ForeignKeyViolation => Error::ForeignKeyViolation {
+                        constraint: constraint(),
+                    },
+                    ErrorKind::CheckViolation if db.constraint().is_some() => {
+                        Error::CheckViolation {
+                            constraint: constraint(),
+                        }
+                    }
+                    ErrorKind::NotNullViolation => Error::NotNullViolation {
+                        message: db.message().to_owned(),
+                    },
+                    _ => Error::Database(Arc::new(sqlx::Error::Database(db))),
+                }
+            }
+            other => Error::Database(Arc::new(other)),
+        }
+    }
+}
+
+/// The [`Error::MissingPartition`] that `err` reports for `table`, if it is one.
+///
+/// PostgreSQL reports `no partition of relation "orders" found for row` (SQLSTATE 23514, which
+/// is no CHECK violation) with the key in the detail: `Partition key of the failing row
+/// contains (created_at) = (2019-01-01 00:00:00+00).` The missing range is computed from the
+/// model's interval.
+fn missing_partition(table: &TableDef, err: &sqlx::Error) -> Option<Error> {
+    let partition = table.partition?;
+    let db = err.as_database_error()?;
+    if db.code().as_deref() != Some(sqlstate::CHECK_VIOLATION) {
+        return None;
+    }
+    // The relation in the message is the partitioned table (or a sub-partitioned child; dbpat
+    // does not create those), so it must be this table.
+    let prefix = format!("no partition of relation \"{}\" found for row", table.name);
+    if !db.message().starts_with(&prefix) {
+        return None;
+    }
+    let detail = db
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?
+        .detail()?;
+    let value = parse_key_detail(detail, partition.column)?;
+    let bounds = crate::ddl::partition_containing(table.name, partition.interval, value);
+    Some(Error::MissingPartition {
+        table: table.name.to_owned(),
+        from: bounds.from.start()?,
+        to: bounds.to.start()?,
+    })
+}
+
+/// The timestamp in `Partition key of the failing row contains (col) = (VALUE).`
+fn parse_key_detail(detail: &str, column: &str) -> Option<DateTime<Utc>> {
+    let rest = detail.strip_prefix("Partition key of the failing row contains (")?;
+    let rest = rest.strip_prefix(column).or_else(|| {
+        // A quoted column name is printed quoted.
+        rest.strip_prefix(&format!("\"{}\"", column.replace('"', "\"\"")))
+    })?;
+    let value = rest.strip_prefix(") = (")?;
+    let value = value
+        .strip_suffix(").")
+        .unwrap_or(value)
+        .trim_end_matches(')');
+    parse_pg_timestamptz(value)
+}
+
+/// A TIMESTAMPTZ as PostgreSQL prints it with `DateStyle = ISO` (sqlx's session default):
+/// `2019-01-01 00:00:00+00`, `2019-01-01 00:00:00.123456+05:30`.
+fn parse_pg_timestamptz(value: &str) -> Option<DateTime<Utc>> {
+    ["%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%#z"]
+        .iter()
+        .find_map(|f| DateTime::parse_from_str(value, f).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn key_details_parse_in_any_offset() {
+        let d =
+            "Partition key of the failing row contains (created_at) = (2019-01-01 00:00:00+00).";
+        assert_eq!(
+            parse_key_detail(d, "created_at"),
+            Some(Utc.with_ymd_and_hms(2019, 1, 1, 0, 0, 0).unwrap())
+        );
+        let d = "Partition key of the failing row contains (at) = (2019-01-01 05:30:00.25+05:30).";
+        assert_eq!(
+            parse_key_detail(d, "at").map(|t| t.to_rfc3339()),
+            Some("2019-01-01T00:00:00.250+00:00".to_owned())
+        );
+        assert_eq!(parse_key_detail(d, "other"), None);
+    }
+
+    #[test]
+    fn errors_clone_with_their_variant() {
+        let e = Error::from(sqlx::Error::RowNotFound);
+        assert!(matches!(e.clone(), Error::Database(_)));
+        let d = Error::from(sqlx::Error::Decode("bad".into()));
+        assert!(matches!(d.clone(), Error::Decode(_)));
+        assert!(!d.is_retryable());
+    }
+}
