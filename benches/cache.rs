@@ -1,15 +1,15 @@
 //! Cache figures, side by side in one run (real Redis + PostgreSQL, as the tests use):
 //!
-//! - a cache hit (`EntityCache::get`) vs a raw `redis GET` + serde decode of the same bytes
+//! - a cache hit (`Cached::find`) vs a raw `redis GET` + serde decode of the same bytes
 //!   (goal: ≤ 1.10×);
-//! - a cache hit vs the entity's `find_by_id` on PostgreSQL (goal: ≥ 3× faster);
+//! - a cache hit vs the entity's `find` on PostgreSQL (goal: ≥ 3× faster);
 //! - a cold-key burst (50 concurrent gets through 2 handles) vs a single miss (goal: p99 ≤ 3×).
 //!
 //! `cargo bench --bench cache` measures; `cargo test --all-targets` runs everything once.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use dbpat::cache::redis::{self, aio::ConnectionManager};
-use dbpat::cache::{Cache, CacheConfig, EntityCache, TableSource};
+use dbpat::cache::{Cache, CacheConfig, Cached};
 use dbpat::testing::{self, TestDatabase, TestRedis};
 use dbpat::{Entity, Table};
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 
-/// The benched entity: cached by its derive (`CacheEntity`), loaded by its own `find_by_id`.
+/// The benched entity: cached by its derive (`CacheEntity`), loaded by its own `find`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Entity)]
 #[dbpat(table = "items", cache(ttl = "15m"))]
 struct Item {
@@ -35,8 +35,8 @@ struct Fixture {
     _db: TestDatabase,
     redis: TestRedis,
     pool: PgPool,
-    items: EntityCache<Item, TableSource<Item>>,
-    second: EntityCache<Item, TableSource<Item>>,
+    items: Cached<Item>,
+    second: Cached<Item>,
     raw: ConnectionManager,
 }
 
@@ -57,10 +57,10 @@ async fn fixture() -> Fixture {
         let client = redis::Client::open(testing::redis_url()).unwrap();
         Cache::connect(client, CacheConfig::new(redis.prefix())).await
     };
-    let items = handle().await.table::<Item>(pool.clone()).unwrap();
-    let second = handle().await.table::<Item>(pool.clone()).unwrap();
+    let items = handle().await.entity::<Item>();
+    let second = handle().await.entity::<Item>();
     let raw = redis.connection();
-    items.get(&1).await.unwrap().unwrap();
+    items.find(&pool, &1).await.unwrap().unwrap();
     Fixture {
         _db: db,
         redis,
@@ -83,7 +83,7 @@ async fn raw_get_decode(raw: &ConnectionManager, key: &str) -> Item {
 }
 
 async fn find_by_id(pool: &PgPool, id: i64) -> Item {
-    Item::find_by_id(pool, &id).await.unwrap().unwrap()
+    Item::find(pool, &id).await.unwrap().unwrap()
 }
 
 fn measuring() -> bool {
@@ -114,7 +114,7 @@ async fn summary(f: &Fixture) {
             let t = Instant::now();
             match (round + step) % 3 {
                 0 => {
-                    black_box(f.items.get(&1).await.unwrap());
+                    black_box(f.items.find(&f.pool, &1).await.unwrap());
                     hit.push(t.elapsed());
                 }
                 1 => {
@@ -122,7 +122,7 @@ async fn summary(f: &Fixture) {
                     raw.push(t.elapsed());
                 }
                 _ => {
-                    black_box(Item::find_by_id(&mut *conn, &1).await.unwrap().unwrap());
+                    black_box(Item::find(&mut *conn, &1).await.unwrap().unwrap());
                     sql.push(t.elapsed());
                 }
             }
@@ -168,7 +168,7 @@ async fn summary(f: &Fixture) {
         let id = 2 + i % 400;
         f.items.invalidate(&id).await;
         let t = Instant::now();
-        black_box(f.items.get(&id).await.unwrap());
+        black_box(f.items.find(&f.pool, &id).await.unwrap());
         single.push(t.elapsed());
     }
     let mut burst = Vec::new();
@@ -184,10 +184,11 @@ async fn summary(f: &Fixture) {
                     f.second.clone()
                 };
                 let barrier = barrier.clone();
+                let pool = f.pool.clone();
                 tokio::spawn(async move {
                     barrier.wait().await;
                     let t = Instant::now();
-                    black_box(items.get(&id).await.unwrap());
+                    black_box(items.find(&pool, &id).await.unwrap());
                     t.elapsed()
                 })
             })
@@ -234,7 +235,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("read_by_id");
     group.bench_function("cache_hit", |b| {
         b.to_async(&rt)
-            .iter(|| async { f.items.get(&1).await.unwrap() })
+            .iter(|| async { f.items.find(&f.pool, &1).await.unwrap() })
     });
     group.bench_function("raw_redis_get_decode", |b| {
         b.to_async(&rt).iter(|| raw_get_decode(&f.raw, &key))

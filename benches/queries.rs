@@ -112,18 +112,18 @@ fn bench(c: &mut Criterion) {
     rt.block_on(async {
         let schema = dbpat::ddl::render_schema(&[&models::User::TABLE, &Product::TABLE]).unwrap();
         sqlx::raw_sql(&schema).execute(&pool).await.unwrap();
-        Product::insert_many_count(&(0..1000).map(product).collect::<Vec<_>>(), &pool)
+        Product::insert_many_count(&pool, &(0..1000).map(product).collect::<Vec<_>>())
             .await
             .unwrap();
         sqlx::query("ANALYZE").execute(&pool).await.unwrap();
     });
-    let target = rt.block_on(product(5_000_000).insert(&pool)).unwrap();
+    let target = rt.block_on(Table::insert(&pool, &product(5_000_000))).unwrap();
     let id = target.id;
 
     let mut g = c.benchmark_group("find_by_id");
     g.bench_function("dbpat", |b| {
         b.to_async(&rt)
-            .iter(|| async { Product::find_by_id(&pool, &id).await.unwrap().unwrap() })
+            .iter(|| async { Product::find(&pool, &id).await.unwrap().unwrap() })
     });
     g.bench_function("sqlx", |b| {
         b.to_async(&rt).iter(|| async {
@@ -141,7 +141,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("insert");
     g.bench_function("dbpat", |b| {
         b.to_async(&rt)
-            .iter(|| async { row.insert(&pool).await.unwrap() })
+            .iter(|| async { Table::insert(&pool, &row).await.unwrap() })
     });
     g.bench_function("sqlx", |b| {
         b.to_async(&rt)
@@ -155,11 +155,11 @@ fn bench(c: &mut Criterion) {
         b.to_async(&rt).iter_custom(|iters| {
             let pool = pool.clone();
             async move {
-                let mut p = product(1).insert(&pool).await.unwrap();
+                let mut p = Table::insert(&pool, &product(1)).await.unwrap();
                 let start = Instant::now();
                 for _ in 0..iters {
                     p.stock += 1;
-                    p.update(&pool).await.unwrap();
+                    Table::update(&pool, &mut p).await.unwrap();
                 }
                 start.elapsed()
             }
@@ -209,11 +209,11 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(8));
     g.bench_function(BenchmarkId::new("dbpat", "insert_many"), |b| {
         b.to_async(&rt)
-            .iter(|| async { Product::insert_many(&batch, &pool).await.unwrap().len() })
+            .iter(|| async { Product::insert_many(&pool, &batch).await.unwrap().len() })
     });
     g.bench_function(BenchmarkId::new("dbpat", "insert_many_count"), |b| {
         b.to_async(&rt)
-            .iter(|| async { Product::insert_many_count(&batch, &pool).await.unwrap() })
+            .iter(|| async { Product::insert_many_count(&pool, &batch).await.unwrap() })
     });
     g.bench_function(BenchmarkId::new("sqlx", "copy"), |b| {
         b.to_async(&rt)

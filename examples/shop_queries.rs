@@ -49,9 +49,8 @@ async fn demo(pool: &sqlx::PgPool) -> Result<(), Error> {
         }),
         created_at: DateTime::UNIX_EPOCH,
         updated_at: DateTime::UNIX_EPOCH,
-    }
-    .insert(pool)
-    .await?;
+    };
+    let alice = User::insert(pool, &alice).await?;
     println!("inserted user {} at {}", alice.id, alice.created_at);
 
     // insert_many: one statement, one round trip (UNNEST of one array per column).
@@ -76,7 +75,7 @@ async fn demo(pool: &sqlx::PgPool) -> Result<(), Error> {
         ),
         product("Oak table", "furniture", 45000, json!({"wood": "oak"})),
     ];
-    let stored = Product::insert_many(&catalog, pool).await?;
+    let stored = Product::insert_many(pool, &catalog).await?;
     println!("inserted {} products", stored.len());
 
     // Lookups by key and by a UNIQUE column.
@@ -137,12 +136,12 @@ async fn demo(pool: &sqlx::PgPool) -> Result<(), Error> {
     let mut mine = stored[0].clone();
     let mut theirs = stored[0].clone();
     mine.stock -= 1;
-    mine.update(pool).await?;
+    Product::update(pool, &mut mine).await?;
     println!("updated to version {}", mine.version);
     theirs.stock -= 5;
-    match theirs.update(pool).await {
-        Err(Error::Conflict { id, version, .. }) => {
-            println!("conflict on {id}: version {version} is stale, reload and retry")
+    match Product::update(pool, &mut theirs).await {
+        Err(Error::Conflict { key, version, .. }) => {
+            println!("conflict on {key}: version {version} is stale, reload and retry")
         }
         other => panic!("expected a conflict, got {other:?}"),
     }
@@ -169,8 +168,8 @@ async fn demo(pool: &sqlx::PgPool) -> Result<(), Error> {
         created_at: DateTime::<Utc>::UNIX_EPOCH,
         updated_at: DateTime::<Utc>::UNIX_EPOCH,
     };
-    let a = blank(100).insert(pool).await?;
-    let b = blank(0).insert(pool).await?;
+    let a = Account::insert(pool, &blank(100)).await?;
+    let b = Account::insert(pool, &blank(0)).await?;
     let (a2, b2) = transfer::transfer_funds(pool, a.id, b.id, Decimal::new(30, 0)).await?;
     println!("after transfer: {} / {}", a2.balance, b2.balance);
     match transfer::transfer_funds(pool, a.id, b.id, Decimal::new(1000, 0)).await {
@@ -190,7 +189,7 @@ async fn tiers_and_cache(pool: &sqlx::PgPool) -> Result<(), Box<dyn std::error::
 
     let alice = User::find_by_email(pool, "alice@example.com")
         .await?
-        .ok_or(Error::NotFound)?;
+        .ok_or_else(|| Error::not_found("User", &"alice@example.com"))?;
     let order = || Order {
         id: Uuid::nil(),
         user_id: alice.id,
@@ -199,13 +198,13 @@ async fn tiers_and_cache(pool: &sqlx::PgPool) -> Result<(), Box<dyn std::error::
         created_at: DateTime::UNIX_EPOCH, // server-owned: NOW()
     };
     // The DDL creates the model's first partitions; today's comes from ensure_partitions.
-    if let Err(Error::MissingPartition { table, from, to }) = order().insert(pool).await {
+    if let Err(Error::MissingPartition { table, from, to }) = Order::insert(pool, &order()).await {
         println!("no partition of {table} for [{from}, {to}) yet");
     }
     let orders = Tiers::new(&Order::TABLE);
     let report = orders.ensure_partitions(pool, 1).await?;
     println!("created partitions: {:?}", report.created);
-    let placed = order().insert(pool).await?;
+    let placed = Order::insert(pool, &order()).await?;
     println!("order {} placed at {}", placed.id, placed.created_at);
     let moved = orders
         .archive(pool, placed.created_at + chrono::Duration::seconds(1))
@@ -225,15 +224,15 @@ async fn tiers_and_cache(pool: &sqlx::PgPool) -> Result<(), Box<dyn std::error::
     let client = redis::Client::open(redis_url)?;
     let prefix = format!("dbpat-example:{}:", Uuid::new_v4().simple());
     let cache = Cache::connect(client.clone(), CacheConfig::new(prefix.clone())).await;
-    let users = cache.table::<User>(pool.clone()).expect("users are cached");
-    users.find(&alice.id).await?; // miss: loads PostgreSQL, fills Redis
-    users.find(&alice.id).await?; // hit
+    let users = cache.entity::<User>();
+    users.find(pool, &alice.id).await?; // miss: loads PostgreSQL, fills Redis
+    users.find(pool, &alice.id).await?; // hit
     let m = users.metrics();
     println!(
         "cache: {} miss(es), {} hit(s), {} fill(s)",
         m.misses, m.hits, m.fills
     );
-    match users.delete_row(&alice.id).await {
+    match users.delete(pool, &alice.id).await {
         Err(Error::ForeignKeyViolation { constraint }) => {
             println!("alice keeps her accounts: delete refused by {constraint}")
         }

@@ -19,9 +19,9 @@ async fn keys_ttls_hits_and_negative_entries() {
     assert_eq!(items.key(&1), key);
     assert_eq!(items.attribute_key(&1, "profile"), format!("{key}:profile"));
 
-    let first = items.get(&1).await.unwrap().unwrap();
+    let first = items.find(&1).await.unwrap().unwrap();
     assert_eq!(first.name, "item-1");
-    let again = items.get(&1).await.unwrap().unwrap();
+    let again = items.find(&1).await.unwrap().unwrap();
     assert_eq!(again, first);
     assert_eq!(items.source().loads(), 1, "second read is a hit");
     let pttl = raw_pttl(&mut raw, &key).await;
@@ -31,8 +31,8 @@ async fn keys_ttls_hits_and_negative_entries() {
     );
 
     // Penetration: a missing row is cached as a negative entry with the short TTL.
-    assert_eq!(items.get(&42).await.unwrap(), None);
-    assert_eq!(items.get(&42).await.unwrap(), None);
+    assert_eq!(items.find(&42).await.unwrap(), None);
+    assert_eq!(items.find(&42).await.unwrap(), None);
     assert_eq!(items.source().loads(), 2);
     let neg_key = items.key(&42);
     assert_eq!(
@@ -48,7 +48,7 @@ async fn keys_ttls_hits_and_negative_entries() {
     // Inserting that id clears it.
     let pool = db.pool().clone();
     let inserted = items
-        .insert(|| async {
+        .insert_with(|| async {
             sqlx::query("INSERT INTO items (id, name) VALUES (42, 'new')")
                 .execute(&pool)
                 .await?;
@@ -61,7 +61,7 @@ async fn keys_ttls_hits_and_negative_entries() {
         .await
         .unwrap();
     assert_eq!(inserted.cache_id(), 42);
-    assert_eq!(items.get(&42).await.unwrap().unwrap().name, "new");
+    assert_eq!(items.find(&42).await.unwrap().unwrap().name, "new");
 
     let m = items.metrics();
     assert_eq!((m.hits, m.negative_hits), (1, 1), "{m:?}");
@@ -98,7 +98,7 @@ async fn hash_tag_keys_share_a_slot() {
         items.attribute_key(&1, "profile"),
         format!("{}item:{{1}}:profile", redis.prefix())
     );
-    assert_eq!(items.get(&1).await.unwrap().unwrap().id, 1);
+    assert_eq!(items.find(&1).await.unwrap().unwrap().id, 1);
     let mut raw = raw(&testing::redis_url()).await;
     assert!(raw_get(&mut raw, &items.key(&1)).await.is_some());
 }
@@ -108,10 +108,10 @@ async fn get_many_uses_one_mget_and_one_query() {
     let redis = TestRedis::new().await;
     let db = database(5).await;
     let items = items(redis.prefix(), db.pool(), POLICY).await;
-    items.get(&2).await.unwrap();
-    items.get(&4).await.unwrap();
+    items.find(&2).await.unwrap();
+    items.find(&4).await.unwrap();
     let before = items.metrics();
-    let got = items.get_many(&[1, 2, 3, 4, 99, 1]).await.unwrap();
+    let got = items.find_many(&[1, 2, 3, 4, 99, 1]).await.unwrap();
     let names: Vec<Option<String>> = got.into_iter().map(|i| i.map(|i| i.name)).collect();
     assert_eq!(
         names,
@@ -130,10 +130,10 @@ async fn get_many_uses_one_mget_and_one_query() {
     assert_eq!(m.hits - before.hits, 2);
     assert_eq!(m.fills - before.fills, 3, "1, 3 and the negative 99");
     // Everything is cached now: no database work at all.
-    let all = items.get_many(&[1, 2, 3, 4, 99]).await.unwrap();
+    let all = items.find_many(&[1, 2, 3, 4, 99]).await.unwrap();
     assert_eq!(all.iter().flatten().count(), 4);
     assert_eq!(items.source().batch_loads(), 1);
-    assert_eq!(items.get_many(&[]).await.unwrap(), vec![]);
+    assert_eq!(items.find_many(&[]).await.unwrap(), vec![]);
 }
 
 #[tokio::test]
@@ -144,9 +144,9 @@ async fn invalidate_and_write_through_policies() {
     let pool = db.pool().clone();
 
     let inv = items(&format!("{}inv:", redis.prefix()), db.pool(), POLICY).await;
-    inv.get(&1).await.unwrap();
+    inv.find(&1).await.unwrap();
     let row = inv
-        .update(&1, || update_name(&pool, 1, "renamed"))
+        .write_with(&1, || update_name(&pool, 1, "renamed"))
         .await
         .unwrap();
     assert_eq!(row.version, 2);
@@ -154,12 +154,12 @@ async fn invalidate_and_write_through_policies() {
         raw_get(&mut raw, &inv.key(&1)).await.is_none(),
         "invalidated"
     );
-    assert_eq!(inv.get(&1).await.unwrap().unwrap().name, "renamed");
+    assert_eq!(inv.find(&1).await.unwrap().unwrap().name, "renamed");
 
     let wt = items(&format!("{}wt:", redis.prefix()), db.pool(), WRITE_THROUGH).await;
-    wt.get(&2).await.unwrap();
+    wt.find(&2).await.unwrap();
     let row = wt
-        .patch(&2, || update_name(&pool, 2, "patched"))
+        .write_with(&2, || update_name(&pool, 2, "patched"))
         .await
         .unwrap();
     let cached = raw_get(&mut raw, &wt.key(&2))
@@ -167,7 +167,7 @@ async fn invalidate_and_write_through_policies() {
         .expect("written through");
     assert!(String::from_utf8_lossy(&cached).contains("\"patched\""));
     let loads = wt.source().loads();
-    assert_eq!(wt.get(&2).await.unwrap().unwrap(), row);
+    assert_eq!(wt.find(&2).await.unwrap().unwrap(), row);
     assert_eq!(
         wt.source().loads(),
         loads,
@@ -178,7 +178,7 @@ async fn invalidate_and_write_through_policies() {
 
     // A failed write (versioned update conflict) is returned unchanged and invalidates.
     let err = wt
-        .update_versioned(&2, || async { Err::<Item, _>("conflict") })
+        .write_with(&2, || async { Err::<Item, _>("conflict") })
         .await
         .unwrap_err();
     assert_eq!(err, "conflict");
@@ -204,7 +204,7 @@ async fn delete_removes_the_row_and_its_attribute_keys() {
 
     // Tracked attribute keys, invalidate policy.
     let items = items(redis.prefix(), db.pool(), POLICY).await;
-    items.get(&1).await.unwrap();
+    items.find(&1).await.unwrap();
     items
         .put_attribute(&1, "profile", &"p", std::time::Duration::from_secs(60))
         .await;
@@ -218,7 +218,7 @@ async fn delete_removes_the_row_and_its_attribute_keys() {
             .as_deref(),
         Some("p")
     );
-    assert_eq!(items.delete(&1, delete(1)).await.unwrap(), 1);
+    assert_eq!(items.delete_with(&1, delete(1)).await.unwrap(), 1);
     assert!(raw_get(&mut raw, &items.key(&1)).await.is_none());
     assert!(raw_get(&mut raw, &items.attribute_key(&1, "profile"))
         .await
@@ -226,7 +226,7 @@ async fn delete_removes_the_row_and_its_attribute_keys() {
     assert!(raw_get(&mut raw, &items.attribute_key(&1, "settings"))
         .await
         .is_none());
-    assert_eq!(items.get(&1).await.unwrap(), None);
+    assert_eq!(items.find(&1).await.unwrap(), None);
 
     // SCAN sweep also finds attribute keys written by other code; write-through leaves a
     // negative entry.
@@ -234,7 +234,7 @@ async fn delete_removes_the_row_and_its_attribute_keys() {
     config.attribute_sweep = AttributeSweep::Scan;
     let scan = handle_at(&testing::redis_url(), config)
         .await
-        .entity_with_policy(WRITE_THROUGH, PgItems::new(db.pool()));
+        .with_source(WRITE_THROUGH, PgItems::new(db.pool()));
     let foreign = scan.attribute_key(&2, "by-someone-else");
     let _: () = dbpat::cache::redis::cmd("SET")
         .arg(&foreign)
@@ -244,15 +244,15 @@ async fn delete_removes_the_row_and_its_attribute_keys() {
         .query_async(&mut raw)
         .await
         .unwrap();
-    scan.get(&2).await.unwrap();
-    scan.delete(&2, delete(2)).await.unwrap();
+    scan.find(&2).await.unwrap();
+    scan.delete_with(&2, delete(2)).await.unwrap();
     assert!(raw_get(&mut raw, &foreign).await.is_none());
     assert_eq!(
         raw_get(&mut raw, &scan.key(&2)).await.as_deref(),
         Some(Codec::negative())
     );
     let loads = scan.source().loads();
-    assert_eq!(scan.get(&2).await.unwrap(), None);
+    assert_eq!(scan.find(&2).await.unwrap(), None);
     assert_eq!(
         scan.source().loads(),
         loads,
@@ -286,14 +286,14 @@ async fn undecodable_values_are_misses_and_replaced() {
     });
     set(items.key(&2), old.unwrap()).await;
 
-    assert_eq!(items.get(&1).await.unwrap().unwrap().name, "item-1");
-    assert_eq!(items.get(&2).await.unwrap().unwrap().name, "item-2");
+    assert_eq!(items.find(&1).await.unwrap().unwrap().name, "item-1");
+    assert_eq!(items.find(&2).await.unwrap().unwrap().name, "item-2");
     assert_eq!(items.metrics().decode_errors, 2);
     for id in [1, 2] {
         let replaced = raw_get(&mut raw, &items.key(&id)).await.unwrap();
         assert!(String::from_utf8_lossy(&replaced).contains(&format!("item-{id}")));
     }
-    assert_eq!(items.get(&1).await.unwrap().unwrap().name, "item-1");
+    assert_eq!(items.find(&1).await.unwrap().unwrap().name, "item-1");
     assert_eq!(items.source().loads(), 2);
 }
 
@@ -303,7 +303,7 @@ async fn write_intent_around_an_outer_transaction() {
     let db = database(1).await;
     let items = items(redis.prefix(), db.pool(), WRITE_THROUGH).await;
     let mut raw = raw(&testing::redis_url()).await;
-    items.get(&1).await.unwrap();
+    items.find(&1).await.unwrap();
 
     let intent = items.begin_write(&1).await;
     let mut tx = db.pool().begin().await.unwrap();
@@ -315,7 +315,7 @@ async fn write_intent_around_an_outer_transaction() {
     .await
     .unwrap();
     // While the write is in flight, reads go to the database and fill nothing.
-    assert_eq!(items.get(&1).await.unwrap().unwrap().name, "item-1");
+    assert_eq!(items.find(&1).await.unwrap().unwrap().name, "item-1");
     assert!(raw_get(&mut raw, &items.key(&1)).await.is_none());
     assert_eq!(items.metrics().write_bypasses, 1);
     tx.commit().await.unwrap();
@@ -327,7 +327,7 @@ async fn write_intent_around_an_outer_transaction() {
         })
         .await;
     let loads = items.source().loads();
-    assert_eq!(items.get(&1).await.unwrap().unwrap().name, "in-tx");
+    assert_eq!(items.find(&1).await.unwrap().unwrap().name, "in-tx");
     assert_eq!(items.source().loads(), loads, "written through");
 
     // A dropped intent (the write path panicked or returned early) still invalidates.

@@ -43,12 +43,12 @@ async fn slow_reader_cannot_put_back_an_old_value() {
 
         let reader = tokio::spawn({
             let items = items.clone();
-            async move { items.get(&1).await }
+            async move { items.find(&1).await }
         });
         loaded_rx.await.expect("reader reached the window");
         let name = format!("v-after-{n}");
         let committed = items
-            .update(&1, || update_name(&pool, 1, &name))
+            .write_with(&1, || update_name(&pool, 1, &name))
             .await
             .unwrap();
         assert_eq!(committed.version, before + 1);
@@ -68,7 +68,7 @@ async fn slow_reader_cannot_put_back_an_old_value() {
         let m = items.metrics();
         assert_eq!(m.fills_rejected, 1, "{policy:?}: {m:?}");
         assert_eq!(m.fills, 0, "{m:?}");
-        assert_eq!(items.get(&1).await.unwrap().unwrap(), committed);
+        assert_eq!(items.find(&1).await.unwrap().unwrap(), committed);
         items.set_after_load_hook(None);
     }
 }
@@ -101,7 +101,7 @@ async fn history(policy: CachePolicy, prefix: String, run_for: Duration) -> (usi
         .map(|h| {
             let mut source = PgItems::new(&pool);
             source.random_delay = Duration::from_millis(3);
-            h.entity_with_policy(policy, source)
+            h.with_source(policy, source)
         })
         .collect();
     let commits = Arc::new(Mutex::new(Vec::<Commit>::new()));
@@ -116,7 +116,7 @@ async fn history(policy: CachePolicy, prefix: String, run_for: Duration) -> (usi
                 let id = rand::rng().random_range(1..=HOT);
                 let name = format!("w{w}");
                 let row = items
-                    .update(&id, || async {
+                    .write_with(&id, || async {
                         let row = update_name(&pool, id, &name).await?;
                         // The UPDATE has committed (autocommit) when it returns.
                         commits.lock().unwrap().push(Commit {
@@ -143,7 +143,7 @@ async fn history(policy: CachePolicy, prefix: String, run_for: Duration) -> (usi
                 let started = Instant::now();
                 if r == 5 {
                     let all: Vec<i64> = (1..=HOT).collect();
-                    for item in items.get_many(&all).await.unwrap().into_iter().flatten() {
+                    for item in items.find_many(&all).await.unwrap().into_iter().flatten() {
                         local.push(Read {
                             id: item.id,
                             version: item.version,
@@ -152,7 +152,7 @@ async fn history(policy: CachePolicy, prefix: String, run_for: Duration) -> (usi
                     }
                 } else {
                     let id = rand::rng().random_range(1..=HOT);
-                    let item = items.get(&id).await.unwrap().unwrap();
+                    let item = items.find(&id).await.unwrap().unwrap();
                     local.push(Read {
                         id,
                         version: item.version,

@@ -83,10 +83,10 @@ async fn reads_survive_a_slow_then_dead_redis_and_caching_resumes() {
     config.breaker_cooldown = Duration::from_millis(200);
     let items = handle_at(&server.url(), config)
         .await
-        .entity_with_policy(POLICY, PgItems::new(db.pool()));
+        .with_source(POLICY, PgItems::new(db.pool()));
 
     // Healthy: the read fills the private server.
-    assert_eq!(items.get(&1).await.unwrap().unwrap().name, "item-1");
+    assert_eq!(items.find(&1).await.unwrap().unwrap().name, "item-1");
     let mut raw_conn = raw(&server.url()).await;
     assert!(raw_get(&mut raw_conn, &items.key(&1)).await.is_some());
 
@@ -101,7 +101,7 @@ async fn reads_survive_a_slow_then_dead_redis_and_caching_resumes() {
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
     let start = Instant::now();
-    assert_eq!(items.get(&2).await.unwrap().unwrap().name, "item-2");
+    assert_eq!(items.find(&2).await.unwrap().unwrap().name, "item-2");
     let slow_read = start.elapsed();
     assert!(slow_read < Duration::from_millis(450), "{slow_read:?}");
     assert!(items.metrics().redis_errors >= 1);
@@ -113,12 +113,12 @@ async fn reads_survive_a_slow_then_dead_redis_and_caching_resumes() {
     for round in 0..30 {
         let id = round % 3 + 1;
         let start = Instant::now();
-        let item = items.get(&id).await.unwrap().unwrap();
+        let item = items.find(&id).await.unwrap().unwrap();
         slowest = slowest.max(start.elapsed());
         assert_eq!(item.id, id);
         if round == 10 {
             let row = items
-                .update(&1, || update_name(&pool, 1, "written-while-down"))
+                .write_with(&1, || update_name(&pool, 1, "written-while-down"))
                 .await
                 .unwrap();
             assert_eq!(row.version, 2);
@@ -144,7 +144,7 @@ async fn reads_survive_a_slow_then_dead_redis_and_caching_resumes() {
     let mut raw_conn = raw(&server.url()).await;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let item = items.get(&1).await.unwrap().unwrap();
+        let item = items.find(&1).await.unwrap().unwrap();
         assert_eq!(item.name, "written-while-down");
         if raw_get(&mut raw_conn, &items.key(&1)).await.is_some() {
             break;
@@ -155,7 +155,7 @@ async fn reads_survive_a_slow_then_dead_redis_and_caching_resumes() {
     let loads = items.source().loads();
     let before = items.metrics().hits;
     assert_eq!(
-        items.get(&1).await.unwrap().unwrap().name,
+        items.find(&1).await.unwrap().unwrap().name,
         "written-while-down"
     );
     assert_eq!(items.source().loads(), loads, "served from Redis again");

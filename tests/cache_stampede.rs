@@ -22,7 +22,7 @@ async fn two_hundred_gets_through_four_handles_load_once() {
     for _ in 0..4 {
         let h = handle(redis.prefix()).await;
         assert!(h.is_subscribed(), "wake-up subscription is live");
-        caches.push(h.entity_with_policy(POLICY, source.clone()));
+        caches.push(h.with_source(POLICY, source.clone()));
     }
     let barrier = Arc::new(Barrier::new(200));
     let tasks: Vec<_> = (0..200)
@@ -32,7 +32,7 @@ async fn two_hundred_gets_through_four_handles_load_once() {
             tokio::spawn(async move {
                 barrier.wait().await;
                 let start = Instant::now();
-                let item = items.get(&1).await.unwrap().unwrap();
+                let item = items.find(&1).await.unwrap().unwrap();
                 (item, start.elapsed())
             })
         })
@@ -80,7 +80,7 @@ async fn a_dead_lease_holder_blocks_only_until_the_lease_ttl() {
         .await
         .unwrap();
     let start = Instant::now();
-    let item = items.get(&1).await.unwrap().unwrap();
+    let item = items.find(&1).await.unwrap().unwrap();
     let took = start.elapsed();
     eprintln!("dead holder: read completed after {took:?} (lease TTL 400 ms)");
     assert_eq!(item.id, 1);
@@ -105,14 +105,14 @@ async fn a_dead_lease_holder_blocks_only_until_the_lease_ttl() {
 async fn waiters_wake_when_the_holder_fills() {
     let redis = TestRedis::new().await;
     let db = database(1).await;
-    let slow = handle(redis.prefix()).await.entity_with_policy(
+    let slow = handle(redis.prefix()).await.with_source(
         POLICY,
         PgItems::new(db.pool()).with_delay(Duration::from_millis(300)),
     );
     let other = items(redis.prefix(), db.pool(), POLICY).await;
     let holder = tokio::spawn({
         let slow = slow.clone();
-        async move { slow.get(&1).await }
+        async move { slow.find(&1).await }
     });
     // Let the holder take the lease.
     let mut raw = raw(&testing::redis_url()).await;
@@ -121,7 +121,7 @@ async fn waiters_wake_when_the_holder_fills() {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let start = Instant::now();
-    let item = other.get(&1).await.unwrap().unwrap();
+    let item = other.find(&1).await.unwrap().unwrap();
     let waited = start.elapsed();
     holder.await.unwrap().unwrap();
     eprintln!("waiter woke {waited:?} after it started (holder load 300 ms, lease TTL 5 s)");

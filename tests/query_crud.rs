@@ -20,30 +20,29 @@ async fn insert_returns_server_defaults_and_finds_by_key() {
     let db = shop_db().await;
     let pool = db.pool();
     let before = chrono::Utc::now() - chrono::Duration::seconds(5);
-    let u = user("a@example.com").insert(pool).await.unwrap();
+    let u = Table::insert(pool, &user("a@example.com")).await.unwrap();
     assert_ne!(u.id, Uuid::nil(), "gen_random_uuid() filled the key");
     assert!(u.created_at > before && u.updated_at > before);
     assert_eq!(u.email, "a@example.com");
     assert_eq!(u.status, UserStatus::Active);
 
-    let p = product("Phone", "electronics", 49900, json!({"brand": "Apple"}))
-        .insert(pool)
+    let p = Table::insert(pool, &product("Phone", "electronics", 49900, json!({"brand": "Apple"})))
         .await
         .unwrap();
     assert_eq!(p.version, 1, "version DEFAULT 1");
     assert_eq!(p.price, Decimal::new(49900, 2));
 
     assert_eq!(
-        User::find_by_id(pool, &u.id).await.unwrap().unwrap().email,
+        User::find(pool, &u.id).await.unwrap().unwrap().email,
         u.email
     );
-    assert!(User::find_by_id(pool, &Uuid::new_v4())
+    assert!(User::find(pool, &Uuid::new_v4())
         .await
         .unwrap()
         .is_none());
     assert!(matches!(
         User::get(pool, &Uuid::new_v4()).await,
-        Err(Error::NotFound)
+        Err(Error::NotFound { .. })
     ));
     assert_eq!(User::get(pool, &u.id).await.unwrap().id, u.id);
 
@@ -61,12 +60,12 @@ async fn insert_returns_server_defaults_and_finds_by_key() {
 async fn update_patch_merge_delete() {
     let db = shop_db().await;
     let pool = db.pool();
-    let mut u = user("b@example.com").insert(pool).await.unwrap();
+    let mut u = Table::insert(pool, &user("b@example.com")).await.unwrap();
     let created = u.created_at;
     u.name = "Renamed".into();
     u.status = UserStatus::Suspended;
     u.metadata.0.role = Some("admin".into());
-    u.update(pool).await.unwrap();
+    Table::update(pool, &mut u).await.unwrap();
     assert_eq!(u.name, "Renamed");
     assert_eq!(
         u.created_at, created,
@@ -78,8 +77,7 @@ async fn update_patch_merge_delete() {
     assert_eq!(stored.metadata.0.role.as_deref(), Some("admin"));
 
     // patch: only the chosen columns; add is atomic on the server; merge is `col || $n`.
-    let p = product("Lamp", "home", 1500, json!({"color": "black"}))
-        .insert(pool)
+    let p = Table::insert(pool, &product("Lamp", "home", 1500, json!({"color": "black"})))
         .await
         .unwrap();
     let patched = Product::patch(&p.id)
@@ -102,17 +100,17 @@ async fn update_patch_merge_delete() {
             .set(Product::STOCK, 1)
             .execute(pool)
             .await,
-        Err(Error::NotFound)
+        Err(Error::NotFound { .. })
     ));
 
     let mut missing = user("ghost@example.com");
     missing.id = Uuid::new_v4();
-    assert!(matches!(missing.update(pool).await, Err(Error::NotFound)));
+    assert!(matches!(Table::update(pool, &mut missing).await, Err(Error::NotFound { .. })));
 
     Product::delete(pool, &p.id).await.unwrap();
     assert!(matches!(
         Product::delete(pool, &p.id).await,
-        Err(Error::NotFound)
+        Err(Error::NotFound { .. })
     ));
     assert_eq!(Product::count(pool).await.unwrap(), 0);
 }
@@ -122,13 +120,13 @@ async fn runs_on_pool_connection_and_transaction() {
     let db = shop_db().await;
     let pool = db.pool();
     let mut conn = pool.acquire().await.unwrap();
-    let u = user("conn@example.com").insert(&mut *conn).await.unwrap();
+    let u = Table::insert(&mut *conn, &user("conn@example.com")).await.unwrap();
     assert!(User::exists(&mut *conn, &u.id).await.unwrap());
     drop(conn);
 
     let mut tx = pool.begin().await.unwrap();
-    let v = user("tx@example.com").insert(&mut *tx).await.unwrap();
-    assert!(User::find_by_id(&mut *tx, &v.id).await.unwrap().is_some());
+    let v = Table::insert(&mut *tx, &user("tx@example.com")).await.unwrap();
+    assert!(User::find(&mut *tx, &v.id).await.unwrap().is_some());
     assert_eq!(User::query().count(&mut *tx).await.unwrap(), 2);
     assert!(
         !User::exists(pool, &v.id).await.unwrap(),
@@ -138,7 +136,7 @@ async fn runs_on_pool_connection_and_transaction() {
     assert!(!User::exists(pool, &v.id).await.unwrap(), "rolled back");
 
     let mut tx = pool.begin().await.unwrap();
-    let w = user("tx2@example.com").insert(&mut *tx).await.unwrap();
+    let w = Table::insert(&mut *tx, &user("tx2@example.com")).await.unwrap();
     tx.commit().await.unwrap();
     assert!(User::exists(pool, &w.id).await.unwrap());
 }
@@ -147,25 +145,25 @@ async fn runs_on_pool_connection_and_transaction() {
 async fn constraint_errors_are_typed_with_their_names() {
     let db = shop_db().await;
     let pool = db.pool();
-    let u = user("dup@example.com").insert(pool).await.unwrap();
-    match user("dup@example.com").insert(pool).await {
+    let u = Table::insert(pool, &user("dup@example.com")).await.unwrap();
+    match Table::insert(pool, &user("dup@example.com")).await {
         Err(Error::UniqueViolation { constraint }) => assert_eq!(constraint, "users_email_key"),
         other => panic!("expected UniqueViolation, got {other:?}"),
     }
     let mut p = product("Chair", "home", 100, json!({}));
     p.stock = -1;
-    match p.insert(pool).await {
+    match Table::insert(pool, &p).await {
         Err(Error::CheckViolation { constraint }) => assert_eq!(constraint, "products_stock_check"),
         other => panic!("expected CheckViolation, got {other:?}"),
     }
-    match account(Uuid::new_v4(), 0).insert(pool).await {
+    match Table::insert(pool, &account(Uuid::new_v4(), 0)).await {
         Err(Error::ForeignKeyViolation { constraint }) => {
             assert_eq!(constraint, "accounts_user_id_fkey")
         }
         other => panic!("expected ForeignKeyViolation, got {other:?}"),
     }
     // ON DELETE RESTRICT: the user still has an account.
-    account(u.id, 5).insert(pool).await.unwrap();
+    Table::insert(pool, &account(u.id, 5)).await.unwrap();
     let err = User::delete(pool, &u.id).await.unwrap_err();
     assert!(
         matches!(&err, Error::ForeignKeyViolation { constraint } if constraint == "accounts_user_id_fkey"),
@@ -200,7 +198,7 @@ async fn constraint_errors_are_typed_with_their_names() {
 async fn every_column_kind_round_trips() {
     let db = shop_db().await;
     let pool = db.pool();
-    let one = gadget(4).insert(pool).await.unwrap();
+    let one = Table::insert(pool, &gadget(4)).await.unwrap();
     assert!(one.id > 0, "identity key filled");
     assert_eq!(one.version, 1);
     let expected = Gadget {
@@ -212,7 +210,7 @@ async fn every_column_kind_round_trips() {
     assert_eq!(one, expected);
 
     let batch: Vec<Gadget> = (10..40).map(gadget).collect();
-    let stored = Gadget::insert_many(&batch, pool).await.unwrap();
+    let stored = Gadget::insert_many(pool, &batch).await.unwrap();
     assert_eq!(stored.len(), batch.len());
     for (got, want) in stored.iter().zip(&batch) {
         let want = Gadget {
@@ -227,8 +225,8 @@ async fn every_column_kind_round_trips() {
         );
     }
     assert_eq!(Gadget::count(pool).await.unwrap(), 31);
-    assert!(Gadget::insert_many(&[], pool).await.unwrap().is_empty());
-    let n = Gadget::insert_many_count(&(100..110).map(gadget).collect::<Vec<_>>(), pool)
+    assert!(Gadget::insert_many(pool, &[]).await.unwrap().is_empty());
+    let n = Gadget::insert_many_count(pool, &(100..110).map(gadget).collect::<Vec<_>>())
         .await
         .unwrap();
     assert_eq!(n, 10);
@@ -258,7 +256,7 @@ fn sql_is_rendered_once_per_entity() {
     );
     // find_by_<unique> runs exactly the statement a filter on that column renders.
     assert_eq!(
-        User::sql().find_by_unique(User::EMAIL.index()),
+        User::sql().find_by_unique(User::EMAIL.index()).unwrap(),
         User::filter(User::EMAIL.eq("x")).to_sql()
     );
 }

@@ -34,7 +34,7 @@ async fn lookups_on_ten_thousand_rows_use_their_indexes() {
         })
         .collect();
     assert_eq!(
-        User::insert_many_count(&users, pool).await.unwrap(),
+        User::insert_many_count(pool, &users).await.unwrap(),
         ROWS as u64
     );
     let products: Vec<Product> = (0..ROWS)
@@ -53,7 +53,7 @@ async fn lookups_on_ten_thousand_rows_use_their_indexes() {
             )
         })
         .collect();
-    let stored = Product::insert_many(&products, pool).await.unwrap();
+    let stored = Product::insert_many(pool, &products).await.unwrap();
     assert_eq!(stored.len(), ROWS);
     sqlx::query("ANALYZE").execute(pool).await.unwrap();
 
@@ -65,7 +65,7 @@ async fn lookups_on_ten_thousand_rows_use_their_indexes() {
     // That is the statement find_by_email runs.
     assert_eq!(
         User::filter(User::EMAIL.eq("x")).to_sql(),
-        User::sql().find_by_unique(User::EMAIL.index())
+        User::sql().find_by_unique(User::EMAIL.index()).unwrap()
     );
     let found = User::find_by_email(pool, "user-4321@example.com")
         .await

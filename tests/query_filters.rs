@@ -26,7 +26,7 @@ fn smalls(rows: &[Gadget]) -> Vec<i16> {
 async fn comparisons_sets_nulls_and_boolean_logic() {
     let db = shop_db().await;
     let pool = db.pool();
-    Gadget::insert_many(&(0..20).map(gadget).collect::<Vec<_>>(), pool)
+    Gadget::insert_many(pool, &(0..20).map(gadget).collect::<Vec<_>>())
         .await
         .unwrap();
     let run = |f: Filter<Gadget>| {
@@ -128,7 +128,7 @@ async fn comparisons_sets_nulls_and_boolean_logic() {
     assert_eq!(one.small, 2);
     assert!(matches!(
         Gadget::filter(Gadget::SMALL.eq(99)).fetch_one(pool).await,
-        Err(dbpat::Error::NotFound)
+        Err(dbpat::Error::NotFound { .. })
     ));
 }
 
@@ -157,7 +157,7 @@ async fn jsonb_containment_field_equality_and_fulltext_search() {
         ),
         product("Oak table", "furniture", 45000, json!({"wood": "oak"})),
     ];
-    Product::insert_many(&rows, pool).await.unwrap();
+    Product::insert_many(pool, &rows).await.unwrap();
     let names = |v: Vec<Product>| {
         let mut n: Vec<String> = v.into_iter().map(|p| p.name).collect();
         n.sort();
@@ -211,8 +211,8 @@ async fn jsonb_containment_field_equality_and_fulltext_search() {
         role: Some("admin".into()),
         ..Default::default()
     });
-    u.insert(pool).await.unwrap();
-    user("plain@example.com").insert(pool).await.unwrap();
+    Table::insert(pool, &u).await.unwrap();
+    Table::insert(pool, &user("plain@example.com")).await.unwrap();
     let admins = User::filter(User::METADATA.contains(json!({"role": "admin"})))
         .fetch_all(pool)
         .await
@@ -231,7 +231,7 @@ async fn jsonb_containment_field_equality_and_fulltext_search() {
 async fn order_limit_offset_and_keyset_pages() {
     let db = shop_db().await;
     let pool = db.pool();
-    Gadget::insert_many(&(0..25).map(gadget).collect::<Vec<_>>(), pool)
+    Gadget::insert_many(pool, &(0..25).map(gadget).collect::<Vec<_>>())
         .await
         .unwrap();
     let page = Gadget::query()

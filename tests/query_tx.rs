@@ -22,12 +22,11 @@ use transfer::transfer_funds;
 use uuid::Uuid;
 
 async fn two_accounts(pool: &sqlx::PgPool, a: i64, b: i64) -> (Uuid, Uuid) {
-    let u = user(&format!("{}@example.com", Uuid::new_v4()))
-        .insert(pool)
+    let u = Table::insert(pool, &user(&format!("{}@example.com", Uuid::new_v4())))
         .await
         .unwrap();
-    let x = account(u.id, a).insert(pool).await.unwrap();
-    let y = account(u.id, b).insert(pool).await.unwrap();
+    let x = Table::insert(pool, &account(u.id, a)).await.unwrap();
+    let y = Table::insert(pool, &account(u.id, b)).await.unwrap();
     (x.id, y.id)
 }
 
@@ -66,7 +65,7 @@ async fn transfer_moves_money_and_an_overdraft_changes_nothing() {
     let err = transfer_funds(pool, a, Uuid::new_v4(), Decimal::new(10, 0))
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::NotFound), "{err:?}");
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
     assert_eq!(balances(pool, a, b).await.0, Decimal::new(60, 0));
 }
 

@@ -1,5 +1,5 @@
 //! Optimistic locking: the versioned update bumps the version and refreshes the caller's
-//! value; a stale version is `Error::Conflict` (with the id and the caller's version) and
+//! value; a stale version is `Error::Conflict` (with the key and the caller's version) and
 //! changes nothing; concurrent updaters with the same version: exactly one wins per round, no
 //! update is ever lost.
 
@@ -20,28 +20,27 @@ use uuid::Uuid;
 async fn versioned_update_and_stale_conflict() {
     let db = shop_db().await;
     let pool = db.pool();
-    let mut p = product("Mug", "kitchen", 900, json!({}))
-        .insert(pool)
+    let mut p = Table::insert(pool, &product("Mug", "kitchen", 900, json!({})))
         .await
         .unwrap();
     assert_eq!(p.version, 1);
     let stale = p.clone();
 
     p.stock -= 1;
-    p.update(pool).await.unwrap();
+    Table::update(pool, &mut p).await.unwrap();
     assert_eq!(p.version, 2, "the caller's value carries the new version");
     assert_eq!(p.stock, 9);
 
     let mut late = stale.clone();
     late.stock = 0;
-    match late.update(pool).await {
+    match Table::update(pool, &mut late).await {
         Err(Error::Conflict {
             entity,
-            id,
+            key,
             version,
         }) => {
             assert_eq!(entity, "Product");
-            assert_eq!(id, format!("{:?}", p.id));
+            assert_eq!(key, format!("{:?}", p.id));
             assert_eq!(version, 1, "the version the caller had");
         }
         other => panic!("expected Conflict, got {other:?}"),
@@ -71,14 +70,14 @@ async fn versioned_update_and_stale_conflict() {
 
     // A deleted row is NotFound, not Conflict.
     Product::delete(pool, &p.id).await.unwrap();
-    assert!(matches!(p.update(pool).await, Err(Error::NotFound)));
+    assert!(matches!(Table::update(pool, &mut p).await, Err(Error::NotFound { .. })));
     assert!(matches!(
         Product::patch(&p.id)
             .set(Product::STOCK, 1)
             .expect_version(3)
             .execute(pool)
             .await,
-        Err(Error::NotFound)
+        Err(Error::NotFound { .. })
     ));
     let _ = Uuid::nil();
 }
@@ -91,8 +90,7 @@ async fn same_version_race_has_exactly_one_winner_per_round() {
     let schema = dbpat::ddl::render_schema(&[&Product::TABLE]).unwrap();
     sqlx::raw_sql(&schema).execute(db.pool()).await.unwrap();
     let pool = db.pool().clone();
-    let start = product("Contended", "hot", 100, json!({}))
-        .insert(&pool)
+    let start = Table::insert(&pool, &product("Contended", "hot", 100, json!({})))
         .await
         .unwrap();
     let id = start.id;
@@ -106,7 +104,7 @@ async fn same_version_race_has_exactly_one_winner_per_round() {
                 mine.stock += 1;
                 mine.name = format!("round {round} task {task}");
                 barrier.wait().await;
-                mine.update(&pool).await.map(|()| mine)
+                Table::update(&pool, &mut mine).await.map(|()| mine)
             }));
         }
         let mut winners = Vec::new();
@@ -145,8 +143,7 @@ async fn retry_on_conflict_loses_no_increment() {
     let schema = dbpat::ddl::render_schema(&[&Product::TABLE]).unwrap();
     sqlx::raw_sql(&schema).execute(db.pool()).await.unwrap();
     let pool = db.pool().clone();
-    let id = product("Counter", "hot", 100, json!({}))
-        .insert(&pool)
+    let id = Table::insert(&pool, &product("Counter", "hot", 100, json!({})))
         .await
         .unwrap()
         .id;
@@ -159,7 +156,7 @@ async fn retry_on_conflict_loses_no_increment() {
                 loop {
                     let mut p = Product::get(&pool, &id).await.unwrap();
                     p.stock += 1;
-                    match p.update(&pool).await {
+                    match Table::update(&pool, &mut p).await {
                         Ok(()) => break,
                         Err(Error::Conflict { .. }) => conflicts += 1,
                         Err(e) => panic!("{e:?}"),

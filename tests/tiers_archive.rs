@@ -5,10 +5,10 @@ mod tiers_support;
 
 use dbpat::model::*;
 use dbpat::testing::TestDatabase;
-use dbpat::tiers::{
-    self, ArchiveEvent, ArchiveHook, ArchiveOptions, ArchiveStep, ReadTiers, TierError, Tiers,
-};
-use sqlx::Arguments;
+use dbpat::query::ReadTiers;
+use dbpat::tiers::{self, ArchiveEvent, ArchiveHook, ArchiveOptions, ArchiveStep, Tiers};
+use dbpat::{Error, Table};
+use tiers_support::shop::Order;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -109,17 +109,11 @@ async fn archive_moves_old_partitions_whole_and_the_straddling_one_in_batches() 
     // Reads: hot by default, archive or both on request, with a bound predicate and a tail.
     let hot = count(pool, "SELECT count(*) FROM orders").await;
     let ids = |tiers| {
-        orders().fetch_all::<(Uuid,), _>(
-            pool,
-            tiers,
-            Some("user_id = $1 AND created_at >= $2"),
-            Some("ORDER BY created_at LIMIT $3"),
-            move |args| {
-                args.add(user)?;
-                args.add(utc(2024, 1, 1))?;
-                args.add(100_000_i64)
-            },
-        )
+        Order::filter(Order::USER_ID.eq(user) & Order::CREATED_AT.ge(utc(2024, 1, 1)))
+            .tiers(tiers)
+            .order_by(Order::CREATED_AT.asc())
+            .limit(100_000)
+            .fetch_all(pool)
     };
     assert_eq!(ids(ReadTiers::default()).await.unwrap().len() as i64, hot);
     assert_eq!(
@@ -128,32 +122,20 @@ async fn archive_moves_old_partitions_whole_and_the_straddling_one_in_batches() 
     );
     assert_eq!(ids(ReadTiers::All).await.unwrap().len() as i64, before.0);
     // The union is ordered as a whole by the tail.
-    type Row = (
-        Uuid,
-        Uuid,
-        String,
-        rust_decimal::Decimal,
-        chrono::DateTime<chrono::Utc>,
-    );
-    let first: Vec<Row> = orders()
-        .fetch_all(
-            pool,
-            ReadTiers::All,
-            None,
-            Some("ORDER BY created_at LIMIT 1"),
-            |_| Ok(()),
-        )
+    let first = Order::query()
+        .with_archive()
+        .order_by(Order::CREATED_AT.asc())
+        .limit(1)
+        .fetch_all(pool)
         .await
         .unwrap();
-    assert_eq!((first.len(), first[0].4), (1, utc(2024, 1, 1)));
-    // The QueryBuilder form, for typed filters.
-    let mut qb = sqlx::QueryBuilder::new("SELECT count(*) FROM (");
-    tiers::push_select(&mut qb, orders().table(), ReadTiers::All, |qb| {
-        qb.push("created_at < ").push_bind(utc(2024, 8, 16));
-    })
-    .unwrap();
-    qb.push(") AS t");
-    let old_both: i64 = qb.build_query_scalar().fetch_one(pool).await.unwrap();
+    assert_eq!((first.len(), first[0].created_at), (1, utc(2024, 1, 1)));
+    // Aggregates over both tiers take the same typed filters.
+    let old_both = Order::filter(Order::CREATED_AT.lt(utc(2024, 8, 16)))
+        .with_archive()
+        .count(pool)
+        .await
+        .unwrap();
     assert_eq!(old_both, old);
 }
 
@@ -280,7 +262,7 @@ async fn one_archiver_at_a_time() {
     assert_eq!(app, tiers::archiver_application_name(orders().table()));
     let second = orders().archive(pool, utc(2025, 1, 1)).await;
     assert!(
-        matches!(&second, Err(TierError::Busy { table }) if table == "orders"),
+        matches!(&second, Err(Error::ArchiverBusy { table }) if table == "orders"),
         "{second:?}"
     );
     release.notify_one();
@@ -347,6 +329,6 @@ async fn an_unpartitioned_table_archives_in_batches_by_created_at() {
     );
     assert!(matches!(
         notes.ensure_partitions(pool, 1).await,
-        Err(TierError::NotPartitioned { .. })
+        Err(Error::NotPartitioned { .. })
     ));
 }

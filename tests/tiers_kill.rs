@@ -5,7 +5,8 @@
 
 mod tiers_support;
 
-use dbpat::tiers::{ArchiveEvent, ArchiveHook, ArchiveOptions, ArchiveStep, TierError};
+use dbpat::tiers::{ArchiveEvent, ArchiveHook, ArchiveOptions, ArchiveStep};
+use dbpat::Error;
 use sqlx::PgPool;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -166,7 +167,7 @@ async fn a_killed_archive_loses_and_duplicates_nothing_and_a_rerun_finishes() {
             "{point:?} was never reached: {result:?}"
         );
         assert!(
-            matches!(result, Err(TierError::Database(_))),
+            matches!(result, Err(Error::Database(_))),
             "{point:?}: {result:?}"
         );
         // The archiving session is gone, and with it its transaction and its lock.

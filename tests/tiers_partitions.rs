@@ -6,7 +6,9 @@ mod tiers_support;
 use chrono::{DateTime, Utc};
 use dbpat::model::*;
 use dbpat::testing::TestDatabase;
-use dbpat::tiers::{self, partition_containing, ReadTiers, TierError, Tiers};
+use dbpat::ddl::partition_containing;
+use dbpat::tiers::Tiers;
+use dbpat::Error;
 use tiers_support::{count, orders, shop_db, utc};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,10 +25,10 @@ async fn ensure_creates_current_and_ahead_once() {
             .bind(user)
             .execute(pool)
     };
-    let err = orders().missing_partition(insert().await.unwrap_err());
+    let err = Error::from_write(orders().table(), insert().await.unwrap_err());
     let current = partition_containing("orders", PartitionInterval::Quarter, now);
     assert!(
-        matches!(&err, TierError::MissingPartition { table, from, .. }
+        matches!(&err, Error::MissingPartition { table, from, .. }
             if table == "orders" && Some(*from) == current.from.start()),
         "{err:?}"
     );
@@ -34,7 +36,7 @@ async fn ensure_creates_current_and_ahead_once() {
     let first = orders().ensure_partitions(pool, 2).await.unwrap();
     let expected: Vec<String> = (0..3)
         .map(|k| {
-            tiers::partition_containing(
+            partition_containing(
                 "orders",
                 PartitionInterval::Quarter,
                 current.from.add_months(3 * k).start().unwrap(),
@@ -172,9 +174,9 @@ async fn monthly_partitions_and_the_typed_missing_partition_error() {
             .execute(pool)
     };
     insert("2027-02-28 23:59:59.999+00").await.unwrap();
-    let err = events.missing_partition(insert("2027-03-01 00:00:00+00").await.unwrap_err());
+    let err = Error::from_write(&EVENTS, insert("2027-03-01 00:00:00+00").await.unwrap_err());
     match &err {
-        TierError::MissingPartition { table, from, to } => {
+        Error::MissingPartition { table, from, to } => {
             assert_eq!(table, "events");
             assert_eq!((*from, *to), (utc(2027, 3, 1), utc(2027, 4, 1)));
         }
@@ -197,29 +199,23 @@ async fn monthly_partitions_and_the_typed_missing_partition_error() {
         .unwrap_err();
     drop(tx);
     assert!(matches!(
-        tiers::map_insert_error(&EVENTS, err),
-        TierError::MissingPartition { from, .. } if from == utc(2025, 6, 1)
+        Error::from_write(&EVENTS, err),
+        Error::MissingPartition { from, .. } if from == utc(2025, 6, 1)
     ));
-    // Other errors stay database errors.
+    // Other errors are classified as usual.
     let err =
         sqlx::query("INSERT INTO events (id, at) VALUES (1, '2026-12-01'), (1, '2026-12-01')")
             .execute(pool)
             .await
             .unwrap_err();
     assert!(matches!(
-        events.missing_partition(err),
-        TierError::Database(_)
+        Error::from_write(&EVENTS, err),
+        Error::UniqueViolation { .. }
     ));
     // An unpartitioned model is told so.
     assert!(matches!(
-        tiers::ensure_partitions_at(pool, &ACCOUNTS, utc(2026, 1, 1), 1).await,
-        Err(TierError::NotPartitioned { .. })
-    ));
-    assert!(matches!(
-        events
-            .select_sql(ReadTiers::All, None, None)
-            .map(|s| s.contains("UNION ALL")),
-        Ok(true)
+        Tiers::new(&ACCOUNTS).ensure_partitions_at(pool, utc(2026, 1, 1), 1).await,
+        Err(Error::NotPartitioned { .. })
     ));
 }
 

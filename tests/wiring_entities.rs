@@ -9,7 +9,8 @@ mod query_common;
 use chrono::{TimeZone, Utc};
 use dbpat::cache::{Cache, CacheConfig};
 use dbpat::testing::TestRedis;
-use dbpat::tiers::{ReadTiers, Tiers};
+use dbpat::query::ReadTiers;
+use dbpat::tiers::Tiers;
 use dbpat::{Entity, Error, Table};
 use models::{Order, OrderStatus, Product, User};
 use query_common::{product, shop_db, user};
@@ -35,11 +36,9 @@ async fn cached_entity_reads_and_writes_through_the_query_layer() {
     let db = shop_db().await;
     let redis = TestRedis::new().await;
     let cache = cache_for(&redis).await;
-    let users = cache
-        .table::<User>(db.pool().clone())
-        .expect("User is cached");
+    let users = cache.entity::<User>();
 
-    let ann = users.insert_row(&user("ann@example.com")).await.unwrap();
+    let ann = users.insert(db.pool(), &user("ann@example.com")).await.unwrap();
     let key = format!("{}user:{}", redis.prefix(), ann.id);
     assert_eq!(
         redis_get(&redis, &key).await,
@@ -47,14 +46,14 @@ async fn cached_entity_reads_and_writes_through_the_query_layer() {
         "an insert fills nothing"
     );
 
-    let found = users.find(&ann.id).await.unwrap().expect("row");
+    let found = users.find(db.pool(), &ann.id).await.unwrap().expect("row");
     assert_eq!(found.email, "ann@example.com");
     assert!(
         redis_get(&redis, &key).await.is_some(),
         "the miss filled the cache"
     );
     let before = users.metrics();
-    users.find(&ann.id).await.unwrap().expect("row");
+    users.find(db.pool(), &ann.id).await.unwrap().expect("row");
     assert_eq!(
         users.metrics().hits,
         before.hits + 1,
@@ -64,17 +63,17 @@ async fn cached_entity_reads_and_writes_through_the_query_layer() {
     // A write through the cached API: the next read sees it, never the old cached row.
     let mut changed = found.clone();
     changed.name = "Ann B.".into();
-    users.update_row(&mut changed).await.unwrap();
+    users.update(db.pool(), &mut changed).await.unwrap();
     assert!(
         changed.updated_at > found.updated_at,
         "the row came back from RETURNING"
     );
-    assert_eq!(users.find(&ann.id).await.unwrap().unwrap().name, "Ann B.");
+    assert_eq!(users.find(db.pool(), &ann.id).await.unwrap().unwrap().name, "Ann B.");
 
     // One MGET + one query for the misses; a missing id is None and cached negatively.
-    let bob = users.insert_row(&user("bob@example.com")).await.unwrap();
+    let bob = users.insert(db.pool(), &user("bob@example.com")).await.unwrap();
     let nobody = Uuid::new_v4();
-    let many = users.find_many(&[bob.id, nobody, ann.id]).await.unwrap();
+    let many = users.find_many(db.pool(), &[bob.id, nobody, ann.id]).await.unwrap();
     let emails: Vec<Option<&str>> = many
         .iter()
         .map(|u| u.as_ref().map(|u| u.email.as_str()))
@@ -83,17 +82,17 @@ async fn cached_entity_reads_and_writes_through_the_query_layer() {
         emails,
         [Some("bob@example.com"), None, Some("ann@example.com")]
     );
-    assert_eq!(users.find(&nobody).await.unwrap().map(|u| u.id), None);
+    assert_eq!(users.find(db.pool(), &nobody).await.unwrap().map(|u| u.id), None);
     assert!(users.metrics().negative_hits >= 1);
 
-    users.delete_row(&ann.id).await.unwrap();
+    users.delete(db.pool(), &ann.id).await.unwrap();
     assert!(
-        users.find(&ann.id).await.unwrap().is_none(),
+        users.find(db.pool(), &ann.id).await.unwrap().is_none(),
         "deleted rows are gone from the cache too"
     );
     assert!(matches!(
-        users.delete_row(&ann.id).await,
-        Err(Error::NotFound)
+        users.delete(db.pool(), &ann.id).await,
+        Err(Error::NotFound { .. })
     ));
     redis.cleanup().await;
 }
@@ -103,39 +102,36 @@ async fn cached_versioned_update_reports_conflicts_and_keeps_the_cache_correct()
     let db = shop_db().await;
     let redis = TestRedis::new().await;
     let cache = cache_for(&redis).await;
-    let products = cache.table::<Product>(db.pool().clone()).unwrap();
-    let lamp = product("Lamp", "home", 1999, serde_json::json!({"color": "red"}))
-        .insert(db.pool())
+    let products = cache.entity::<Product>();
+    let lamp = Table::insert(db.pool(), &product("Lamp", "home", 1999, serde_json::json!({"color": "red"})))
         .await
         .unwrap();
-    let mut first = products.find(&lamp.id).await.unwrap().unwrap();
+    let mut first = products.find(db.pool(), &lamp.id).await.unwrap().unwrap();
     let mut stale = first.clone();
     first.stock = 7;
-    products.update_row(&mut first).await.unwrap();
+    products.update(db.pool(), &mut first).await.unwrap();
     assert_eq!(first.version, lamp.version + 1);
 
     stale.stock = 1;
-    match products.update_row(&mut stale).await {
+    match products.update(db.pool(), &mut stale).await {
         Err(Error::Conflict { version, .. }) => assert_eq!(version, i64::from(lamp.version)),
         other => panic!("expected a conflict, got {other:?}"),
     }
-    let cached = products.find(&lamp.id).await.unwrap().unwrap();
+    let cached = products.find(db.pool(), &lamp.id).await.unwrap().unwrap();
     assert_eq!(
         (cached.stock, cached.version),
         (7, first.version),
         "the committed row wins"
     );
 
-    let patched = products
-        .patch_row(&lamp.id, Product::patch(&lamp.id).add(Product::STOCK, -2))
+    let patched = products.patch(&lamp.id).add(Product::STOCK, -2).execute(db.pool())
         .await
         .unwrap();
     assert_eq!(patched.stock, 5);
-    assert_eq!(products.find(&lamp.id).await.unwrap().unwrap().stock, 5);
+    assert_eq!(products.find(db.pool(), &lamp.id).await.unwrap().unwrap().stock, 5);
 
     // A CHECK violation from the database comes back typed through the cache.
-    let err = products
-        .patch_row(&lamp.id, Product::patch(&lamp.id).add(Product::STOCK, -100))
+    let err = products.patch(&lamp.id).add(Product::STOCK, -100).execute(db.pool())
         .await
         .unwrap_err();
     assert_eq!(err.constraint(), Some("products_stock_check"), "{err}");
@@ -156,13 +152,13 @@ fn order(user_id: Uuid, cents: i64) -> Order {
 async fn inserts_without_a_partition_are_a_typed_error_until_ensured() {
     let db = shop_db().await;
     let pool = db.pool();
-    let ann = user("ann@example.com").insert(pool).await.unwrap();
+    let ann = Table::insert(pool, &user("ann@example.com")).await.unwrap();
     // The shop's DDL creates 2025's first two quarters; orders are stamped NOW().
     let now: chrono::DateTime<Utc> = sqlx::query_scalar("SELECT now()")
         .fetch_one(pool)
         .await
         .unwrap();
-    let err = order(ann.id, 100).insert(pool).await.unwrap_err();
+    let err = Table::insert(pool, &order(ann.id, 100)).await.unwrap_err();
     match &err {
         Error::MissingPartition { table, from, to } => {
             assert_eq!(table, "orders");
@@ -172,7 +168,7 @@ async fn inserts_without_a_partition_are_a_typed_error_until_ensured() {
     }
     let batch = [order(ann.id, 1), order(ann.id, 2)];
     assert!(matches!(
-        Order::insert_many(&batch, pool).await,
+        Order::insert_many(pool, &batch).await,
         Err(Error::MissingPartition { .. })
     ));
 
@@ -181,7 +177,7 @@ async fn inserts_without_a_partition_are_a_typed_error_until_ensured() {
         .await
         .unwrap();
     assert_eq!(report.created.len(), 2, "current and next quarter");
-    let placed = order(ann.id, 100).insert(pool).await.unwrap();
+    let placed = Table::insert(pool, &order(ann.id, 100)).await.unwrap();
     assert_eq!(Order::count(pool).await.unwrap(), 1);
     assert!(placed.created_at >= now);
 
@@ -192,7 +188,7 @@ async fn inserts_without_a_partition_are_a_typed_error_until_ensured() {
         created_at: Utc.with_ymd_and_hms(2025, 2, 1, 8, 30, 0).unwrap(),
         ..order(ann.id, 700)
     };
-    let restored = past.insert_exact(pool).await.unwrap();
+    let restored = Table::insert_exact(pool, &past).await.unwrap();
     assert_eq!(
         (restored.id, restored.created_at),
         (past.id, past.created_at)
@@ -208,7 +204,7 @@ async fn inserts_without_a_partition_are_a_typed_error_until_ensured() {
         created_at: Utc.with_ymd_and_hms(2019, 5, 5, 0, 0, 0).unwrap(),
         ..order(ann.id, 1)
     };
-    match too_old.insert_exact(pool).await {
+    match Table::insert_exact(pool, &too_old).await {
         Err(Error::MissingPartition { from, to, .. }) => {
             assert_eq!(from, Utc.with_ymd_and_hms(2019, 4, 1, 0, 0, 0).unwrap());
             assert_eq!(to, Utc.with_ymd_and_hms(2019, 7, 1, 0, 0, 0).unwrap());
@@ -221,7 +217,7 @@ async fn inserts_without_a_partition_are_a_typed_error_until_ensured() {
 async fn queries_can_read_the_archive_too() {
     let db = shop_db().await;
     let pool = db.pool();
-    let ann = user("ann@example.com").insert(pool).await.unwrap();
+    let ann = Table::insert(pool, &user("ann@example.com")).await.unwrap();
     for (quarter_start, cents) in [(1, 100), (1, 200), (4, 300)] {
         let at = Utc
             .with_ymd_and_hms(2025, quarter_start, 15, 12, 0, 0)
@@ -283,7 +279,7 @@ async fn queries_can_read_the_archive_too() {
     // History reads need an archive; deletes never touch it.
     assert!(matches!(
         User::query().with_archive().count(pool).await,
-        Err(Error::Tier(_))
+        Err(Error::NoArchive { .. })
     ));
     assert!(matches!(
         Order::filter(mine.clone())

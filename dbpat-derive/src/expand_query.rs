@@ -115,7 +115,7 @@ pub fn expand(cont: &Container) -> TokenStream {
             pub async fn #name<'e, X>(
                 ex: X,
                 value: #value_param,
-            ) -> ::dbpat::query::Result<::core::option::Option<Self>>
+            ) -> ::dbpat::Result<::core::option::Option<Self>>
             where
                 X: #sqlx::Executor<'e, Database = #sqlx::Postgres>,
             {

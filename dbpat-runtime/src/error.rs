@@ -216,10 +216,10 @@ impl Error {
         Error::Encode(Arc::new(err))
     }
 
-    /// A database error of a statement that wrote into `table`: PostgreSQL's "no partition of
+    /// Classifies the error of a statement (your own SQL too) that wrote into `table`: PostgreSQL's "no partition of
     /// relation ... found for row" becomes [`Error::MissingPartition`]; anything else is
     /// classified as usual.
-    pub(crate) fn from_write(table: &TableDef, err: sqlx::Error) -> Self {
+    pub fn from_write(table: &TableDef, err: sqlx::Error) -> Self {
         missing_partition(table, &err).unwrap_or_else(|| err.into())
     }
 }

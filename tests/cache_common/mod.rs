@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use dbpat::cache::redis;
-use dbpat::cache::{BoxError, Cache, CacheConfig, CacheEntity, CacheSource, EntityCache};
+use dbpat::cache::{Cache, CacheConfig, CacheEntity, CacheSource, SourceCache};
 use dbpat::model::{CachePolicy, CacheWrite};
 use dbpat::testing::{self, TestDatabase};
 use serde::{Deserialize, Serialize};
@@ -72,7 +72,7 @@ fn item((id, name, version): Row) -> Item {
 }
 
 impl CacheSource<Item> for PgItems {
-    async fn load(&self, id: &i64) -> Result<Option<Item>, BoxError> {
+    async fn load(&self, id: &i64) -> Result<Option<Item>, dbpat::Error> {
         self.loads.fetch_add(1, Ordering::SeqCst);
         let extra = if self.random_delay.is_zero() {
             Duration::ZERO
@@ -89,7 +89,7 @@ impl CacheSource<Item> for PgItems {
         Ok(row.map(item))
     }
 
-    async fn load_many(&self, ids: &[i64]) -> Result<Vec<Item>, BoxError> {
+    async fn load_many(&self, ids: &[i64]) -> Result<Vec<Item>, dbpat::Error> {
         self.batch_loads.fetch_add(1, Ordering::SeqCst);
         let rows: Vec<Row> =
             sqlx::query_as("SELECT id, name, version FROM items WHERE id = ANY($1)")
@@ -150,10 +150,10 @@ pub async fn handle(prefix: &str) -> Cache {
     handle_at(&testing::redis_url(), config(prefix)).await
 }
 
-pub async fn items(prefix: &str, pool: &PgPool, policy: CachePolicy) -> EntityCache<Item, PgItems> {
+pub async fn items(prefix: &str, pool: &PgPool, policy: CachePolicy) -> SourceCache<Item, PgItems> {
     handle(prefix)
         .await
-        .entity_with_policy(policy, PgItems::new(pool))
+        .with_source(policy, PgItems::new(pool))
 }
 
 /// `UPDATE items SET name = $2, version = version + 1 ... RETURNING` (autocommit).

@@ -119,3 +119,12 @@ impl<E: CacheEntity, S: CacheSource<E>> SourceCache<E, S> {
         self.cache.delete_with(id, write).await
     }
 }
+
+impl<E: CacheEntity, S: Clone> Clone for SourceCache<E, S> {
+    fn clone(&self) -> Self {
+        SourceCache {
+            cache: self.cache.clone(),
+            source: self.source.clone(),
+        }
+    }
+}

@@ -368,7 +368,7 @@ mod tests {
         assert_eq!(s.delete, "DELETE FROM items WHERE id = $1");
         assert_eq!(
             s.find_by_unique(1),
-            "SELECT id, name, tags, price, version, created_at FROM items WHERE name = $1"
+            Some("SELECT id, name, tags, price, version, created_at FROM items WHERE name = $1")
         );
         assert_eq!(
             s.version_by_key.as_deref(),
