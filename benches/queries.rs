@@ -171,7 +171,7 @@ fn bench(c: &mut Criterion) {
             "sqlx_same_sql",
             Product::sql().update_checked.clone().unwrap(),
         ),
-        // The seed's plain `UPDATE ... WHERE id = $1 AND version = $2 RETURNING *`.
+        // The patterns document's plain `UPDATE ... WHERE id = $1 AND version = $2 RETURNING *`.
         ("sqlx_plain_update", Product::sql().update.clone()),
     ] {
         g.bench_function(name, |b| {

@@ -1,4 +1,4 @@
-//! `archive` versus the seed's single `WITH moved AS (DELETE ... RETURNING *) INSERT INTO
+//! `archive` versus the patterns document's single `WITH moved AS (DELETE ... RETURNING *) INSERT INTO
 //! archive SELECT * FROM moved`, on the shop's `orders` (quarterly partitions), while one task
 //! keeps inserting single orders into the current partition.
 //!
@@ -42,7 +42,7 @@ impl Method {
     fn label(self) -> &'static str {
         match self {
             Method::Tiers => "dbpat archive (partitions whole + batches)",
-            Method::SeedDelete => "seed: one DELETE ... RETURNING into archive",
+            Method::SeedDelete => "patterns document: one DELETE ... RETURNING into archive",
         }
     }
 }
@@ -187,7 +187,7 @@ async fn main() {
         ms(*idle.last().unwrap_or(&Duration::ZERO)),
     );
     println!(
-        "seed DELETE / dbpat archive wall-time ratio: {:.2}x",
+        "patterns-document DELETE / dbpat archive wall-time ratio: {:.2}x",
         medians[1].as_secs_f64() / medians[0].as_secs_f64()
     );
     template.drop_now().await;

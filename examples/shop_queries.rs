@@ -1,8 +1,8 @@
-//! The typed query API on the seed's shop: `cargo run --example shop_queries`.
+//! The typed query API on the patterns document's shop: `cargo run --example shop_queries`.
 //!
 //! Connects to `DATABASE_URL` (default `postgres://root@127.0.0.1:5432/postgres`), creates a
 //! scratch database, applies the shop's schema, runs inserts, lookups, filters, a keyset page,
-//! a versioned update with a conflict, a JSONB merge and the seed's transferFunds; then the
+//! a versioned update with a conflict, a JSONB merge and the patterns document's transferFunds; then the
 //! tiers (partitions, an order, the archive, a history read) and the Redis cache (`REDIS_URL`,
 //! default `redis://127.0.0.1:6379/`, under a key prefix of its own); then drops the scratch
 //! database and its keys.
@@ -83,7 +83,7 @@ async fn demo(pool: &sqlx::PgPool) -> Result<(), Error> {
     assert_eq!(found.map(|u| u.id), Some(alice.id));
     assert!(Product::exists(pool, &stored[0].id).await?);
 
-    // Typed filters: the seed's `category = 'electronics' AND attributes @> '{"brand": "Apple"}'`.
+    // Typed filters: the patterns document's `category = 'electronics' AND attributes @> '{"brand": "Apple"}'`.
     let apple = Product::filter(
         Product::CATEGORY.eq("electronics")
             & Product::ATTRIBUTES.contains(json!({"brand": "Apple"})),
@@ -160,7 +160,7 @@ async fn demo(pool: &sqlx::PgPool) -> Result<(), Error> {
         .await?;
     println!("plan:\n{plan}");
 
-    // The seed's transferFunds; an overdraft is a typed CheckViolation and changes nothing.
+    // The patterns document's transferFunds; an overdraft is a typed CheckViolation and changes nothing.
     let blank = |balance| Account {
         id: Uuid::nil(),
         user_id: alice.id,

@@ -1,4 +1,4 @@
-//! The seed's shop: prints the schema dbpat renders for the example models.
+//! The patterns document's shop: prints the schema dbpat renders for the example models.
 //! `cargo run --example shop`
 
 #[allow(dead_code)] // the rows are written and read by the query and cache examples

@@ -1,4 +1,4 @@
-//! The seed's shop as dbpat models: users, products, orders (partitioned by quarter, with an
+//! The patterns document's shop as dbpat models: users, products, orders (partitioned by quarter, with an
 //! archive table for the cold tier) and accounts. `cargo run --bin emit-sql` prints their DDL,
 //! which reproduces `seed_schema.sql`.
 

@@ -1,11 +1,11 @@
-//! The seed's `transferFunds`: move money between two accounts in one transaction.
+//! The patterns document's `transferFunds`: move money between two accounts in one transaction.
 //!
 //! The debit is a server-side `balance = balance - $amount`; the table's
 //! `CHECK (balance >= 0)` turns an overdraft into `Error::CheckViolation
 //! { constraint: "accounts_balance_check" }`, the transaction rolls back and neither balance
 //! changes. Serialization failures and deadlocks are retried by `dbpat::transaction`.
 
-use crate::models::Account;
+use super::models::Account;
 use dbpat::{Error, Table};
 use rust_decimal::Decimal;
 use uuid::Uuid;

@@ -37,7 +37,7 @@ pub async fn migrated_database(dir: &Path) -> TestDatabase {
     db
 }
 
-#[path = "../common/mod.rs"]
+#[path = "../support/catalog.rs"]
 mod common;
 
 #[allow(unused_imports)] // used by migrate_walk, not by migrate_check

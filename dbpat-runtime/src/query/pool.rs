@@ -1,6 +1,6 @@
-//! A PostgreSQL pool with the seed's defaults and slow-statement logging.
+//! A PostgreSQL pool with the patterns document's defaults and slow-statement logging.
 //!
-//! The seed configures `max: 20, idleTimeoutMillis: 30000, connectionTimeoutMillis: 2000`;
+//! The patterns document configures `max: 20, idleTimeoutMillis: 30000, connectionTimeoutMillis: 2000`;
 //! [`PoolConfig::default`] is exactly that, and every value can be overridden. Statements that
 //! run longer than [`PoolConfig::slow_statement_threshold`] are logged through `tracing` at WARN
 //! (target `sqlx::query`, message "slow statement", with `elapsed` and the SQL).
@@ -22,16 +22,16 @@ use sqlx::{ConnectOptions, PgPool};
 use std::str::FromStr;
 use std::time::Duration;
 
-/// Pool settings. `Default` gives the seed's values.
+/// Pool settings. `Default` gives the patterns document's values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolConfig {
-    /// Maximum open connections (seed: 20).
+    /// Maximum open connections (patterns document: 20).
     pub max_connections: u32,
     /// Connections kept open even when idle (default 0).
     pub min_connections: u32,
-    /// Idle connections above `min_connections` are closed after this long (seed: 30 s).
+    /// Idle connections above `min_connections` are closed after this long (patterns document: 30 s).
     pub idle_timeout: Option<Duration>,
-    /// How long `acquire` waits for a free connection before failing (seed: 2 s).
+    /// How long `acquire` waits for a free connection before failing (patterns document: 2 s).
     pub acquire_timeout: Duration,
     /// Statements slower than this are logged at WARN (default 200 ms).
     pub slow_statement_threshold: Duration,
@@ -50,7 +50,7 @@ impl Default for PoolConfig {
 }
 
 impl PoolConfig {
-    /// The seed's defaults (same as `Default`).
+    /// The patterns document's defaults (same as `Default`).
     pub fn new() -> Self {
         Self::default()
     }
@@ -118,7 +118,7 @@ impl PoolConfig {
     }
 }
 
-/// Opens a pool with the seed's defaults: `PoolConfig::default().connect(url)`.
+/// Opens a pool with the patterns document's defaults: `PoolConfig::default().connect(url)`.
 pub async fn connect(url: &str) -> Result<PgPool, Error> {
     PoolConfig::default().connect(url).await
 }

@@ -1,11 +1,9 @@
 //! The emitted DDL against a real PostgreSQL: it applies cleanly in one go, reproduces the
-//! seed's reference schema, and every feature lands in the catalog as intended.
+//! the reference schema, and every feature lands in the catalog as intended.
 
-mod common;
-mod features;
-#[path = "../examples/shop/models.rs"]
-#[allow(dead_code)]
-mod shop;
+use crate::support::catalog as common;
+use crate::support::features;
+use crate::support::shop;
 
 use common::{apply, assert_same_schema, schema_fingerprint, Names};
 use dbpat::ddl::render_schema;
@@ -30,7 +28,7 @@ async fn shop_models_reproduce_the_reference_schema() {
     apply(
         reference.pool(),
         "seed_schema.sql",
-        include_str!("fixtures/seed_schema.sql"),
+        include_str!("../fixtures/seed_schema.sql"),
     )
     .await;
     apply(ours.pool(), "the shop's emitted DDL", &shop_schema()).await;

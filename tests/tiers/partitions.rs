@@ -1,7 +1,7 @@
 //! Partition maintenance against PostgreSQL: `ensure_partitions` (current + ahead, idempotent,
 //! concurrent, leaves existing partitions alone) and the typed missing-partition error.
 
-mod tiers_support;
+use crate::support::tiers as tiers_support;
 
 use chrono::{DateTime, Utc};
 use dbpat::model::*;

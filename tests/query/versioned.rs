@@ -3,10 +3,8 @@
 //! changes nothing; concurrent updaters with the same version: exactly one wins per round, no
 //! update is ever lost.
 
-#[path = "../examples/shop/models.rs"]
-#[allow(dead_code)]
-mod models;
-mod query_common;
+use crate::support::shop as models;
+use crate::support::query as query_common;
 
 use dbpat::{Entity, Error, Table};
 use models::Product;

@@ -1,9 +1,7 @@
 //! The `emit-sql` binary: prints the registered models' DDL, writes it with `--out`, is
 //! deterministic, and fails clearly on bad arguments.
 
-#[path = "../examples/shop/models.rs"]
-#[allow(dead_code)]
-mod shop;
+use crate::support::shop;
 
 use dbpat::Entity;
 use std::process::Command;

@@ -3,10 +3,8 @@
 //! containment, a full-text search and a `->>` equality must read the expected index. No
 //! planner settings are changed: each predicate matches 1% of the rows or less.
 
-#[path = "../examples/shop/models.rs"]
-#[allow(dead_code)]
-mod models;
-mod query_common;
+use crate::support::shop as models;
+use crate::support::query as query_common;
 
 use dbpat::query::plan_uses_index;
 use dbpat::{Json, Table};

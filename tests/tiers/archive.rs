@@ -1,7 +1,7 @@
 //! Archiving against PostgreSQL: whole partitions and batches, concurrent inserts while it
 //! runs, one archiver at a time, an unpartitioned table, and reads across both tiers.
 
-mod tiers_support;
+use crate::support::tiers as tiers_support;
 
 use dbpat::model::*;
 use dbpat::testing::TestDatabase;

@@ -2,7 +2,7 @@
 //! write (deterministic race), and no read that starts after a commit returns an older version
 //! (randomized history over several handles, readers and writers).
 
-mod cache_common;
+use crate::support::cache as cache_common;
 
 use cache_common::*;
 use dbpat::cache::Decoded;

@@ -2,7 +2,7 @@
 //! negative entries, get_many batching, write-through / invalidation, deletes with attribute
 //! keys, undecodable values, write intents around an outer transaction.
 
-mod cache_common;
+use crate::support::cache as cache_common;
 
 use cache_common::*;
 use dbpat::cache::{AttributeSweep, CacheEntity, Codec};

@@ -2,10 +2,8 @@
 //! Review changes with `cargo insta review` (or `INSTA_UPDATE=always cargo test --test ddl_snapshots`
 //! and read the diff): a changed snapshot is a changed schema for every user.
 
-mod features;
-#[path = "../examples/shop/models.rs"]
-#[allow(dead_code)]
-mod shop;
+use crate::support::features;
+use crate::support::shop;
 
 use dbpat::ddl::{render_schema, render_table_statements};
 use dbpat::model::{CacheWrite, ColumnRole, TableDef};

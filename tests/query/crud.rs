@@ -3,10 +3,8 @@
 //! delete, count, exists; every executor kind; every error variant; row mapping of every
 //! column kind; SQL rendered once.
 
-#[path = "../examples/shop/models.rs"]
-#[allow(dead_code)]
-mod models;
-mod query_common;
+use crate::support::shop as models;
+use crate::support::query as query_common;
 
 use dbpat::{Error, Table};
 use models::{Account, Product, User, UserStatus};

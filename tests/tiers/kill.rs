@@ -3,7 +3,7 @@
 //! After each kill, and after the final re-run, both tiers together hold exactly the original
 //! rows (count, distinct keys and an md5 of every row).
 
-mod tiers_support;
+use crate::support::tiers as tiers_support;
 
 use dbpat::tiers::{ArchiveEvent, ArchiveHook, ArchiveOptions, ArchiveStep};
 use dbpat::Error;

@@ -2,7 +2,7 @@
 //! PostgreSQL), writes still commit, nothing is returned to the caller, and caching resumes.
 //! Uses a private redis-server on its own port, killed by a drop guard.
 
-mod cache_common;
+use crate::support::cache as cache_common;
 
 use cache_common::*;
 use dbpat::testing::TestRedis;

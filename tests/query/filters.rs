@@ -3,10 +3,8 @@
 //! full-text search, ORDER BY, LIMIT/OFFSET, keyset pagination (uniform and mixed
 //! directions), and count/exists/delete of a filtered query.
 
-#[path = "../examples/shop/models.rs"]
-#[allow(dead_code)]
-mod models;
-mod query_common;
+use crate::support::shop as models;
+use crate::support::query as query_common;
 
 use dbpat::{Filter, Table};
 use models::{Product, User, UserMetadata, UserStatus};
@@ -163,7 +161,7 @@ async fn jsonb_containment_field_equality_and_fulltext_search() {
         n.sort();
         n
     };
-    // The seed's query: category = 'electronics' AND attributes @> '{"brand": "Apple"}'.
+    // The patterns document's query: category = 'electronics' AND attributes @> '{"brand": "Apple"}'.
     let apple = Product::filter(
         Product::CATEGORY.eq("electronics")
             & Product::ATTRIBUTES.contains(json!({"brand": "Apple"})),

@@ -2,9 +2,7 @@
 //! deterministic order rows, and a checksum of every row across both tiers.
 #![allow(dead_code)]
 
-#[path = "../../examples/shop/models.rs"]
-#[allow(dead_code)]
-pub mod shop;
+pub use super::shop;
 
 use chrono::{DateTime, TimeZone, Utc};
 use dbpat::model::TableDef;

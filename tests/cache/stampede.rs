@@ -2,7 +2,7 @@
 //! (single-flight) and across processes (the Redis lease), waiters are woken promptly, and a
 //! lease holder that died blocks the others for at most the lease TTL.
 
-mod cache_common;
+use crate::support::cache as cache_common;
 
 use cache_common::*;
 use dbpat::testing::{self, TestRedis};

@@ -1,13 +1,10 @@
-//! Transactions and the pool: the seed's transferFunds (an overdraft is a typed
+//! Transactions and the pool: the patterns document's transferFunds (an overdraft is a typed
 //! CheckViolation and leaves both balances unchanged), retries on real serialization failures
 //! and deadlocks, no retry on other errors, the attempt bound, and slow-statement WARN logs.
 
-#[path = "../examples/shop/models.rs"]
-#[allow(dead_code)]
-mod models;
-mod query_common;
-#[path = "../examples/shop/transfer.rs"]
-mod transfer;
+use crate::support::shop as models;
+use crate::support::query as query_common;
+use crate::support::transfer;
 
 use dbpat::query::{transaction_with, RetryPolicy};
 use dbpat::{Error, PoolConfig, Table};

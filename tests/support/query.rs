@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use crate::models::{Account, Product, User, UserMetadata, UserStatus};
+use super::shop::{Account, Product, User, UserMetadata, UserStatus};
 use chrono::{DateTime, NaiveDate, Utc};
 use dbpat::{DbEnum, Entity, Json};
 use dbpat_runtime::testing::TestDatabase;
@@ -92,7 +92,7 @@ pub async fn shop_db() -> TestDatabase {
         &User::TABLE,
         &Product::TABLE,
         &Account::TABLE,
-        &crate::models::Order::TABLE,
+        &super::shop::Order::TABLE,
         &Gadget::TABLE,
     ])
     .expect("schema renders");

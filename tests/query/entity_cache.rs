@@ -1,10 +1,8 @@
 //! The layers meet at the entity: the cached API over `#[derive(Entity)]` models (real Redis
 //! and PostgreSQL), history reads through typed queries, and typed errors for partitions.
 
-#[path = "../examples/shop/models.rs"]
-#[allow(dead_code)]
-mod models;
-mod query_common;
+use crate::support::shop as models;
+use crate::support::query as query_common;
 
 use chrono::{TimeZone, Utc};
 use dbpat::cache::{Cache, CacheConfig};
@@ -288,4 +286,203 @@ async fn queries_can_read_the_archive_too() {
             .await,
         Err(Error::InvalidQuery(_))
     ));
+}
+
+/// Runs `fut` inside `tokio::spawn`: this only compiles if the future is `Send + 'static`.
+async fn spawned<T: Send + 'static>(
+    fut: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    tokio::spawn(fut).await.expect("the spawned task finished")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_cached_and_table_operation_runs_in_spawned_tasks() {
+    let db = shop_db().await;
+    let redis = TestRedis::new().await;
+    let cache = cache_for(&redis).await;
+    let users = cache.entity::<User>();
+    let products = cache.entity::<Product>();
+    let pool = db.pool().clone();
+
+    // The cached handle, every public async method.
+    let (u, p) = (users.clone(), pool.clone());
+    let ann = spawned(async move { u.insert(&p, &user("s1@example.com")).await })
+        .await
+        .unwrap();
+    let (u, p) = (users.clone(), pool.clone());
+    let more = spawned(async move {
+        u.insert_many(&p, &[user("s2@example.com"), user("s3@example.com")])
+            .await
+    })
+    .await
+    .unwrap();
+    assert_eq!(more.len(), 2);
+    let (u, p, id) = (users.clone(), pool.clone(), ann.id);
+    assert!(spawned(async move { u.find(&p, &id).await })
+        .await
+        .unwrap()
+        .is_some());
+    let (u, p, id) = (users.clone(), pool.clone(), ann.id);
+    assert_eq!(
+        spawned(async move { u.get(&p, &id).await }).await.unwrap().id,
+        ann.id
+    );
+    let (u, p, ids) = (users.clone(), pool.clone(), vec![ann.id, more[0].id]);
+    assert_eq!(
+        spawned(async move { u.find_many(&p, &ids).await })
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let (u, p, id) = (users.clone(), pool.clone(), ann.id);
+    assert!(spawned(async move { u.exists(&p, &id).await })
+        .await
+        .unwrap());
+    let (u, p) = (users.clone(), pool.clone());
+    assert_eq!(spawned(async move { u.count(&p).await }).await.unwrap(), 3);
+    let (u, p) = (users.clone(), pool.clone());
+    let filtered = spawned(async move {
+        u.filter(User::EMAIL.eq("s1@example.com"))
+            .fetch_all(&p)
+            .await
+    })
+    .await
+    .unwrap();
+    assert_eq!(filtered.len(), 1);
+    let (u, p, mut row) = (users.clone(), pool.clone(), ann.clone());
+    let updated = spawned(async move {
+        row.name = "Spawned".into();
+        u.update(&p, &mut row).await.map(|()| row)
+    })
+    .await
+    .unwrap();
+    assert_eq!(updated.name, "Spawned");
+    let (u, p, id) = (users.clone(), pool.clone(), ann.id);
+    let patched = spawned(async move {
+        u.patch(&id)
+            .set(User::NAME, "Patched")
+            .execute(&p)
+            .await
+    })
+    .await
+    .unwrap();
+    assert_eq!(patched.name, "Patched");
+    let (u, id) = (users.clone(), ann.id);
+    spawned(async move { u.invalidate(&id).await }).await;
+    let (u, id) = (users.clone(), ann.id);
+    spawned(async move {
+        let intent = u.begin_write(&id).await;
+        intent.abort().await
+    })
+    .await;
+    let (u, p, id) = (users.clone(), pool.clone(), ann.id);
+    spawned(async move { u.delete(&p, &id).await })
+        .await
+        .unwrap();
+
+    // The table, every public async method, and a query.
+    let p = pool.clone();
+    let lamp = spawned(async move {
+        Product::insert(&p, &product("Lamp", "home", 100, serde_json::json!({}))).await
+    })
+    .await
+    .unwrap();
+    let (p, id) = (pool.clone(), lamp.id);
+    spawned(async move {
+        let found = Product::find(&p, &id).await?;
+        let got = Product::get(&p, &id).await?;
+        let many = Product::find_many(&p, &[id]).await?;
+        let exists = Product::exists(&p, &id).await?;
+        let count = Product::count(&p).await?;
+        let mut row = got.clone();
+        row.stock = 3;
+        Product::update(&p, &mut row).await?;
+        let patched = Product::patch(&id).add(Product::STOCK, 1).execute(&p).await?;
+        let selected = Product::query().limit(5).fetch_all(&p).await?;
+        assert!(found.is_some() && many.len() == 1 && exists && count == 1);
+        assert_eq!((patched.stock, selected.len()), (4, 1));
+        Product::delete(&p, &id).await
+    })
+    .await
+    .unwrap();
+    let _ = products;
+    redis.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_row_that_does_not_decode_is_the_same_error_on_every_read_path() {
+    let db = shop_db().await;
+    let redis = TestRedis::new().await;
+    let cache = cache_for(&redis).await;
+    let users = cache.entity::<User>();
+    let pool = db.pool();
+    let ann = User::insert(pool, &user("bad@example.com")).await.unwrap();
+    // A JSONB value that does not fit `UserMetadata` (its `role` is a string).
+    sqlx::query("UPDATE users SET metadata = '{\"role\": 42}' WHERE id = $1")
+        .bind(ann.id)
+        .execute(pool)
+        .await
+        .unwrap();
+    let table_get = User::get(pool, &ann.id).await.unwrap_err();
+    let table_many = User::find_many(pool, &[ann.id]).await.unwrap_err();
+    let cached_find = users.find(pool, &ann.id).await.unwrap_err();
+    let cached_many = users.find_many(pool, &[ann.id]).await.unwrap_err();
+    for (path, err) in [
+        ("Table::get", &table_get),
+        ("Table::find_many", &table_many),
+        ("Cached::find", &cached_find),
+        ("Cached::find_many", &cached_many),
+    ] {
+        assert!(matches!(err, Error::Decode(_)), "{path}: {err:?}");
+    }
+    // NotFound names the entity and the key, on the table and through the cache.
+    let nobody = Uuid::new_v4();
+    for err in [
+        User::get(pool, &nobody).await.unwrap_err(),
+        users.get(pool, &nobody).await.unwrap_err(),
+    ] {
+        match err {
+            Error::NotFound { entity, key } => {
+                assert_eq!(entity, "User");
+                assert_eq!(key, format!("{nobody:?}"));
+            }
+            other => panic!("expected NotFound, got {other:?}"),
+        }
+    }
+    redis.cleanup().await;
+}
+
+#[tokio::test]
+async fn values_that_do_not_encode_are_typed_errors_not_panics() {
+    struct Unserializable;
+    impl serde::Serialize for Unserializable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("refuses to serialize"))
+        }
+    }
+    let db = shop_db().await;
+    let pool = db.pool();
+    let lamp = Product::insert(pool, &product("Lamp", "home", 100, serde_json::json!({})))
+        .await
+        .unwrap();
+    let err = Product::filter(Product::ATTRIBUTES.contains(Unserializable))
+        .fetch_all(pool)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Encode(_)), "{err:?}");
+    let err = Product::patch(&lamp.id)
+        .merge(Product::ATTRIBUTES, Unserializable)
+        .execute(pool)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Encode(_)), "{err:?}");
+    assert_eq!(
+        Product::get(pool, &lamp.id).await.unwrap().attributes,
+        lamp.attributes,
+        "nothing was written"
+    );
+    // Keyset pagination without an ORDER BY is a typed error, not a panic.
+    let err = Product::query().after(&lamp).fetch_all(pool).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidQuery(_)), "{err:?}");
 }

@@ -1,0 +1,9 @@
+//! The cache protocol on real Redis and PostgreSQL: behaviour, consistency under concurrent writers, stampedes, Redis slow, killed and restarted.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod behaviour;
+mod consistency;
+mod redis_down;
+mod stampede;

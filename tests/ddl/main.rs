@@ -1,0 +1,8 @@
+//! The DDL: the catalog the shop models build equals the reference schema, every feature lands as intended, insta snapshots, and the emit-sql binary.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod catalog;
+mod emit_sql_cli;
+mod schema_snapshots;

@@ -1,0 +1,17 @@
+//! Test support shared by every test binary: the shop models, the fixtures of each area, and
+//! the schema fingerprint. Databases and Redis prefixes come from `dbpat::testing` (one fresh
+//! database and one key prefix per test, so tests run in parallel).
+#![allow(dead_code)]
+
+#[path = "../../examples/shop/models.rs"]
+pub mod shop;
+#[path = "../../examples/shop/transfer.rs"]
+pub mod transfer;
+// `examples/shop/transfer.rs` refers to the models as `super::models`.
+use shop as models;
+
+pub mod cache;
+pub mod catalog;
+pub mod features;
+pub mod query;
+pub mod tiers;
