@@ -2,7 +2,7 @@
 
 mod keyspace_support;
 
-use dbpat_runtime::keyspace::{Counter, CounterFlusher, Error, FlushTarget, IdType};
+use dbpat_runtime::keyspace::{Counter, CounterFlusher, FlushTarget, IdType, KeyspaceError};
 use dbpat_runtime::testing::{TestDatabase, TestRedis};
 use keyspace_support::{exists, keys, own_connection, pttl};
 use sqlx::PgPool;
@@ -70,7 +70,7 @@ async fn incr_get_ttl_and_concurrent_increments_are_exact() {
     );
     assert!(matches!(
         views.incr("bad:id").await,
-        Err(Error::InvalidKeyPart { .. })
+        Err(KeyspaceError::InvalidKeyPart { .. })
     ));
 
     let ttl_views = views.clone().with_ttl(Duration::from_secs(90));

@@ -2,7 +2,7 @@
 
 mod keyspace_support;
 
-use dbpat_runtime::keyspace::{Entry, Error, Leaderboard};
+use dbpat_runtime::keyspace::{Entry, KeyspaceError, Leaderboard};
 use dbpat_runtime::testing::TestRedis;
 use keyspace_support::{keys, own_connection, pttl};
 use std::time::Duration;
@@ -68,11 +68,11 @@ async fn ranks_top_n_and_around_me() {
     assert!(!board.remove("p0").await.unwrap());
     assert!(matches!(
         board.incr("x", f64::NAN).await,
-        Err(Error::InvalidArgument(_))
+        Err(KeyspaceError::InvalidArgument(_))
     ));
     assert!(matches!(
         board.set_score("x", f64::INFINITY).await,
-        Err(Error::InvalidArgument(_))
+        Err(KeyspaceError::InvalidArgument(_))
     ));
     assert_eq!(
         pttl(&mut redis.connection(), board.key()).await,

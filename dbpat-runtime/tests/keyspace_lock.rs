@@ -2,7 +2,7 @@
 
 mod keyspace_support;
 
-use dbpat_runtime::keyspace::{Error, LockManager, RetryDelay};
+use dbpat_runtime::keyspace::{KeyspaceError, LockManager, RetryDelay};
 use dbpat_runtime::testing::TestRedis;
 use keyspace_support::{keys, own_connection, pttl};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -161,7 +161,7 @@ async fn default_ttl_timeout_and_bad_input() {
         .await
         .err()
         .expect("held by someone else");
-    assert!(matches!(err, Error::LockTimeout { .. }), "{err}");
+    assert!(matches!(err, KeyspaceError::LockTimeout { .. }), "{err}");
     let waited = started.elapsed();
     assert!(
         waited >= Duration::from_millis(120) && waited < Duration::from_secs(2),
@@ -169,7 +169,7 @@ async fn default_ttl_timeout_and_bad_input() {
     );
     assert!(matches!(
         locks.try_acquire("a:b", "1").await,
-        Err(Error::InvalidKeyPart { .. })
+        Err(KeyspaceError::InvalidKeyPart { .. })
     ));
     assert!(LockManager::new(redis.connection(), keys(&redis))
         .with_retry(RetryDelay {

@@ -2,7 +2,7 @@
 
 mod keyspace_support;
 
-use dbpat_runtime::keyspace::{Error, StreamQueue};
+use dbpat_runtime::keyspace::{KeyspaceError, StreamQueue};
 use dbpat_runtime::testing::TestRedis;
 use keyspace_support::{keys, own_connection};
 use redis::aio::ConnectionManager;
@@ -72,7 +72,7 @@ async fn receive_in_order_and_ack() {
     assert!(started.elapsed() >= Duration::from_millis(90));
     assert!(matches!(
         worker.receive(0, None).await,
-        Err(Error::InvalidArgument(_))
+        Err(KeyspaceError::InvalidArgument(_))
     ));
 }
 

@@ -2,7 +2,7 @@
 
 mod keyspace_support;
 
-use dbpat_runtime::keyspace::{Decision, Error, FixedWindow, KeyBuilder, SlidingWindow};
+use dbpat_runtime::keyspace::{Decision, FixedWindow, KeyBuilder, KeyspaceError, SlidingWindow};
 use dbpat_runtime::testing::TestRedis;
 use keyspace_support::{keys, own_connection, pttl};
 use redis::aio::ConnectionManager;
@@ -189,7 +189,7 @@ async fn bad_configuration_is_an_error() {
     let redis = TestRedis::new().await;
     assert!(matches!(
         FixedWindow::new(redis.connection(), keys(&redis), "api", 0),
-        Err(Error::InvalidArgument(_))
+        Err(KeyspaceError::InvalidArgument(_))
     ));
     assert!(
         SlidingWindow::new(redis.connection(), keys(&redis), "api", 1)
@@ -200,6 +200,6 @@ async fn bad_configuration_is_an_error() {
     let l = FixedWindow::new(redis.connection(), keys(&redis), "api", 1).unwrap();
     assert!(matches!(
         l.check("a b").await,
-        Err(Error::InvalidKeyPart { .. })
+        Err(KeyspaceError::InvalidKeyPart { .. })
     ));
 }

@@ -2,7 +2,7 @@
 
 mod keyspace_support;
 
-use dbpat_runtime::keyspace::{Error, SessionStore};
+use dbpat_runtime::keyspace::{KeyspaceError, SessionStore};
 use dbpat_runtime::testing::TestRedis;
 use keyspace_support::{exists, keys, pttl};
 use serde::{Deserialize, Serialize};
@@ -54,15 +54,15 @@ async fn typed_session_round_trip_with_the_seed_ttl() {
     assert_eq!(sessions.load::<Web>(&id).await.unwrap(), None);
     assert!(matches!(
         sessions.create(&42).await,
-        Err(Error::InvalidArgument(_))
+        Err(KeyspaceError::InvalidArgument(_))
     ));
     assert!(matches!(
         sessions.get_all("a:b").await,
-        Err(Error::InvalidKeyPart { .. })
+        Err(KeyspaceError::InvalidKeyPart { .. })
     ));
     assert!(matches!(
         sessions.create_fields(&[]).await,
-        Err(Error::InvalidArgument(_))
+        Err(KeyspaceError::InvalidArgument(_))
     ));
 }
 

@@ -33,7 +33,7 @@
 //! # Ok(()) }
 //! ```
 
-use super::error::{Error, Result};
+use super::error::{KeyspaceError, Result};
 use super::ident::Ident;
 use super::key::{companion_key, scan_keys, validate_segment, KeyBuilder, ScanOptions};
 use super::ttl::millis;
@@ -351,13 +351,13 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> CounterFlusher<C> {
             None => return Ok(Flushed::Nothing),
             Some((Some(f), Some(d))) => (f, d),
             Some(other) => {
-                return Err(Error::UnexpectedReply(format!(
+                return Err(KeyspaceError::UnexpectedReply(format!(
                     "in-flight counter hash {inflight}: {other:?}"
                 )))
             }
         };
         let flush_uuid = uuid::Uuid::parse_str(&flush_id)
-            .map_err(|_| Error::UnexpectedReply(format!("flush id {flush_id:?}")))?;
+            .map_err(|_| KeyspaceError::UnexpectedReply(format!("flush id {flush_id:?}")))?;
         let outcome = if delta == 0 {
             Flushed::Nothing
         } else {
@@ -389,20 +389,21 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> CounterFlusher<C> {
         let q = match self.target.id_type {
             IdType::BigInt => q.bind(
                 id.parse::<i64>()
-                    .map_err(|_| Error::InvalidArgument("counter id is not a BIGINT"))?,
+                    .map_err(|_| KeyspaceError::InvalidArgument("counter id is not a BIGINT"))?,
             ),
             IdType::Uuid => q.bind(
                 uuid::Uuid::parse_str(id)
-                    .map_err(|_| Error::InvalidArgument("counter id is not a UUID"))?,
+                    .map_err(|_| KeyspaceError::InvalidArgument("counter id is not a UUID"))?,
             ),
             IdType::Text => q.bind(id.to_owned()),
         };
         let updated = q.execute(&mut *tx).await?.rows_affected();
         if updated != 1 {
             tx.rollback().await?;
-            return Err(Error::UnexpectedReply(format!(
-                "flush target updated {updated} rows for id {id:?} (expected 1)"
-            )));
+            return Err(KeyspaceError::FlushTargetRows {
+                id: id.to_owned(),
+                updated,
+            });
         }
         tx.commit().await?;
         Ok(Flushed::Applied(delta))

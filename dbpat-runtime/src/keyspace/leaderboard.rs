@@ -13,7 +13,7 @@
 //! # Ok(()) }
 //! ```
 
-use super::error::{Error, Result};
+use super::error::{KeyspaceError, Result};
 use super::key::KeyBuilder;
 use super::ttl::millis;
 use redis::aio::{ConnectionLike, ConnectionManager};
@@ -78,7 +78,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> Leaderboard<C> {
         if score.is_finite() {
             Ok(())
         } else {
-            Err(Error::InvalidArgument("scores must be finite"))
+            Err(KeyspaceError::InvalidArgument("scores must be finite"))
         }
     }
 

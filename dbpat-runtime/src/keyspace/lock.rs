@@ -23,7 +23,7 @@
 //! # Ok(()) }
 //! ```
 
-use super::error::{Error, Result};
+use super::error::{KeyspaceError, Result};
 use super::key::KeyBuilder;
 use super::ttl::{self, millis};
 use redis::aio::{ConnectionLike, ConnectionManager};
@@ -96,7 +96,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> LockManager<C> {
     /// Overrides the pause between attempts of [`LockManager::acquire`].
     pub fn with_retry(mut self, retry: RetryDelay) -> Result<Self> {
         if retry.min > retry.max {
-            return Err(Error::InvalidArgument(
+            return Err(KeyspaceError::InvalidArgument(
                 "retry.min must not exceed retry.max",
             ));
         }
@@ -142,14 +142,14 @@ impl<C: ConnectionLike + Clone + Send + Sync> LockManager<C> {
         }))
     }
 
-    /// Tries until the lock is acquired or `wait` has passed ([`Error::LockTimeout`]).
+    /// Tries until the lock is acquired or `wait` has passed ([`KeyspaceError::LockTimeout`]).
     pub async fn acquire(&self, entity: &str, id: &str, wait: Duration) -> Result<LockGuard<C>> {
         self.retry_until(entity, id, wait, || self.try_acquire(entity, id))
             .await
     }
 
     /// Calls `attempt` until it yields a guard, pausing [`RetryDelay`] between tries, or fails
-    /// with [`Error::LockTimeout`] naming the lock's key once `wait` has passed.
+    /// with [`KeyspaceError::LockTimeout`] naming the lock's key once `wait` has passed.
     pub(crate) async fn retry_until<G, F, Fut>(
         &self,
         entity: &str,
@@ -168,7 +168,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> LockManager<C> {
             }
             let waited = started.elapsed();
             if waited >= wait {
-                return Err(Error::LockTimeout {
+                return Err(KeyspaceError::LockTimeout {
                     key: self.key(entity, id)?,
                     waited,
                 });

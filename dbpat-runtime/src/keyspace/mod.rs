@@ -33,7 +33,7 @@ pub mod ttl;
 pub mod unique_set;
 
 pub use counter::{Counter, CounterFlusher, FlushReport, FlushTarget, IdType};
-pub use error::{Error, Result};
+pub use error::{KeyspaceError, Result};
 pub use fencing::{check_fence, FencedGuard, FencedLockManager};
 pub use ident::Ident;
 pub use key::{hash_slot, scan_keys, KeyBuilder, ScanOptions};

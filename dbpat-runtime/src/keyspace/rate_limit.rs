@@ -24,7 +24,7 @@
 //! # Ok(()) }
 //! ```
 
-use super::error::{Error, Result};
+use super::error::{KeyspaceError, Result};
 use super::key::{validate_segment, KeyBuilder};
 use super::ttl::{self, millis};
 use redis::aio::{ConnectionLike, ConnectionManager};
@@ -96,7 +96,9 @@ impl<C: ConnectionLike + Clone + Send + Sync> Config<C> {
     fn new(conn: C, keys: KeyBuilder, name: &str, limit: u64) -> Result<Self> {
         validate_segment(name)?;
         if limit == 0 {
-            return Err(Error::InvalidArgument("rate limit must be at least 1"));
+            return Err(KeyspaceError::InvalidArgument(
+                "rate limit must be at least 1",
+            ));
         }
         Ok(Config {
             conn,
@@ -109,7 +111,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> Config<C> {
 
     fn window(mut self, window: Duration) -> Result<Self> {
         if window < Duration::from_millis(1) {
-            return Err(Error::InvalidArgument(
+            return Err(KeyspaceError::InvalidArgument(
                 "rate-limit window must be at least 1 ms",
             ));
         }
