@@ -1,4 +1,5 @@
-//! Typed Redis keyspaces: the data-structure patterns of the seed as building blocks.
+//! Typed Redis keyspaces: the data-structure patterns of the patterns document as building
+//! blocks.
 //!
 //! | Block | Structure | Key | Default TTL |
 //! |---|---|---|---|

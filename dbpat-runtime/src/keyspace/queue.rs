@@ -163,9 +163,13 @@ where
             .query_async(&mut conn)
             .await?;
         match reply {
-            redis::Value::Array(items) if !items.is_empty() => {
-                Ok(redis::from_redis_value_ref(&items[0])?)
-            }
+            // The summary's first element is the number of pending messages.
+            redis::Value::Array(items) => match items.first() {
+                Some(count) => Ok(redis::from_redis_value_ref(count)?),
+                None => Err(KeyspaceError::UnexpectedReply(
+                    "XPENDING: empty summary".to_owned(),
+                )),
+            },
             other => Err(KeyspaceError::UnexpectedReply(format!(
                 "XPENDING: {other:?}"
             ))),

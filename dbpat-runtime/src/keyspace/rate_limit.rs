@@ -1,7 +1,8 @@
 //! Rate limits: a fixed window and a sliding window (log), each one atomic Lua script.
 //!
 //! Both answer with a [`Decision`]: allowed or not, the remaining quota and, when refused,
-//! how long to wait. The default window is the seed's [`ttl::RATE_LIMIT`] (60 s). Keys are
+//! how long to wait. The default window is the patterns document's [`ttl::RATE_LIMIT`]
+//! (60 s). Keys are
 //! `<prefix>ratelimit:<subject>:<name>`, e.g. `ratelimit:user-42:api`; they expire with the
 //! window, so idle subjects cost nothing.
 //!
@@ -144,7 +145,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> FixedWindow<C> {
         Ok(FixedWindow(Config::new(conn, keys, name, limit)?))
     }
 
-    /// Overrides the window (at least 1 ms).
+    /// Overrides the window (at least 1 ms; longer than [`ttl::MAX`] counts as [`ttl::MAX`]).
     pub fn with_window(self, window: Duration) -> Result<Self> {
         Ok(FixedWindow(self.0.window(window)?))
     }
@@ -176,7 +177,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> SlidingWindow<C> {
         Ok(SlidingWindow(Config::new(conn, keys, name, limit)?))
     }
 
-    /// Overrides the window (at least 1 ms).
+    /// Overrides the window (at least 1 ms; longer than [`ttl::MAX`] counts as [`ttl::MAX`]).
     pub fn with_window(self, window: Duration) -> Result<Self> {
         Ok(SlidingWindow(self.0.window(window)?))
     }

@@ -68,7 +68,7 @@ pub struct SessionStore<C = ConnectionManager> {
 }
 
 impl<C: ConnectionLike + Clone + Send + Sync> SessionStore<C> {
-    /// A store with the seed's 24-hour sliding TTL.
+    /// A store with the patterns document's 24-hour sliding TTL.
     pub fn new(conn: C, keys: KeyBuilder) -> Self {
         SessionStore {
             conn,
