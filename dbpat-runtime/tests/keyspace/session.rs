@@ -1,10 +1,8 @@
 //! Sessions as hashes with sliding expiry, against the real Redis.
 
-mod keyspace_support;
-
+use crate::support::{exists, keys, pttl};
 use dbpat_runtime::keyspace::{KeyspaceError, SessionStore};
 use dbpat_runtime::testing::TestRedis;
-use keyspace_support::{exists, keys, pttl};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -16,7 +14,7 @@ struct Web {
 }
 
 #[tokio::test]
-async fn typed_session_round_trip_with_the_seed_ttl() {
+async fn typed_session_round_trip_with_the_default_24_h_ttl() {
     let redis = TestRedis::new().await;
     let mut conn = redis.connection();
     let sessions = SessionStore::new(redis.connection(), keys(&redis));

@@ -1,12 +1,10 @@
 //! Fenced locks (tokens from a PostgreSQL sequence), against the real Redis and PostgreSQL.
 
-mod keyspace_support;
-
+use crate::support::{keys, own_connection};
 use dbpat_runtime::keyspace::{
     check_fence, FencedLockManager, KeyspaceError, LockManager, RetryDelay,
 };
 use dbpat_runtime::testing::{TestDatabase, TestRedis};
-use keyspace_support::{keys, own_connection};
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use std::time::Duration;

@@ -1,10 +1,8 @@
 //! Counters and their flush into PostgreSQL, against the real Redis and PostgreSQL.
 
-mod keyspace_support;
-
+use crate::support::{exists, keys, own_connection, pttl};
 use dbpat_runtime::keyspace::{Counter, CounterFlusher, FlushTarget, IdType, KeyspaceError};
 use dbpat_runtime::testing::{TestDatabase, TestRedis};
-use keyspace_support::{exists, keys, own_connection, pttl};
 use sqlx::PgPool;
 use std::time::Duration;
 

@@ -1,10 +1,8 @@
 //! Leaderboards on sorted sets, against the real Redis.
 
-mod keyspace_support;
-
+use crate::support::{keys, own_connection, pttl};
 use dbpat_runtime::keyspace::{Entry, KeyspaceError, Leaderboard};
 use dbpat_runtime::testing::TestRedis;
-use keyspace_support::{keys, own_connection, pttl};
 use std::time::Duration;
 
 fn names(entries: &[Entry]) -> Vec<(u64, &str)> {

@@ -1,10 +1,8 @@
 //! Fixed- and sliding-window rate limits, against the real Redis.
 
-mod keyspace_support;
-
+use crate::support::{keys, own_connection, pttl};
 use dbpat_runtime::keyspace::{Decision, FixedWindow, KeyBuilder, KeyspaceError, SlidingWindow};
 use dbpat_runtime::testing::TestRedis;
-use keyspace_support::{keys, own_connection, pttl};
 use redis::aio::ConnectionManager;
 use std::sync::Arc;
 use std::time::Duration;
@@ -114,7 +112,7 @@ async fn fixed_window_admits_exactly_its_quota_under_8_concurrent_clients() {
     let ms = pttl(&mut redis.connection(), &key).await;
     assert!(
         (50_000..=60_000).contains(&ms),
-        "the seed's 60 s window, got {ms}"
+        "the patterns document's 60 s window, got {ms}"
     );
 }
 

@@ -1,10 +1,8 @@
 //! Stream queues with consumer groups (at-least-once), against the real Redis.
 
-mod keyspace_support;
-
+use crate::support::{keys, own_connection};
 use dbpat_runtime::keyspace::{KeyspaceError, StreamQueue};
 use dbpat_runtime::testing::TestRedis;
-use keyspace_support::{keys, own_connection};
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;

@@ -1,10 +1,8 @@
 //! Distributed locks (SET NX PX + owner-only Lua release/extend), against the real Redis.
 
-mod keyspace_support;
-
+use crate::support::{keys, own_connection, pttl};
 use dbpat_runtime::keyspace::{KeyspaceError, LockManager, RetryDelay};
 use dbpat_runtime::testing::TestRedis;
-use keyspace_support::{keys, own_connection, pttl};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -153,7 +151,7 @@ async fn default_ttl_timeout_and_bad_input() {
     let ms = pttl(&mut conn, held.key()).await;
     assert!(
         (29_000..=30_000).contains(&ms),
-        "the seed's 30 s lock TTL, got {ms}"
+        "the patterns document's 30 s lock TTL, got {ms}"
     );
     let started = Instant::now();
     let err = locks

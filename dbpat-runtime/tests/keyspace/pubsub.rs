@@ -1,10 +1,8 @@
 //! Typed Pub/Sub notifications, against the real Redis.
 
-mod keyspace_support;
-
+use crate::support::{client, keys};
 use dbpat_runtime::keyspace::{Channel, KeyspaceError};
 use dbpat_runtime::testing::TestRedis;
-use keyspace_support::{client, keys};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::time::timeout;
