@@ -106,3 +106,19 @@ async fn concurrent_increments_and_optional_ttl() {
     assert!((3_500_000..=3_600_000).contains(&ms), "{ms}");
     assert_eq!(board.top(1).await.unwrap()[0].member, "odd");
 }
+
+#[tokio::test]
+async fn out_of_range_counts_mean_the_whole_board() {
+    let redis = TestRedis::new().await;
+    let board = Leaderboard::new(redis.connection(), &keys(&redis), "huge").unwrap();
+    for (m, s) in [("a", 3.0), ("b", 2.0), ("c", 1.0)] {
+        board.set_score(m, s).await.unwrap();
+    }
+    let all = vec![(1, "a"), (2, "b"), (3, "c")];
+    assert_eq!(names(&board.top(u64::MAX).await.unwrap()), all);
+    assert_eq!(names(&board.around("b", u64::MAX).await.unwrap()), all);
+    assert_eq!(
+        names(&board.around("a", 1 << 40).await.unwrap()),
+        vec![(1, "a"), (2, "b"), (3, "c")]
+    );
+}

@@ -177,3 +177,33 @@ async fn default_ttl_timeout_and_bad_input() {
         .is_err());
     held.release().await.unwrap();
 }
+
+#[tokio::test]
+async fn extreme_ttls_and_retry_delays_neither_panic_nor_fail() {
+    let redis = TestRedis::new().await;
+    let mut conn = redis.connection();
+    // A TTL beyond what Redis accepts is clamped to a century.
+    let forever = LockManager::new(redis.connection(), keys(&redis)).with_ttl(Duration::MAX);
+    let mut guard = forever
+        .acquire("job", "1", Duration::from_secs(1))
+        .await
+        .unwrap();
+    let ms = pttl(&mut conn, guard.key()).await;
+    assert!(ms > 3_000_000_000_000, "about 100 years, got {ms}");
+    assert!(guard.remaining() > Duration::from_secs(86_400 * 365));
+    assert!(guard.extend(Duration::MAX).await.unwrap());
+    // Retry pauses drawn from the widest possible range stay within the wait.
+    let wide = LockManager::new(redis.connection(), keys(&redis))
+        .with_retry(RetryDelay {
+            min: Duration::ZERO,
+            max: Duration::MAX,
+        })
+        .unwrap();
+    let started = Instant::now();
+    assert!(matches!(
+        wide.acquire("job", "1", Duration::from_millis(100)).await,
+        Err(KeyspaceError::LockTimeout { .. })
+    ));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(guard.release().await.unwrap());
+}

@@ -201,3 +201,32 @@ async fn bad_configuration_is_an_error() {
         Err(KeyspaceError::InvalidKeyPart { .. })
     ));
 }
+
+#[tokio::test]
+async fn an_overlong_window_is_clamped_and_still_expires() {
+    let redis = TestRedis::new().await;
+    let mut conn = redis.connection();
+    let fixed = FixedWindow::new(redis.connection(), keys(&redis), "forever", 2)
+        .unwrap()
+        .with_window(Duration::MAX)
+        .unwrap();
+    let sliding = SlidingWindow::new(redis.connection(), keys(&redis), "forever-log", 2)
+        .unwrap()
+        .with_window(Duration::MAX)
+        .unwrap();
+    for _ in 0..2 {
+        assert!(fixed.check("u").await.unwrap().allowed);
+        assert!(sliding.check("u").await.unwrap().allowed);
+    }
+    assert!(!fixed.check("u").await.unwrap().allowed);
+    let refused = sliding.check("u").await.unwrap();
+    assert!(!refused.allowed);
+    assert!(refused.retry_after.unwrap() > Duration::from_secs(86_400 * 365));
+    for key in [fixed.key("u").unwrap(), sliding.key("u").unwrap()] {
+        let ms = pttl(&mut conn, &key).await;
+        assert!(
+            ms > 3_000_000_000_000,
+            "{key}: the key keeps an expiry, got {ms}"
+        );
+    }
+}

@@ -127,3 +127,16 @@ async fn sliding_expiry_in_real_time_and_no_resurrection() {
     assert!(!exists(&mut conn, &sessions.key(&id).unwrap()).await);
     assert_eq!(sessions.ttl(&id).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn an_overlong_ttl_is_clamped_and_the_session_still_expires() {
+    let redis = TestRedis::new().await;
+    let mut conn = redis.connection();
+    let sessions = SessionStore::new(redis.connection(), keys(&redis)).with_ttl(Duration::MAX);
+    let id = sessions.create_fields(&[("user_id", "7")]).await.unwrap();
+    let key = sessions.key(&id).unwrap();
+    let ms = pttl(&mut conn, &key).await;
+    assert!(ms > 3_000_000_000_000, "about 100 years, got {ms}");
+    assert!(sessions.touch(&id).await.unwrap());
+    assert!(sessions.ttl(&id).await.unwrap().unwrap() > Duration::from_secs(86_400 * 365));
+}
