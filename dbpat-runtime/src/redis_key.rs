@@ -12,6 +12,8 @@
 //! first, the cache front-end renders entity ids as they are (its entity names are checked by
 //! the derive).
 
+#![warn(missing_docs)]
+
 use std::fmt::{self, Display, Write as _};
 
 /// The hierarchy separator between key segments.

@@ -20,7 +20,11 @@
 //! let guard = fenced.acquire("invoice", "42", Duration::from_secs(2)).await?;
 //! let mut tx = pool.begin().await?;
 //! check_fence(&mut tx, guard.resource(), guard.token()).await?; // stale holder: error here
-//! sqlx::query("UPDATE invoices SET status = 'paid' WHERE id = 42").execute(&mut *tx).await?;
+//! sqlx::query("UPDATE invoices SET status = $1 WHERE id = $2")
+//!     .bind("paid")
+//!     .bind(42_i64)
+//!     .execute(&mut *tx)
+//!     .await?;
 //! tx.commit().await?;
 //! guard.release().await?;
 //! # Ok(()) }

@@ -19,6 +19,8 @@
 //! text: it travels as KEYS/ARGV or bind parameters; the few SQL identifiers are validated.
 //! See `docs/keyspaces.md` for a guided tour.
 
+#![warn(missing_docs)]
+
 pub mod counter;
 pub mod error;
 pub mod fencing;
