@@ -6,7 +6,7 @@
 //! random key prefix, both removed at the end.
 
 use dbpat_runtime::keyspace::{
-    check_fence, scan_keys, Error, FencedLockManager, KeyBuilder, LockManager, ScanOptions,
+    check_fence, scan_keys, FencedLockManager, KeyBuilder, KeyspaceError, LockManager, ScanOptions,
 };
 use dbpat_runtime::testing::{redis_url, TestDatabase};
 use redis::aio::ConnectionManager;
@@ -62,7 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 tx.commit().await?;
                 println!("{who} (token {}) wrote {status}", g.token());
             }
-            Err(e @ Error::StaleFencingToken { .. }) => println!("{who} refused: {e}"),
+            Err(e @ KeyspaceError::StaleFencingToken { .. }) => println!("{who} refused: {e}"),
             Err(e) => return Err(e.into()),
         }
     }

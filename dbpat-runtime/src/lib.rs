@@ -13,6 +13,7 @@ pub mod keyspace;
 pub mod migrate;
 pub mod model;
 pub mod query;
+mod redis_key;
 pub mod testing;
 pub mod tiers;
 

@@ -1,7 +1,7 @@
 //! Counters on strings (`INCR`/`INCRBY`), with an optional flush of deltas into PostgreSQL.
 //!
-//! Keys follow `<entity>:{<id>}:<attribute>` (e.g. `article:{456}:views`, the seed's
-//! `views:article:456` in the common key format). The id is a hash tag so a counter's value,
+//! Keys follow `<entity>:{<id>}:<attribute>` (e.g. `article:{456}:views`, the patterns
+//! document's `views:article:456` in the common key format). The id is a hash tag so a counter's value,
 //! pending-delta and in-flight keys share one Cluster slot and one script can touch them all.
 //!
 //! # Flushing without losing increments
@@ -33,7 +33,7 @@
 //! # Ok(()) }
 //! ```
 
-use super::error::{Error, Result};
+use super::error::{KeyspaceError, Result};
 use super::ident::Ident;
 use super::key::{companion_key, scan_keys, validate_segment, KeyBuilder, ScanOptions};
 use super::ttl::millis;
@@ -51,10 +51,18 @@ return v",
     )
 });
 
+/// KEYS: value, pending. ARGV: delta, ttl ms. Both increments or neither: when the pending
+/// INCRBY is refused (it would overflow i64, or the key is not an integer), the value key is
+/// put back as it was, so the value and the unflushed delta never disagree.
 static INCR_PENDING: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        r"local v = redis.call('INCRBY', KEYS[1], ARGV[1])
-redis.call('INCRBY', KEYS[2], ARGV[1])
+        r"local before = redis.call('GET', KEYS[1])
+local v = redis.call('INCRBY', KEYS[1], ARGV[1])
+local p = redis.pcall('INCRBY', KEYS[2], ARGV[1])
+if type(p) == 'table' and p.err then
+  if before then redis.call('SET', KEYS[1], before, 'KEEPTTL') else redis.call('DEL', KEYS[1]) end
+  return p
+end
 if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return v",
     )
@@ -97,8 +105,9 @@ pub struct Counter<C = ConnectionManager> {
 impl<C: ConnectionLike + Clone + Send + Sync> Counter<C> {
     /// A counter family without TTL and without pending-delta tracking.
     ///
-    /// Counters have no TTL by default: the seed's TTLs are for caches, sessions, rate limits
-    /// and locks, and an expiring counter would silently lose increments.
+    /// Counters have no TTL by default: the patterns document's TTLs are for caches,
+    /// sessions, rate limits and locks, and an expiring counter would silently lose
+    /// increments.
     pub fn new(conn: C, keys: KeyBuilder, entity: &str, attribute: &str) -> Result<Self> {
         validate_segment(entity)?;
         validate_segment(attribute)?;
@@ -142,7 +151,9 @@ impl<C: ConnectionLike + Clone + Send + Sync> Counter<C> {
         self.incr_by(id, 1).await
     }
 
-    /// Adds `delta` (may be negative) and returns the new value.
+    /// Adds `delta` (may be negative) and returns the new value. An increment that would
+    /// leave the range of `i64` is refused by Redis ([`KeyspaceError::Redis`]) and changes
+    /// nothing.
     pub async fn incr_by(&self, id: &str, delta: i64) -> Result<i64> {
         let key = self.key(id)?;
         let ttl_ms = self.ttl.map(millis).unwrap_or(0);
@@ -176,7 +187,8 @@ impl<C: ConnectionLike + Clone + Send + Sync> Counter<C> {
         Ok(v.unwrap_or(0))
     }
 
-    /// The delta not yet written to PostgreSQL: pending plus in-flight.
+    /// The delta not yet written to PostgreSQL: pending plus in-flight
+    /// ([`KeyspaceError::Overflow`] if that sum leaves the range of `i64`).
     pub async fn unflushed(&self, id: &str) -> Result<i64> {
         let mut conn = self.conn.clone();
         let (pending, inflight): (Option<i64>, Option<i64>) = redis::pipe()
@@ -187,7 +199,12 @@ impl<C: ConnectionLike + Clone + Send + Sync> Counter<C> {
             .arg("delta")
             .query_async(&mut conn)
             .await?;
-        Ok(pending.unwrap_or(0) + inflight.unwrap_or(0))
+        pending
+            .unwrap_or(0)
+            .checked_add(inflight.unwrap_or(0))
+            .ok_or(KeyspaceError::Overflow(
+                "pending plus in-flight counter delta",
+            ))
     }
 }
 
@@ -235,7 +252,7 @@ impl FlushTarget {
 pub struct FlushReport {
     /// Ids whose delta was written to PostgreSQL.
     pub flushed: usize,
-    /// Sum of the deltas written.
+    /// Sum of the deltas written (saturating at the bounds of `i64`).
     pub total_delta: i64,
     /// In-flight deltas found already applied (a previous flush committed but did not clean
     /// up); they were dropped from Redis, not applied again.
@@ -322,7 +339,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> CounterFlusher<C> {
             match self.flush_id(&id).await {
                 Ok(Flushed::Applied(d)) => {
                     report.flushed += 1;
-                    report.total_delta += d;
+                    report.total_delta = report.total_delta.saturating_add(d);
                 }
                 Ok(Flushed::AlreadyApplied) => report.already_applied += 1,
                 Ok(Flushed::Nothing) => {}
@@ -351,13 +368,13 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> CounterFlusher<C> {
             None => return Ok(Flushed::Nothing),
             Some((Some(f), Some(d))) => (f, d),
             Some(other) => {
-                return Err(Error::UnexpectedReply(format!(
+                return Err(KeyspaceError::UnexpectedReply(format!(
                     "in-flight counter hash {inflight}: {other:?}"
                 )))
             }
         };
         let flush_uuid = uuid::Uuid::parse_str(&flush_id)
-            .map_err(|_| Error::UnexpectedReply(format!("flush id {flush_id:?}")))?;
+            .map_err(|_| KeyspaceError::UnexpectedReply(format!("flush id {flush_id:?}")))?;
         let outcome = if delta == 0 {
             Flushed::Nothing
         } else {
@@ -389,30 +406,33 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> CounterFlusher<C> {
         let q = match self.target.id_type {
             IdType::BigInt => q.bind(
                 id.parse::<i64>()
-                    .map_err(|_| Error::InvalidArgument("counter id is not a BIGINT"))?,
+                    .map_err(|_| KeyspaceError::InvalidArgument("counter id is not a BIGINT"))?,
             ),
             IdType::Uuid => q.bind(
                 uuid::Uuid::parse_str(id)
-                    .map_err(|_| Error::InvalidArgument("counter id is not a UUID"))?,
+                    .map_err(|_| KeyspaceError::InvalidArgument("counter id is not a UUID"))?,
             ),
             IdType::Text => q.bind(id.to_owned()),
         };
         let updated = q.execute(&mut *tx).await?.rows_affected();
         if updated != 1 {
             tx.rollback().await?;
-            return Err(Error::UnexpectedReply(format!(
-                "flush target updated {updated} rows for id {id:?} (expected 1)"
-            )));
+            return Err(KeyspaceError::FlushTargetRows {
+                id: id.to_owned(),
+                updated,
+            });
         }
         tx.commit().await?;
         Ok(Flushed::Applied(delta))
     }
 
-    /// Runs [`CounterFlusher::flush`] every `period` until the returned handle is aborted.
-    /// Errors are logged at WARN and retried on the next tick.
+    /// Runs [`CounterFlusher::flush`] every `period` (at least 1 ms: a zero period is taken as
+    /// 1 ms) until the returned handle is aborted. Errors are logged at WARN and retried on
+    /// the next tick. Must be called inside a Tokio runtime.
     pub fn spawn_periodic(self, period: Duration) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(period);
+            // `interval` panics on a zero period.
+            let mut tick = tokio::time::interval(period.max(Duration::from_millis(1)));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;

@@ -1,18 +1,24 @@
-//! The error type shared by every keyspace building block.
+//! [`KeyspaceError`]: the error type shared by every keyspace building block.
 
 use std::time::Duration;
 
 /// Everything a keyspace operation can fail with.
 ///
-/// Callers can match on the variant: bad input ([`Error::InvalidKeyPart`],
-/// [`Error::InvalidIdentifier`], [`Error::InvalidArgument`]) is reported before any command is
-/// sent; server failures carry the underlying client error.
+/// Callers can match on the variant: bad input ([`KeyspaceError::InvalidKeyPart`],
+/// [`KeyspaceError::InvalidIdentifier`], [`KeyspaceError::InvalidArgument`]) is reported
+/// before any command is sent; server failures carry the underlying client error
+/// ([`KeyspaceError::Redis`], [`KeyspaceError::Database`]); the remaining variants are outcomes
+/// a caller is expected to handle (a lock not acquired, a stale fencing token, ...).
+///
+/// No keyspace operation panics on user input: values it cannot accept come back as one of
+/// these variants.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+#[non_exhaustive]
+pub enum KeyspaceError {
     /// A key segment (prefix, entity, id, attribute, name) was rejected.
     #[error("invalid key part {part:?}: {reason}")]
     InvalidKeyPart {
-        /// The rejected text.
+        /// The rejected text (its first 80 characters).
         part: String,
         /// Why it was rejected.
         reason: &'static str,
@@ -20,13 +26,14 @@ pub enum Error {
     /// A SQL identifier (table, column, sequence) does not match `[a-z_][a-z0-9_]*`.
     #[error("invalid SQL identifier {0:?}: expected [a-z_][a-z0-9_]* (at most 63 bytes)")]
     InvalidIdentifier(String),
-    /// An argument is out of range (zero limit, zero window, negative count...).
+    /// An argument is out of range (zero limit, zero window, non-finite score...).
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
     /// Redis returned an error or could not be reached.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
-    /// PostgreSQL returned an error or could not be reached.
+    /// PostgreSQL returned an error or could not be reached. [`KeyspaceError::sqlstate`] gives
+    /// the SQLSTATE of a server-side error.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     /// A value could not be encoded to or decoded from JSON.
@@ -35,6 +42,19 @@ pub enum Error {
     /// Redis answered with a shape this module did not expect.
     #[error("unexpected reply: {0}")]
     UnexpectedReply(String),
+    /// A sum of counter values left the range of `i64` (Redis' own integer range).
+    #[error("integer overflow: {0}")]
+    Overflow(&'static str),
+    /// A counter flush's UPDATE touched `updated` rows instead of exactly one: the target
+    /// table has no row with that id (or the id column is not unique). The transaction was
+    /// rolled back and the delta stays in Redis.
+    #[error("flush target updated {updated} rows for id {id:?} (expected 1)")]
+    FlushTargetRows {
+        /// The counter id.
+        id: String,
+        /// How many rows the UPDATE matched.
+        updated: u64,
+    },
     /// A lock could not be acquired before the deadline.
     #[error("lock {key:?} not acquired within {waited:?}")]
     LockTimeout {
@@ -57,10 +77,64 @@ pub enum Error {
 }
 
 /// Result alias for keyspace operations.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub type Result<T, E = KeyspaceError> = std::result::Result<T, E>;
 
-impl From<redis::ParsingError> for Error {
+impl KeyspaceError {
+    /// The SQLSTATE of an error PostgreSQL reported (e.g. `42P01` for a missing ledger or
+    /// fence table), if this is one.
+    pub fn sqlstate(&self) -> Option<String> {
+        match self {
+            KeyspaceError::Database(sqlx::Error::Database(db)) => db.code().map(|c| c.into_owned()),
+            _ => None,
+        }
+    }
+
+    /// Whether the caller's input was rejected before anything was sent: a bad key part,
+    /// SQL identifier or argument. Retrying the same call cannot succeed.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(
+            self,
+            KeyspaceError::InvalidKeyPart { .. }
+                | KeyspaceError::InvalidIdentifier(_)
+                | KeyspaceError::InvalidArgument(_)
+        )
+    }
+}
+
+impl From<redis::ParsingError> for KeyspaceError {
     fn from(e: redis::ParsingError) -> Self {
-        Error::UnexpectedReply(e.to_string())
+        KeyspaceError::UnexpectedReply(e.to_string())
+    }
+}
+
+impl From<crate::redis_key::InvalidSegment> for KeyspaceError {
+    fn from(e: crate::redis_key::InvalidSegment) -> Self {
+        KeyspaceError::InvalidKeyPart {
+            part: e.part,
+            reason: e.reason,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        assert!(KeyspaceError::InvalidArgument("x").is_invalid_input());
+        assert!(KeyspaceError::InvalidIdentifier("X".into()).is_invalid_input());
+        let db = KeyspaceError::from(sqlx::Error::PoolTimedOut);
+        assert!(matches!(db, KeyspaceError::Database(_)));
+        assert!(!db.is_invalid_input());
+        assert_eq!(db.sqlstate(), None);
+        let rows = KeyspaceError::FlushTargetRows {
+            id: "7".into(),
+            updated: 0,
+        };
+        assert_eq!(
+            rows.to_string(),
+            "flush target updated 0 rows for id \"7\" (expected 1)"
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! draws a token from a PostgreSQL sequence (strictly increasing across holders), and every
 //! protected write presents its token to [`check_fence`] *in the same transaction as the
 //! write*. The fence table `dbpat_fences(resource, token)` remembers the highest token seen
-//! per resource and rejects older ones with [`Error::StaleFencingToken`], so a holder that
+//! per resource and rejects older ones with [`KeyspaceError::StaleFencingToken`], so a holder that
 //! lost its lock cannot overwrite the work of the holder that replaced it.
 //!
 //! The token is drawn after the Redis lock is taken and the lock is re-checked afterwards:
@@ -20,13 +20,17 @@
 //! let guard = fenced.acquire("invoice", "42", Duration::from_secs(2)).await?;
 //! let mut tx = pool.begin().await?;
 //! check_fence(&mut tx, guard.resource(), guard.token()).await?; // stale holder: error here
-//! sqlx::query("UPDATE invoices SET status = 'paid' WHERE id = 42").execute(&mut *tx).await?;
+//! sqlx::query("UPDATE invoices SET status = $1 WHERE id = $2")
+//!     .bind("paid")
+//!     .bind(42_i64)
+//!     .execute(&mut *tx)
+//!     .await?;
 //! tx.commit().await?;
 //! guard.release().await?;
 //! # Ok(()) }
 //! ```
 
-use super::error::{Error, Result};
+use super::error::{KeyspaceError, Result};
 use super::ident::Ident;
 use super::lock::{LockGuard, LockManager};
 use redis::aio::{ConnectionLike, ConnectionManager};
@@ -100,7 +104,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> FencedLockManager<C> {
         Ok(Some(FencedGuard { guard, token }))
     }
 
-    /// Tries until acquired or `wait` has passed ([`Error::LockTimeout`]).
+    /// Tries until acquired or `wait` has passed ([`KeyspaceError::LockTimeout`]).
     pub async fn acquire(&self, entity: &str, id: &str, wait: Duration) -> Result<FencedGuard<C>> {
         self.locks
             .retry_until(entity, id, wait, || self.try_acquire(entity, id))
@@ -131,7 +135,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> FencedGuard<C> {
 }
 
 /// Admits a write under fencing `token` for `resource`, or fails with
-/// [`Error::StaleFencingToken`] if a newer token has already written. Call it inside the
+/// [`KeyspaceError::StaleFencingToken`] if a newer token has already written. Call it inside the
 /// transaction that performs the protected write; the fence row stays locked until that
 /// transaction ends, so writes of different holders cannot interleave.
 pub async fn check_fence(conn: &mut PgConnection, resource: &str, token: i64) -> Result<()> {
@@ -152,7 +156,7 @@ pub async fn check_fence(conn: &mut PgConnection, resource: &str, token: i64) ->
         .bind(resource)
         .fetch_one(&mut *conn)
         .await?;
-    Err(Error::StaleFencingToken {
+    Err(KeyspaceError::StaleFencingToken {
         resource: resource.to_owned(),
         token,
         current,

@@ -4,7 +4,7 @@
 //! text are checked against `[a-z_][a-z0-9_]*` (at most 63 bytes, PostgreSQL's limit) and then
 //! double-quoted, which also makes reserved words such as `order` or `user` safe.
 
-use super::error::{Error, Result};
+use super::error::{KeyspaceError, Result};
 
 /// A checked SQL identifier, rendered double-quoted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +19,9 @@ impl Ident {
         if first_ok && rest_ok && name.len() <= 63 {
             Ok(Ident(name.to_owned()))
         } else {
-            Err(Error::InvalidIdentifier(name.chars().take(80).collect()))
+            Err(KeyspaceError::InvalidIdentifier(
+                name.chars().take(80).collect(),
+            ))
         }
     }
 
@@ -55,7 +57,7 @@ mod tests {
             &"a".repeat(64),
         ] {
             assert!(
-                matches!(Ident::new(bad), Err(Error::InvalidIdentifier(_))),
+                matches!(Ident::new(bad), Err(KeyspaceError::InvalidIdentifier(_))),
                 "{bad:?}"
             );
         }

@@ -13,18 +13,21 @@
 //! assert!(keys.key("user", "12:3", "profile").is_err()); // ':' would break the hierarchy
 //! ```
 
-use super::error::{Error, Result};
+use super::error::{KeyspaceError, Result};
+use crate::redis_key::KeyText;
 use std::collections::BTreeSet;
 
-/// Longest accepted segment, in bytes.
-pub const MAX_SEGMENT_LEN: usize = 256;
+pub use crate::redis_key::{glob_escape, hash_slot, hash_tag, MAX_SEGMENT_LEN};
 
 /// Builds keys of the form `<prefix><entity>:<id>:<attribute>`.
 ///
 /// Segments (entity, id, attribute, name) must be non-empty, at most [`MAX_SEGMENT_LEN`] bytes,
 /// and free of `:` (the hierarchy separator), `{` `}` (hash tags), the glob characters
 /// `* ? [ ] \` (so patterns stay unambiguous), whitespace and control characters. Bad input is
-/// an [`Error::InvalidKeyPart`], never a panic and never a silently different key.
+/// a [`KeyspaceError::InvalidKeyPart`], never a panic and never a silently different key.
+///
+/// The text itself is written by the crate's one key builder (`redis_key::KeyText`), which
+/// the entity cache's keys (`cache::KeyBuilder`) use too.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyBuilder {
     prefix: String,
@@ -32,30 +35,7 @@ pub struct KeyBuilder {
 
 /// Checks one key segment; see [`KeyBuilder`] for the rules.
 pub fn validate_segment(part: &str) -> Result<&str> {
-    let reject = |reason| {
-        Err(Error::InvalidKeyPart {
-            part: part.chars().take(80).collect(),
-            reason,
-        })
-    };
-    if part.is_empty() {
-        return reject("empty");
-    }
-    if part.len() > MAX_SEGMENT_LEN {
-        return reject("longer than 256 bytes");
-    }
-    for c in part.chars() {
-        match c {
-            ':' => return reject("contains ':' (the hierarchy separator)"),
-            '{' | '}' => return reject("contains '{' or '}' (reserved for hash tags)"),
-            '*' | '?' | '[' | ']' | '\\' => return reject("contains a glob character"),
-            c if c.is_whitespace() || c.is_control() => {
-                return reject("contains whitespace or a control character")
-            }
-            _ => {}
-        }
-    }
-    Ok(part)
+    Ok(crate::redis_key::validate_segment(part)?)
 }
 
 impl KeyBuilder {
@@ -98,10 +78,11 @@ impl KeyBuilder {
     /// id (`user:{123}:profile`, `user:{123}:settings`) lands in the same slot and can be used
     /// together in one script or transaction.
     pub fn tagged_key(&self, entity: &str, id: &str, attribute: &str) -> Result<String> {
-        validate_segment(entity)?;
-        validate_segment(id)?;
-        validate_segment(attribute)?;
-        Ok(format!("{}{entity}:{{{id}}}:{attribute}", self.prefix))
+        Ok(KeyText::new(&self.prefix)
+            .segment(validate_segment(entity)?)
+            .tagged(validate_segment(id)?)
+            .segment(validate_segment(attribute)?)
+            .finish())
     }
 
     /// `<prefix><name>`, for singleton keys such as `online_users`.
@@ -112,17 +93,15 @@ impl KeyBuilder {
     /// `<prefix>` followed by the segments joined with `:`.
     pub fn join(&self, segments: &[&str]) -> Result<String> {
         if segments.is_empty() {
-            return Err(Error::InvalidArgument("a key needs at least one segment"));
+            return Err(KeyspaceError::InvalidArgument(
+                "a key needs at least one segment",
+            ));
         }
-        let mut out = self.prefix.clone();
-        for (i, s) in segments.iter().enumerate() {
-            validate_segment(s)?;
-            if i > 0 {
-                out.push(':');
-            }
-            out.push_str(s);
+        let mut out = KeyText::new(&self.prefix);
+        for s in segments {
+            out = out.segment(validate_segment(s)?);
         }
-        Ok(out)
+        Ok(out.finish())
     }
 
     /// A `SCAN MATCH` pattern `<prefix><entity>:<id or *>:<attribute or *>`.
@@ -157,18 +136,15 @@ impl KeyBuilder {
         attribute: Option<&str>,
         tagged: bool,
     ) -> Result<String> {
-        validate_segment(entity)?;
+        let entity = validate_segment(entity)?;
         let id = id.map(validate_segment).transpose()?.unwrap_or("*");
         let attribute = attribute.map(validate_segment).transpose()?.unwrap_or("*");
-        let id = if tagged {
-            format!("{{{id}}}")
-        } else {
-            id.to_owned()
-        };
-        Ok(format!(
-            "{}{entity}:{id}:{attribute}",
-            glob_escape(&self.prefix)
-        ))
+        // Validated segments hold no glob characters; only the prefix may need escaping.
+        Ok(KeyText::new(&glob_escape(&self.prefix))
+            .segment(entity)
+            .segment_tagged_if(tagged, id)
+            .segment(attribute)
+            .finish())
     }
 
     /// A pattern matching every key under this builder's prefix (`myapp:*`).
@@ -177,61 +153,24 @@ impl KeyBuilder {
     }
 }
 
-/// Escapes the glob metacharacters of `SCAN MATCH` (`* ? [ ] \`) so `text` matches literally.
-pub fn glob_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// A key in the same Cluster slot as `key`, named `<key>:<suffix>`.
 ///
 /// If `key` already has a hash tag (`user:{123}:views`), appending keeps the tag; otherwise the
-/// key cannot be co-located without renaming it, and [`Error::InvalidArgument`] is returned.
+/// key cannot be co-located without renaming it, and [`KeyspaceError::InvalidArgument`] is returned.
 pub fn companion_key(key: &str, suffix: &str) -> Result<String> {
     validate_segment(suffix)?;
     if hash_tag(key).is_none() {
-        return Err(Error::InvalidArgument(
+        return Err(KeyspaceError::InvalidArgument(
             "companion keys need a key with a hash tag (KeyBuilder::tagged_key)",
         ));
     }
-    Ok(format!("{key}:{suffix}"))
-}
-
-/// The hash tag of a key (the text between the first `{` and the next `}`), if non-empty.
-pub fn hash_tag(key: &str) -> Option<&str> {
-    let open = key.find('{')?;
-    let rest = &key[open + 1..];
-    let close = rest.find('}')?;
-    (close > 0).then(|| &rest[..close])
-}
-
-/// The Redis Cluster slot of a key (CRC16/XMODEM of the hash tag or the whole key, mod 16384).
-pub fn hash_slot(key: &str) -> u16 {
-    let bytes = hash_tag(key).unwrap_or(key).as_bytes();
-    let mut crc: u16 = 0;
-    for &b in bytes {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc % 16384
+    Ok(KeyText::extending(key).segment(suffix).finish())
 }
 
 /// Options of [`scan_keys`].
 #[derive(Debug, Clone, Copy)]
 pub struct ScanOptions {
-    /// The `COUNT` hint per SCAN call (default 100, as in the seed).
+    /// The `COUNT` hint per SCAN call (default 100, as in the patterns document).
     pub count: usize,
     /// Stop after this many distinct keys (default 10,000), so a listing is always bounded.
     pub limit: usize,
@@ -256,7 +195,9 @@ where
     C: redis::aio::ConnectionLike + Send,
 {
     if options.count == 0 {
-        return Err(Error::InvalidArgument("scan count must be positive"));
+        return Err(KeyspaceError::InvalidArgument(
+            "scan count must be positive",
+        ));
     }
     let mut found = BTreeSet::new();
     let mut cursor: u64 = 0;
@@ -307,7 +248,10 @@ mod tests {
         let k = KeyBuilder::new();
         for bad in ["", "a:b", "{x}", "a*", "a b", "a\nb", "a?", "[a]", "a\\b"] {
             assert!(
-                matches!(k.key("user", bad, "p"), Err(Error::InvalidKeyPart { .. })),
+                matches!(
+                    k.key("user", bad, "p"),
+                    Err(KeyspaceError::InvalidKeyPart { .. })
+                ),
                 "{bad:?} should be rejected"
             );
         }

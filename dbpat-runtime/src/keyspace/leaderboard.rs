@@ -13,7 +13,7 @@
 //! # Ok(()) }
 //! ```
 
-use super::error::{Error, Result};
+use super::error::{KeyspaceError, Result};
 use super::key::KeyBuilder;
 use super::ttl::millis;
 use redis::aio::{ConnectionLike, ConnectionManager};
@@ -32,6 +32,11 @@ if s < 0 then s = 0 end
 return {s, redis.call('ZREVRANGE', KEYS[1], s, r + n, 'WITHSCORES')}",
     )
 });
+
+/// The largest index ZREVRANGE accepts.
+const MAX_INDEX: u64 = i64::MAX as u64;
+/// A radius that covers any sorted set (they hold at most 2^32 - 1 members).
+const MAX_RADIUS: u64 = u32::MAX as u64;
 
 /// One row of a leaderboard.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,7 +83,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> Leaderboard<C> {
         if score.is_finite() {
             Ok(())
         } else {
-            Err(Error::InvalidArgument("scores must be finite"))
+            Err(KeyspaceError::InvalidArgument("scores must be finite"))
         }
     }
 
@@ -139,16 +144,19 @@ impl<C: ConnectionLike + Clone + Send + Sync> Leaderboard<C> {
         Ok(r.map(|r| r + 1))
     }
 
-    /// The `n` best entries (empty for `n == 0`).
+    /// The `n` best entries (empty for `n == 0`; any `n` beyond the board's size is the
+    /// whole board).
     pub async fn top(&self, n: u64) -> Result<Vec<Entry>> {
         if n == 0 {
             return Ok(Vec::new());
         }
+        // ZREVRANGE takes a signed 64-bit index: clamp instead of letting Redis refuse it.
+        let last = (n - 1).min(MAX_INDEX);
         let mut conn = self.conn.clone();
         let rows: Vec<(String, f64)> = redis::cmd("ZREVRANGE")
             .arg(&self.key)
             .arg(0)
-            .arg(n - 1)
+            .arg(last)
             .arg("WITHSCORES")
             .query_async(&mut conn)
             .await?;
@@ -158,6 +166,9 @@ impl<C: ConnectionLike + Clone + Send + Sync> Leaderboard<C> {
     /// The member's entry with up to `radius` entries above and below it, read atomically;
     /// empty when the member is not on the board.
     pub async fn around(&self, member: &str, radius: u64) -> Result<Vec<Entry>> {
+        // A sorted set holds fewer than 2^32 members, so a larger radius means "everything";
+        // clamping keeps the script's arithmetic in the integers Lua prints exactly.
+        let radius = radius.min(MAX_RADIUS);
         let mut conn = self.conn.clone();
         let reply: Option<(u64, Vec<(String, f64)>)> = AROUND
             .key(&self.key)

@@ -7,10 +7,11 @@
 //! writes. When overlap would corrupt data, use [`FencedLockManager`](super::FencedLockManager),
 //! whose tokens PostgreSQL checks at write time.
 //!
-//! Keys are `<prefix>lock:<entity>:<id>` (the seed's `lock:user:123`); the value is a random
+//! Keys are `<prefix>lock:<entity>:<id>` (`lock:user:123`, as in the patterns document); the
+//! value is a random
 //! 128-bit token known only to the holder, and release/extend are Lua compare-and-act scripts,
 //! so a holder whose lock expired cannot delete or prolong its successor's lock. The default
-//! TTL is the seed's [`ttl::LOCK`] (30 s).
+//! TTL is the patterns document's [`ttl::LOCK`] (30 s).
 //!
 //! ```no_run
 //! # async fn demo(conn: redis::aio::ConnectionManager) -> dbpat_runtime::keyspace::Result<()> {
@@ -23,9 +24,9 @@
 //! # Ok(()) }
 //! ```
 
-use super::error::{Error, Result};
+use super::error::{KeyspaceError, Result};
 use super::key::KeyBuilder;
-use super::ttl::{self, millis};
+use super::ttl::{self, deadline, millis};
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::Script;
 use std::sync::LazyLock;
@@ -58,6 +59,18 @@ pub struct RetryDelay {
     pub max: Duration,
 }
 
+impl RetryDelay {
+    /// `min + (max - min) * r` for `r` in `[0, 1)`, never outside `[min, max]` and never
+    /// panicking: for huge spans the product can round past `Duration::MAX`, where
+    /// `Duration::mul_f64` would panic, so the checked form falls back to the whole span.
+    fn pause(&self, r: f64) -> Duration {
+        let span = self.max.saturating_sub(self.min);
+        let jitter =
+            Duration::try_from_secs_f64(span.as_secs_f64() * r).map_or(span, |j| j.min(span));
+        self.min.saturating_add(jitter)
+    }
+}
+
 impl Default for RetryDelay {
     fn default() -> Self {
         RetryDelay {
@@ -77,7 +90,7 @@ pub struct LockManager<C = ConnectionManager> {
 }
 
 impl<C: ConnectionLike + Clone + Send + Sync> LockManager<C> {
-    /// Locks with the seed's 30-second TTL.
+    /// Locks with the patterns document's 30-second TTL.
     pub fn new(conn: C, keys: KeyBuilder) -> Self {
         LockManager {
             conn,
@@ -87,7 +100,8 @@ impl<C: ConnectionLike + Clone + Send + Sync> LockManager<C> {
         }
     }
 
-    /// Overrides the TTL (the longest a crashed holder can block others).
+    /// Overrides the TTL (the longest a crashed holder can block others); at most
+    /// [`ttl::MAX`], longer ones are clamped.
     pub fn with_ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
         self
@@ -96,7 +110,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> LockManager<C> {
     /// Overrides the pause between attempts of [`LockManager::acquire`].
     pub fn with_retry(mut self, retry: RetryDelay) -> Result<Self> {
         if retry.min > retry.max {
-            return Err(Error::InvalidArgument(
+            return Err(KeyspaceError::InvalidArgument(
                 "retry.min must not exceed retry.max",
             ));
         }
@@ -116,8 +130,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> LockManager<C> {
 
     /// A random pause between two attempts, within the configured [`RetryDelay`].
     pub(crate) fn retry_pause(&self) -> Duration {
-        let span = self.retry.max.saturating_sub(self.retry.min);
-        self.retry.min + span.mul_f64(rand::random::<f64>())
+        self.retry.pause(rand::random::<f64>())
     }
 
     /// One attempt: the guard if the lock was free, `None` if someone holds it.
@@ -138,18 +151,18 @@ impl<C: ConnectionLike + Clone + Send + Sync> LockManager<C> {
             conn,
             key,
             token,
-            valid_until: started + self.ttl,
+            valid_until: deadline(started, self.ttl),
         }))
     }
 
-    /// Tries until the lock is acquired or `wait` has passed ([`Error::LockTimeout`]).
+    /// Tries until the lock is acquired or `wait` has passed ([`KeyspaceError::LockTimeout`]).
     pub async fn acquire(&self, entity: &str, id: &str, wait: Duration) -> Result<LockGuard<C>> {
         self.retry_until(entity, id, wait, || self.try_acquire(entity, id))
             .await
     }
 
     /// Calls `attempt` until it yields a guard, pausing [`RetryDelay`] between tries, or fails
-    /// with [`Error::LockTimeout`] naming the lock's key once `wait` has passed.
+    /// with [`KeyspaceError::LockTimeout`] naming the lock's key once `wait` has passed.
     pub(crate) async fn retry_until<G, F, Fut>(
         &self,
         entity: &str,
@@ -168,7 +181,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> LockManager<C> {
             }
             let waited = started.elapsed();
             if waited >= wait {
-                return Err(Error::LockTimeout {
+                return Err(KeyspaceError::LockTimeout {
                     key: self.key(entity, id)?,
                     waited,
                 });
@@ -214,7 +227,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> LockGuard<C> {
             .invoke_async(&mut conn)
             .await?;
         if n == 1 {
-            self.valid_until = started + ttl;
+            self.valid_until = deadline(started, ttl);
         }
         Ok(n == 1)
     }
@@ -242,5 +255,37 @@ impl<C: ConnectionLike + Clone + Send + Sync> LockGuard<C> {
             tracing::warn!(key = %self.key, "lock was lost before release");
         }
         Ok(n == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_pauses_stay_within_bounds_even_for_extreme_delays() {
+        let d = RetryDelay::default();
+        assert_eq!(d.pause(0.0), d.min);
+        assert!(d.pause(0.999_999) <= d.max);
+        let huge = RetryDelay {
+            min: Duration::ZERO,
+            max: Duration::MAX,
+        };
+        assert_eq!(huge.pause(0.0), Duration::ZERO);
+        let almost_one = 1.0 - f64::EPSILON / 2.0;
+        assert!(huge.pause(almost_one) <= Duration::MAX);
+        // `max - min` rounds up to 2^64 s as an f64, so `min + (max - min) * r` computed with
+        // `mul_f64` and `+` overflowed (a panic) for r close to 1.
+        let offset = RetryDelay {
+            min: Duration::from_secs(5000),
+            max: Duration::MAX,
+        };
+        let p = offset.pause(almost_one);
+        assert!(p >= offset.min && p <= offset.max);
+        let top = RetryDelay {
+            min: Duration::MAX,
+            max: Duration::MAX,
+        };
+        assert_eq!(top.pause(0.5), Duration::MAX);
     }
 }

@@ -1,4 +1,5 @@
-//! Typed Redis keyspaces: the data-structure patterns of the seed as building blocks.
+//! Typed Redis keyspaces: the data-structure patterns of the patterns document as building
+//! blocks.
 //!
 //! | Block | Structure | Key | Default TTL |
 //! |---|---|---|---|
@@ -18,6 +19,8 @@
 //! text: it travels as KEYS/ARGV or bind parameters; the few SQL identifiers are validated.
 //! See `docs/keyspaces.md` for a guided tour.
 
+#![warn(missing_docs)]
+
 pub mod counter;
 pub mod error;
 pub mod fencing;
@@ -33,7 +36,7 @@ pub mod ttl;
 pub mod unique_set;
 
 pub use counter::{Counter, CounterFlusher, FlushReport, FlushTarget, IdType};
-pub use error::{Error, Result};
+pub use error::{KeyspaceError, Result};
 pub use fencing::{check_fence, FencedGuard, FencedLockManager};
 pub use ident::Ident;
 pub use key::{hash_slot, scan_keys, KeyBuilder, ScanOptions};

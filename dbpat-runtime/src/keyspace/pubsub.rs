@@ -19,7 +19,7 @@
 //! # Ok(()) }
 //! ```
 
-use super::error::{Error, Result};
+use super::error::{KeyspaceError, Result};
 use futures_util::StreamExt;
 use redis::aio::ConnectionLike;
 use serde::de::DeserializeOwned;
@@ -93,8 +93,8 @@ impl<T: DeserializeOwned> Subscription<T> {
     pub async fn next(&mut self) -> Option<Result<T>> {
         let msg = self.pubsub.on_message().next().await?;
         Some(match msg.get_payload::<String>() {
-            Ok(text) => serde_json::from_str(&text).map_err(Error::from),
-            Err(e) => Err(Error::from(e)),
+            Ok(text) => serde_json::from_str(&text).map_err(KeyspaceError::from),
+            Err(e) => Err(KeyspaceError::from(e)),
         })
     }
 }

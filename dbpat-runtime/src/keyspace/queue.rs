@@ -31,7 +31,7 @@
 //! # Ok(()) }
 //! ```
 
-use super::error::{Error, Result};
+use super::error::{KeyspaceError, Result};
 use super::key::{validate_segment, KeyBuilder};
 use super::ttl::millis;
 use redis::aio::{ConnectionLike, ConnectionManager};
@@ -163,10 +163,16 @@ where
             .query_async(&mut conn)
             .await?;
         match reply {
-            redis::Value::Array(items) if !items.is_empty() => {
-                Ok(redis::from_redis_value_ref(&items[0])?)
-            }
-            other => Err(Error::UnexpectedReply(format!("XPENDING: {other:?}"))),
+            // The summary's first element is the number of pending messages.
+            redis::Value::Array(items) => match items.first() {
+                Some(count) => Ok(redis::from_redis_value_ref(count)?),
+                None => Err(KeyspaceError::UnexpectedReply(
+                    "XPENDING: empty summary".to_owned(),
+                )),
+            },
+            other => Err(KeyspaceError::UnexpectedReply(format!(
+                "XPENDING: {other:?}"
+            ))),
         }
     }
 
@@ -249,7 +255,9 @@ where
     /// wait). Received messages are pending until [`Consumer::ack`].
     pub async fn receive(&self, count: usize, block: Option<Duration>) -> Result<Vec<Delivery<T>>> {
         if count == 0 {
-            return Err(Error::InvalidArgument("receive count must be positive"));
+            return Err(KeyspaceError::InvalidArgument(
+                "receive count must be positive",
+            ));
         }
         let q = &self.queue;
         let mut cmd = redis::cmd("XREADGROUP");
@@ -273,7 +281,9 @@ where
     /// have not acknowledged for at least `min_idle`, and returns them (XAUTOCLAIM).
     pub async fn claim_stale(&self, min_idle: Duration, count: usize) -> Result<Vec<Delivery<T>>> {
         if count == 0 {
-            return Err(Error::InvalidArgument("claim count must be positive"));
+            return Err(KeyspaceError::InvalidArgument(
+                "claim count must be positive",
+            ));
         }
         let q = &self.queue;
         let mut conn = q.conn.clone();

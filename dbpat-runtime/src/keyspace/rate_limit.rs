@@ -1,7 +1,8 @@
 //! Rate limits: a fixed window and a sliding window (log), each one atomic Lua script.
 //!
 //! Both answer with a [`Decision`]: allowed or not, the remaining quota and, when refused,
-//! how long to wait. The default window is the seed's [`ttl::RATE_LIMIT`] (60 s). Keys are
+//! how long to wait. The default window is the patterns document's [`ttl::RATE_LIMIT`]
+//! (60 s). Keys are
 //! `<prefix>ratelimit:<subject>:<name>`, e.g. `ratelimit:user-42:api`; they expire with the
 //! window, so idle subjects cost nothing.
 //!
@@ -24,7 +25,7 @@
 //! # Ok(()) }
 //! ```
 
-use super::error::{Error, Result};
+use super::error::{KeyspaceError, Result};
 use super::key::{validate_segment, KeyBuilder};
 use super::ttl::{self, millis};
 use redis::aio::{ConnectionLike, ConnectionManager};
@@ -96,7 +97,9 @@ impl<C: ConnectionLike + Clone + Send + Sync> Config<C> {
     fn new(conn: C, keys: KeyBuilder, name: &str, limit: u64) -> Result<Self> {
         validate_segment(name)?;
         if limit == 0 {
-            return Err(Error::InvalidArgument("rate limit must be at least 1"));
+            return Err(KeyspaceError::InvalidArgument(
+                "rate limit must be at least 1",
+            ));
         }
         Ok(Config {
             conn,
@@ -109,7 +112,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> Config<C> {
 
     fn window(mut self, window: Duration) -> Result<Self> {
         if window < Duration::from_millis(1) {
-            return Err(Error::InvalidArgument(
+            return Err(KeyspaceError::InvalidArgument(
                 "rate-limit window must be at least 1 ms",
             ));
         }
@@ -142,7 +145,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> FixedWindow<C> {
         Ok(FixedWindow(Config::new(conn, keys, name, limit)?))
     }
 
-    /// Overrides the window (at least 1 ms).
+    /// Overrides the window (at least 1 ms; longer than [`ttl::MAX`] counts as [`ttl::MAX`]).
     pub fn with_window(self, window: Duration) -> Result<Self> {
         Ok(FixedWindow(self.0.window(window)?))
     }
@@ -174,7 +177,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> SlidingWindow<C> {
         Ok(SlidingWindow(Config::new(conn, keys, name, limit)?))
     }
 
-    /// Overrides the window (at least 1 ms).
+    /// Overrides the window (at least 1 ms; longer than [`ttl::MAX`] counts as [`ttl::MAX`]).
     pub fn with_window(self, window: Duration) -> Result<Self> {
         Ok(SlidingWindow(self.0.window(window)?))
     }

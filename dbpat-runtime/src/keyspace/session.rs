@@ -16,7 +16,7 @@
 //! # Ok(()) }
 //! ```
 
-use super::error::{Error, Result};
+use super::error::{KeyspaceError, Result};
 use super::key::KeyBuilder;
 use super::ttl::{self, millis};
 use redis::aio::{ConnectionLike, ConnectionManager};
@@ -68,7 +68,7 @@ pub struct SessionStore<C = ConnectionManager> {
 }
 
 impl<C: ConnectionLike + Clone + Send + Sync> SessionStore<C> {
-    /// A store with the seed's 24-hour sliding TTL.
+    /// A store with the patterns document's 24-hour sliding TTL.
     pub fn new(conn: C, keys: KeyBuilder) -> Self {
         SessionStore {
             conn,
@@ -92,7 +92,9 @@ impl<C: ConnectionLike + Clone + Send + Sync> SessionStore<C> {
     /// At least one field is required: Redis has no empty hashes.
     pub async fn create_fields(&self, fields: &[(&str, &str)]) -> Result<String> {
         if fields.is_empty() {
-            return Err(Error::InvalidArgument("a session needs at least one field"));
+            return Err(KeyspaceError::InvalidArgument(
+                "a session needs at least one field",
+            ));
         }
         let id = uuid::Uuid::new_v4().simple().to_string();
         let key = self.key(&id)?;
@@ -162,7 +164,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> SessionStore<C> {
     /// nothing) when the session does not exist.
     pub async fn set_fields(&self, id: &str, fields: &[(&str, &str)]) -> Result<bool> {
         if fields.is_empty() {
-            return Err(Error::InvalidArgument("no fields to set"));
+            return Err(KeyspaceError::InvalidArgument("no fields to set"));
         }
         let mut conn = self.conn.clone();
         let mut inv = SET_FIELDS.key(self.key(id)?);
@@ -212,7 +214,7 @@ fn to_fields<T: Serialize>(value: &T) -> Result<Vec<(String, String)>> {
             .into_iter()
             .map(|(k, v)| Ok((k, serde_json::to_string(&v)?)))
             .collect(),
-        _ => Err(Error::InvalidArgument(
+        _ => Err(KeyspaceError::InvalidArgument(
             "a session value must serialize to a non-empty JSON object",
         )),
     }

@@ -14,7 +14,7 @@
 //! # Ok(()) }
 //! ```
 
-use super::error::{Error, Result};
+use super::error::{KeyspaceError, Result};
 use super::key::KeyBuilder;
 use super::ttl::{self, millis};
 use redis::aio::{ConnectionLike, ConnectionManager};
@@ -109,7 +109,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> UniqueSet<C> {
     /// Up to `limit` members, read with SSCAN (never one blocking SMEMBERS on a huge set).
     pub async fn members(&self, limit: usize) -> Result<Vec<String>> {
         if limit == 0 {
-            return Err(Error::InvalidArgument("limit must be positive"));
+            return Err(KeyspaceError::InvalidArgument("limit must be positive"));
         }
         let mut conn = self.conn.clone();
         let mut out = BTreeSet::new();

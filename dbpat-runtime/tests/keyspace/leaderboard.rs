@@ -1,10 +1,8 @@
 //! Leaderboards on sorted sets, against the real Redis.
 
-mod keyspace_support;
-
-use dbpat_runtime::keyspace::{Entry, Error, Leaderboard};
+use crate::support::{keys, own_connection, pttl};
+use dbpat_runtime::keyspace::{Entry, KeyspaceError, Leaderboard};
 use dbpat_runtime::testing::TestRedis;
-use keyspace_support::{keys, own_connection, pttl};
 use std::time::Duration;
 
 fn names(entries: &[Entry]) -> Vec<(u64, &str)> {
@@ -68,11 +66,11 @@ async fn ranks_top_n_and_around_me() {
     assert!(!board.remove("p0").await.unwrap());
     assert!(matches!(
         board.incr("x", f64::NAN).await,
-        Err(Error::InvalidArgument(_))
+        Err(KeyspaceError::InvalidArgument(_))
     ));
     assert!(matches!(
         board.set_score("x", f64::INFINITY).await,
-        Err(Error::InvalidArgument(_))
+        Err(KeyspaceError::InvalidArgument(_))
     ));
     assert_eq!(
         pttl(&mut redis.connection(), board.key()).await,
@@ -107,4 +105,20 @@ async fn concurrent_increments_and_optional_ttl() {
     let ms = pttl(&mut redis.connection(), board.key()).await;
     assert!((3_500_000..=3_600_000).contains(&ms), "{ms}");
     assert_eq!(board.top(1).await.unwrap()[0].member, "odd");
+}
+
+#[tokio::test]
+async fn out_of_range_counts_mean_the_whole_board() {
+    let redis = TestRedis::new().await;
+    let board = Leaderboard::new(redis.connection(), &keys(&redis), "huge").unwrap();
+    for (m, s) in [("a", 3.0), ("b", 2.0), ("c", 1.0)] {
+        board.set_score(m, s).await.unwrap();
+    }
+    let all = vec![(1, "a"), (2, "b"), (3, "c")];
+    assert_eq!(names(&board.top(u64::MAX).await.unwrap()), all);
+    assert_eq!(names(&board.around("b", u64::MAX).await.unwrap()), all);
+    assert_eq!(
+        names(&board.around("a", 1 << 40).await.unwrap()),
+        vec![(1, "a"), (2, "b"), (3, "c")]
+    );
 }

@@ -1,10 +1,8 @@
 //! Sessions as hashes with sliding expiry, against the real Redis.
 
-mod keyspace_support;
-
-use dbpat_runtime::keyspace::{Error, SessionStore};
+use crate::support::{exists, keys, pttl};
+use dbpat_runtime::keyspace::{KeyspaceError, SessionStore};
 use dbpat_runtime::testing::TestRedis;
-use keyspace_support::{exists, keys, pttl};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -16,7 +14,7 @@ struct Web {
 }
 
 #[tokio::test]
-async fn typed_session_round_trip_with_the_seed_ttl() {
+async fn typed_session_round_trip_with_the_default_24_h_ttl() {
     let redis = TestRedis::new().await;
     let mut conn = redis.connection();
     let sessions = SessionStore::new(redis.connection(), keys(&redis));
@@ -54,15 +52,15 @@ async fn typed_session_round_trip_with_the_seed_ttl() {
     assert_eq!(sessions.load::<Web>(&id).await.unwrap(), None);
     assert!(matches!(
         sessions.create(&42).await,
-        Err(Error::InvalidArgument(_))
+        Err(KeyspaceError::InvalidArgument(_))
     ));
     assert!(matches!(
         sessions.get_all("a:b").await,
-        Err(Error::InvalidKeyPart { .. })
+        Err(KeyspaceError::InvalidKeyPart { .. })
     ));
     assert!(matches!(
         sessions.create_fields(&[]).await,
-        Err(Error::InvalidArgument(_))
+        Err(KeyspaceError::InvalidArgument(_))
     ));
 }
 
@@ -128,4 +126,17 @@ async fn sliding_expiry_in_real_time_and_no_resurrection() {
     assert!(!sessions.touch(&id).await.unwrap());
     assert!(!exists(&mut conn, &sessions.key(&id).unwrap()).await);
     assert_eq!(sessions.ttl(&id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn an_overlong_ttl_is_clamped_and_the_session_still_expires() {
+    let redis = TestRedis::new().await;
+    let mut conn = redis.connection();
+    let sessions = SessionStore::new(redis.connection(), keys(&redis)).with_ttl(Duration::MAX);
+    let id = sessions.create_fields(&[("user_id", "7")]).await.unwrap();
+    let key = sessions.key(&id).unwrap();
+    let ms = pttl(&mut conn, &key).await;
+    assert!(ms > 3_000_000_000_000, "about 100 years, got {ms}");
+    assert!(sessions.touch(&id).await.unwrap());
+    assert!(sessions.ttl(&id).await.unwrap().unwrap() > Duration::from_secs(86_400 * 365));
 }

@@ -1,10 +1,8 @@
 //! Counters and their flush into PostgreSQL, against the real Redis and PostgreSQL.
 
-mod keyspace_support;
-
-use dbpat_runtime::keyspace::{Counter, CounterFlusher, Error, FlushTarget, IdType};
+use crate::support::{exists, keys, own_connection, pttl};
+use dbpat_runtime::keyspace::{Counter, CounterFlusher, FlushTarget, IdType, KeyspaceError};
 use dbpat_runtime::testing::{TestDatabase, TestRedis};
-use keyspace_support::{exists, keys, own_connection, pttl};
 use sqlx::PgPool;
 use std::time::Duration;
 
@@ -70,7 +68,7 @@ async fn incr_get_ttl_and_concurrent_increments_are_exact() {
     );
     assert!(matches!(
         views.incr("bad:id").await,
-        Err(Error::InvalidKeyPart { .. })
+        Err(KeyspaceError::InvalidKeyPart { .. })
     ));
 
     let ttl_views = views.clone().with_ttl(Duration::from_secs(90));
@@ -236,6 +234,11 @@ async fn missing_rows_and_bad_ids_are_reported_and_kept() {
     assert_eq!(report.failed.len(), 2, "{report:?}");
     assert_eq!(views.unflushed("99").await.unwrap(), 1);
     assert_eq!(views.unflushed("abc").await.unwrap(), 1);
+    let missing = report.failed.iter().find(|(id, _)| id == "99").unwrap();
+    assert_eq!(
+        missing.1, "flush target updated 0 rows for id \"99\" (expected 1)",
+        "a missing row is FlushTargetRows"
+    );
     let ledger: i64 = sqlx::query_scalar("SELECT count(*) FROM dbpat_counter_flushes")
         .fetch_one(db.pool())
         .await
@@ -299,4 +302,94 @@ async fn concurrent_increments_with_flushes_and_faults_lose_nothing() {
         let live = counter.get(&id.to_string()).await.unwrap();
         assert_eq!(views_in_db(db.pool(), id).await, live, "article {id}");
     }
+}
+
+async fn set_raw(conn: &mut redis::aio::ConnectionManager, key: &str, value: i64) {
+    let () = redis::cmd("SET")
+        .arg(key)
+        .arg(value)
+        .query_async(conn)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_overflowing_increment_changes_nothing_and_sums_do_not_overflow() {
+    let redis = TestRedis::new().await;
+    let mut conn = redis.connection();
+    let views = Counter::new(redis.connection(), keys(&redis), "article", "views")
+        .unwrap()
+        .with_pending();
+    let value = views.key("1").unwrap();
+    let pending = format!("{value}:pending");
+    let inflight = format!("{value}:inflight");
+
+    // The value would overflow: Redis refuses before anything is written.
+    views.incr_by("1", i64::MAX).await.unwrap();
+    assert!(matches!(
+        views.incr_by("1", 1).await,
+        Err(KeyspaceError::Redis(_))
+    ));
+    assert_eq!(views.get("1").await.unwrap(), i64::MAX);
+    assert_eq!(views.unflushed("1").await.unwrap(), i64::MAX);
+
+    // Only the pending delta would overflow: the value increment is undone too, with its TTL.
+    set_raw(&mut conn, &value, 5).await;
+    let () = redis::cmd("PEXPIRE")
+        .arg(&value)
+        .arg(60_000)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(matches!(
+        views.incr_by("1", 1).await,
+        Err(KeyspaceError::Redis(_))
+    ));
+    assert_eq!(views.get("1").await.unwrap(), 5, "value put back");
+    assert!(pttl(&mut conn, &value).await > 0, "its TTL kept");
+    assert_eq!(views.unflushed("1").await.unwrap(), i64::MAX);
+    // ... and a value key that did not exist does not appear.
+    let () = redis::cmd("DEL")
+        .arg(&value)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(views.incr_by("1", 1).await.is_err());
+    assert!(!exists(&mut conn, &value).await);
+    assert_eq!(views.unflushed("1").await.unwrap(), i64::MAX);
+
+    // Pending plus in-flight beyond i64: a typed error, not an overflowing add.
+    let () = redis::cmd("HSET")
+        .arg(&inflight)
+        .arg("delta")
+        .arg(1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(matches!(
+        views.unflushed("1").await,
+        Err(KeyspaceError::Overflow(_))
+    ));
+    assert!(exists(&mut conn, &pending).await);
+}
+
+#[tokio::test]
+async fn a_zero_flush_period_does_not_kill_the_periodic_flusher() {
+    let redis = TestRedis::new().await;
+    let db = TestDatabase::new().await;
+    articles(&db).await;
+    let views = Counter::new(redis.connection(), keys(&redis), "article", "views")
+        .unwrap()
+        .with_pending();
+    views.incr_by("1", 4).await.unwrap();
+    let flusher = CounterFlusher::new(views.clone(), db.pool().clone(), target());
+    let handle = flusher.spawn_periodic(Duration::ZERO);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while views_in_db(db.pool(), 1).await != 4 {
+        assert!(!handle.is_finished(), "the periodic task died");
+        assert!(std::time::Instant::now() < deadline, "never flushed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!handle.is_finished());
+    handle.abort();
 }

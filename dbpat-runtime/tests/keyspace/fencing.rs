@@ -1,10 +1,10 @@
 //! Fenced locks (tokens from a PostgreSQL sequence), against the real Redis and PostgreSQL.
 
-mod keyspace_support;
-
-use dbpat_runtime::keyspace::{check_fence, Error, FencedLockManager, LockManager, RetryDelay};
+use crate::support::{keys, own_connection};
+use dbpat_runtime::keyspace::{
+    check_fence, FencedLockManager, KeyspaceError, LockManager, RetryDelay,
+};
 use dbpat_runtime::testing::{TestDatabase, TestRedis};
-use keyspace_support::{keys, own_connection};
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use std::time::Duration;
@@ -43,7 +43,7 @@ async fn write_status(
     resource: &str,
     token: i64,
     status: &str,
-) -> Result<(), Error> {
+) -> Result<(), KeyspaceError> {
     let mut tx = pool.begin().await?;
     check_fence(&mut tx, resource, token).await?;
     sqlx::query("UPDATE invoices SET status = $1, writes = writes + 1 WHERE id = 42")
@@ -93,7 +93,7 @@ async fn a_paused_holder_whose_lock_expired_is_fenced_off() {
         .await
         .unwrap_err();
     match err {
-        Error::StaleFencingToken { token, current, .. } => {
+        KeyspaceError::StaleFencingToken { token, current, .. } => {
             assert_eq!((token, current), (a.token(), b.token()));
         }
         other => panic!("expected a stale token, got {other}"),
@@ -166,7 +166,7 @@ async fn sequence_names_are_validated() {
     let locks = LockManager::new(redis.connection(), keys(&redis));
     assert!(matches!(
         FencedLockManager::new(locks, db.pool().clone(), "seq; DROP TABLE x"),
-        Err(Error::InvalidIdentifier(_))
+        Err(KeyspaceError::InvalidIdentifier(_))
     ));
 }
 
@@ -190,7 +190,7 @@ async fn a_token_failure_releases_the_redis_lock() {
         .await
         .err()
         .expect("no sequence, no token");
-    assert!(matches!(err, Error::Database(_)), "{err}");
+    assert!(matches!(err, KeyspaceError::Database(_)), "{err}");
     // The Redis lock taken before the failure was given back at once, not after 30 s.
     let plain = LockManager::new(redis.connection(), keys(&redis));
     assert!(plain.try_acquire("invoice", "42").await.unwrap().is_some());

@@ -1,10 +1,8 @@
 //! Distributed locks (SET NX PX + owner-only Lua release/extend), against the real Redis.
 
-mod keyspace_support;
-
-use dbpat_runtime::keyspace::{Error, LockManager, RetryDelay};
+use crate::support::{keys, own_connection, pttl};
+use dbpat_runtime::keyspace::{KeyspaceError, LockManager, RetryDelay};
 use dbpat_runtime::testing::TestRedis;
-use keyspace_support::{keys, own_connection, pttl};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -153,7 +151,7 @@ async fn default_ttl_timeout_and_bad_input() {
     let ms = pttl(&mut conn, held.key()).await;
     assert!(
         (29_000..=30_000).contains(&ms),
-        "the seed's 30 s lock TTL, got {ms}"
+        "the patterns document's 30 s lock TTL, got {ms}"
     );
     let started = Instant::now();
     let err = locks
@@ -161,7 +159,7 @@ async fn default_ttl_timeout_and_bad_input() {
         .await
         .err()
         .expect("held by someone else");
-    assert!(matches!(err, Error::LockTimeout { .. }), "{err}");
+    assert!(matches!(err, KeyspaceError::LockTimeout { .. }), "{err}");
     let waited = started.elapsed();
     assert!(
         waited >= Duration::from_millis(120) && waited < Duration::from_secs(2),
@@ -169,7 +167,7 @@ async fn default_ttl_timeout_and_bad_input() {
     );
     assert!(matches!(
         locks.try_acquire("a:b", "1").await,
-        Err(Error::InvalidKeyPart { .. })
+        Err(KeyspaceError::InvalidKeyPart { .. })
     ));
     assert!(LockManager::new(redis.connection(), keys(&redis))
         .with_retry(RetryDelay {
@@ -178,4 +176,34 @@ async fn default_ttl_timeout_and_bad_input() {
         })
         .is_err());
     held.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn extreme_ttls_and_retry_delays_neither_panic_nor_fail() {
+    let redis = TestRedis::new().await;
+    let mut conn = redis.connection();
+    // A TTL beyond what Redis accepts is clamped to a century.
+    let forever = LockManager::new(redis.connection(), keys(&redis)).with_ttl(Duration::MAX);
+    let mut guard = forever
+        .acquire("job", "1", Duration::from_secs(1))
+        .await
+        .unwrap();
+    let ms = pttl(&mut conn, guard.key()).await;
+    assert!(ms > 3_000_000_000_000, "about 100 years, got {ms}");
+    assert!(guard.remaining() > Duration::from_secs(86_400 * 365));
+    assert!(guard.extend(Duration::MAX).await.unwrap());
+    // Retry pauses drawn from the widest possible range stay within the wait.
+    let wide = LockManager::new(redis.connection(), keys(&redis))
+        .with_retry(RetryDelay {
+            min: Duration::ZERO,
+            max: Duration::MAX,
+        })
+        .unwrap();
+    let started = Instant::now();
+    assert!(matches!(
+        wide.acquire("job", "1", Duration::from_millis(100)).await,
+        Err(KeyspaceError::LockTimeout { .. })
+    ));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(guard.release().await.unwrap());
 }

@@ -1,5 +1,4 @@
-//! Shared helpers of the keyspace integration tests.
-#![allow(dead_code)]
+//! Shared helpers of the keyspace integration tests (every submodule of `main.rs`).
 
 use dbpat_runtime::keyspace::KeyBuilder;
 use dbpat_runtime::testing::{redis_url, TestRedis};

@@ -1,10 +1,8 @@
 //! Key builder + SCAN listing against the real Redis.
 
-mod keyspace_support;
-
+use crate::support::keys;
 use dbpat_runtime::keyspace::{scan_keys, ScanOptions};
 use dbpat_runtime::testing::TestRedis;
-use keyspace_support::keys;
 
 async fn set(conn: &mut redis::aio::ConnectionManager, key: &str) {
     let () = redis::cmd("SET")

@@ -1,10 +1,8 @@
 //! Unique sets (`online_users`) with TTL, against the real Redis.
 
-mod keyspace_support;
-
+use crate::support::{exists, keys, own_connection};
 use dbpat_runtime::keyspace::UniqueSet;
 use dbpat_runtime::testing::TestRedis;
-use keyspace_support::{exists, keys, own_connection};
 use std::time::Duration;
 
 #[tokio::test]

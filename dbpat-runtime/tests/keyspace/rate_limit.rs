@@ -1,10 +1,8 @@
 //! Fixed- and sliding-window rate limits, against the real Redis.
 
-mod keyspace_support;
-
-use dbpat_runtime::keyspace::{Decision, Error, FixedWindow, KeyBuilder, SlidingWindow};
+use crate::support::{keys, own_connection, pttl};
+use dbpat_runtime::keyspace::{Decision, FixedWindow, KeyBuilder, KeyspaceError, SlidingWindow};
 use dbpat_runtime::testing::TestRedis;
-use keyspace_support::{keys, own_connection, pttl};
 use redis::aio::ConnectionManager;
 use std::sync::Arc;
 use std::time::Duration;
@@ -114,7 +112,7 @@ async fn fixed_window_admits_exactly_its_quota_under_8_concurrent_clients() {
     let ms = pttl(&mut redis.connection(), &key).await;
     assert!(
         (50_000..=60_000).contains(&ms),
-        "the seed's 60 s window, got {ms}"
+        "the patterns document's 60 s window, got {ms}"
     );
 }
 
@@ -189,7 +187,7 @@ async fn bad_configuration_is_an_error() {
     let redis = TestRedis::new().await;
     assert!(matches!(
         FixedWindow::new(redis.connection(), keys(&redis), "api", 0),
-        Err(Error::InvalidArgument(_))
+        Err(KeyspaceError::InvalidArgument(_))
     ));
     assert!(
         SlidingWindow::new(redis.connection(), keys(&redis), "api", 1)
@@ -200,6 +198,35 @@ async fn bad_configuration_is_an_error() {
     let l = FixedWindow::new(redis.connection(), keys(&redis), "api", 1).unwrap();
     assert!(matches!(
         l.check("a b").await,
-        Err(Error::InvalidKeyPart { .. })
+        Err(KeyspaceError::InvalidKeyPart { .. })
     ));
+}
+
+#[tokio::test]
+async fn an_overlong_window_is_clamped_and_still_expires() {
+    let redis = TestRedis::new().await;
+    let mut conn = redis.connection();
+    let fixed = FixedWindow::new(redis.connection(), keys(&redis), "forever", 2)
+        .unwrap()
+        .with_window(Duration::MAX)
+        .unwrap();
+    let sliding = SlidingWindow::new(redis.connection(), keys(&redis), "forever-log", 2)
+        .unwrap()
+        .with_window(Duration::MAX)
+        .unwrap();
+    for _ in 0..2 {
+        assert!(fixed.check("u").await.unwrap().allowed);
+        assert!(sliding.check("u").await.unwrap().allowed);
+    }
+    assert!(!fixed.check("u").await.unwrap().allowed);
+    let refused = sliding.check("u").await.unwrap();
+    assert!(!refused.allowed);
+    assert!(refused.retry_after.unwrap() > Duration::from_secs(86_400 * 365));
+    for key in [fixed.key("u").unwrap(), sliding.key("u").unwrap()] {
+        let ms = pttl(&mut conn, &key).await;
+        assert!(
+            ms > 3_000_000_000_000,
+            "{key}: the key keeps an expiry, got {ms}"
+        );
+    }
 }

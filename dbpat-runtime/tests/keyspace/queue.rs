@@ -1,10 +1,8 @@
 //! Stream queues with consumer groups (at-least-once), against the real Redis.
 
-mod keyspace_support;
-
-use dbpat_runtime::keyspace::{Error, StreamQueue};
+use crate::support::{keys, own_connection};
+use dbpat_runtime::keyspace::{KeyspaceError, StreamQueue};
 use dbpat_runtime::testing::TestRedis;
-use keyspace_support::{keys, own_connection};
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -72,7 +70,7 @@ async fn receive_in_order_and_ack() {
     assert!(started.elapsed() >= Duration::from_millis(90));
     assert!(matches!(
         worker.receive(0, None).await,
-        Err(Error::InvalidArgument(_))
+        Err(KeyspaceError::InvalidArgument(_))
     ));
 }
 

@@ -1,10 +1,8 @@
 //! Typed Pub/Sub notifications, against the real Redis.
 
-mod keyspace_support;
-
-use dbpat_runtime::keyspace::{Channel, Error};
+use crate::support::{client, keys};
+use dbpat_runtime::keyspace::{Channel, KeyspaceError};
 use dbpat_runtime::testing::TestRedis;
-use keyspace_support::{client, keys};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::time::timeout;
@@ -60,7 +58,7 @@ async fn typed_messages_reach_subscribers_in_order() {
         .await
         .unwrap()
         .unwrap();
-    assert!(matches!(bad, Err(Error::Codec(_))));
+    assert!(matches!(bad, Err(KeyspaceError::Codec(_))));
     let good = timeout(Duration::from_secs(2), sub.next())
         .await
         .unwrap()
