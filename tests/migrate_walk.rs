@@ -13,16 +13,16 @@ use migrate_support::*;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-const fn col(name: &'static str, base: BaseType) -> ColumnDef {
+const fn col(name: &'static str, base: BaseType) -> ColumnDef<'static> {
     ColumnDef::new(name, name, SqlType::scalar(base))
 }
-const fn asc(column: &'static str) -> IndexKey {
+const fn asc(column: &'static str) -> IndexKey<'static> {
     IndexKey {
         column,
         order: SortOrder::Asc,
     }
 }
-const fn desc(column: &'static str) -> IndexKey {
+const fn desc(column: &'static str) -> IndexKey<'static> {
     IndexKey {
         column,
         order: SortOrder::Desc,
@@ -30,9 +30,9 @@ const fn desc(column: &'static str) -> IndexKey {
 }
 const fn btree(
     name: &'static str,
-    keys: &'static [IndexKey],
+    keys: &'static [IndexKey<'static>],
     predicate: Option<&'static str>,
-) -> IndexDef {
+) -> IndexDef<'static> {
     IndexDef {
         name,
         kind: IndexKind::BTree(keys),
@@ -40,7 +40,7 @@ const fn btree(
         predicate,
     }
 }
-const fn fk(name: &'static str, on_delete: OnDelete) -> ForeignKeyDef {
+const fn fk(name: &'static str, on_delete: OnDelete) -> ForeignKeyDef<'static> {
     ForeignKeyDef {
         name,
         table: "users",
@@ -418,7 +418,7 @@ static EVENTS_8: TableDef = TableDef {
 
 struct Version {
     name: &'static str,
-    tables: Vec<&'static TableDef>,
+    tables: Vec<&'static TableDef<'static>>,
     destructive: bool,
 }
 

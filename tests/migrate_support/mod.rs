@@ -20,7 +20,7 @@ pub async fn apply_folder(dir: &Path, pool: &PgPool) {
 }
 
 /// A fresh database built from the full DDL of `tables`.
-pub async fn full_ddl_database(tables: &[&'static TableDef]) -> TestDatabase {
+pub async fn full_ddl_database(tables: &[&TableDef<'_>]) -> TestDatabase {
     let db = TestDatabase::new().await;
     let ddl = render_schema(tables).unwrap();
     sqlx::raw_sql(&ddl)

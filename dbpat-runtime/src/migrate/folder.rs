@@ -1,20 +1,17 @@
 //! The migrations folder: `<version>_<name>.sql` files sqlx applies in version order, and the
 //! snapshot `.dbpat/schema.json` of the models the files add up to.
 
+use super::error::MigrateError;
 use super::plan::{plan, Plan};
 use super::render::render_file;
-use super::snapshot::SchemaSnapshot;
-use super::MigrateError;
+pub use super::snapshot::SNAPSHOT_PATH;
+use super::snapshot::{Bump, SchemaSnapshot};
 use crate::model::TableDef;
 use std::path::{Path, PathBuf};
 
-/// Where the snapshot lives inside the migrations folder. sqlx reads only the folder's own
-/// `*.sql` files, never sub-directories, so it cannot mistake the snapshot for a migration.
-pub const SNAPSHOT_PATH: &str = ".dbpat/schema.json";
-
-/// What `migrate` did.
+/// What `migrate` did; `'a` is the models' lifetime.
 #[derive(Debug)]
-pub enum MigrationOutcome {
+pub enum MigrationOutcome<'a> {
     /// The models match the folder: nothing written.
     NoChange,
     /// Files were written (in version order) and the snapshot updated.
@@ -22,7 +19,7 @@ pub enum MigrationOutcome {
         /// The new migration files.
         files: Vec<PathBuf>,
         /// The plan they render.
-        plan: Plan,
+        plan: Plan<'a>,
     },
 }
 
@@ -55,11 +52,12 @@ pub fn existing_versions(dir: &Path) -> Result<Vec<i64>, MigrateError> {
     Ok(versions)
 }
 
-/// The snapshot of the models the folder describes (empty for a new or empty folder).
-pub fn read_snapshot(dir: &Path) -> Result<SchemaSnapshot, MigrateError> {
+/// The snapshot of the models the folder describes (empty for a new or empty folder), its
+/// models allocated in `arena`.
+pub fn read_snapshot<'a>(dir: &Path, arena: &'a Bump) -> Result<SchemaSnapshot<'a>, MigrateError> {
     let path = dir.join(SNAPSHOT_PATH);
     match std::fs::read_to_string(&path) {
-        Ok(json) => SchemaSnapshot::from_json(&json)
+        Ok(json) => SchemaSnapshot::from_json(&json, arena)
             .map_err(|source| MigrateError::Snapshot { path, source }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if existing_versions(dir)?.is_empty() {
@@ -115,25 +113,23 @@ pub fn sanitize_name(name: &str) -> Result<String, MigrateError> {
 }
 
 /// Plans the step from the folder's snapshot to `tables` without writing anything.
-pub fn plan_folder(dir: &Path, tables: &[&'static TableDef]) -> Result<Plan, MigrateError> {
-    let snapshot = read_snapshot(dir)?;
-    let old = snapshot
-        .to_tables()
-        .map_err(|source| MigrateError::Snapshot {
-            path: dir.join(SNAPSHOT_PATH),
-            source,
-        })?;
-    Ok(plan(&old, tables)?)
+///
+/// The snapshot's models live in an arena for the length of this call: the plan borrows only
+/// from `tables`.
+pub fn plan_folder<'a>(dir: &Path, tables: &[&'a TableDef<'a>]) -> Result<Plan<'a>, MigrateError> {
+    let arena = Bump::new();
+    let snapshot = read_snapshot(dir, &arena)?;
+    Ok(plan(&snapshot.to_tables(), tables)?)
 }
 
 /// Writes the migration from the folder's state to `tables` (and the new snapshot), named
 /// `name`. Destructive changes are refused unless `allow_destructive`.
-pub fn write_migration(
+pub fn write_migration<'a>(
     dir: &Path,
     name: &str,
-    tables: &[&'static TableDef],
+    tables: &[&'a TableDef<'a>],
     allow_destructive: bool,
-) -> Result<MigrationOutcome, MigrateError> {
+) -> Result<MigrationOutcome<'a>, MigrateError> {
     let name = sanitize_name(name)?;
     let plan = plan_folder(dir, tables)?;
     if plan.is_empty() {

@@ -46,42 +46,21 @@
 //! unnamed and dropped by definition, see [`drop_archive_copy`]).
 
 use super::diff::{diff, Change, ConstraintKind};
-use super::render::{alter_column, alter_table, archive_name, drop_archive_copy, Statement};
+use super::file::{FileKind, PlannedFile};
+use super::statement::{alter_column, alter_table, archive_name, drop_archive_copy, Statement};
 use crate::ddl::{
     ident, render_archive_table, render_column_type, render_create_partition, render_index_target,
     render_schema, render_table_statements, render_trigger_function, render_updated_at_trigger,
     sort_by_dependencies, SchemaError,
 };
-use crate::model::{DefaultValue, TableDef};
+use crate::model::{ColumnDef, DefaultValue, TableDef};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// What kind of migration file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileKind {
-    /// The transactional main file.
-    Main,
-    /// One `CREATE INDEX CONCURRENTLY`, outside a transaction.
-    ConcurrentIndex,
-    /// The transactional validation file.
-    Validate,
-}
-
-/// One file of a migration step.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlannedFile {
-    /// Kind.
-    pub kind: FileKind,
-    /// Appended to the migration name in the file name (`""`, `"_index_x"`, `"_validate"`).
-    pub suffix: String,
-    /// Statements in order.
-    pub statements: Vec<Statement>,
-}
-
-/// The ordered files of one migration step.
+/// The ordered files of one migration step; `'a` is the new models' lifetime.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Plan {
+pub struct Plan<'a> {
     /// The changes, as diffed.
-    pub changes: Vec<Change>,
+    pub changes: Vec<Change<'a>>,
     /// Files in version order.
     pub files: Vec<PlannedFile>,
     /// One line per destructive change.
@@ -90,7 +69,7 @@ pub struct Plan {
     pub warnings: Vec<String>,
 }
 
-impl Plan {
+impl Plan<'_> {
     /// No change at all.
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
@@ -138,7 +117,7 @@ impl Builder {
 
 /// Whether adding `column` to a table with rows rewrites the table: identity columns and
 /// volatile defaults do; constants and stable functions such as `NOW()` are stored once.
-fn is_volatile(column: &crate::model::ColumnDef) -> bool {
+fn is_volatile(column: &ColumnDef) -> bool {
     const VOLATILE: &[&str] = &[
         "random",
         "uuid_generate",
@@ -154,7 +133,7 @@ fn is_volatile(column: &crate::model::ColumnDef) -> bool {
 /// Plans the migration from `old` to `new`.
 ///
 /// From an empty folder the main file is exactly the full schema of `emit-sql`.
-pub fn plan(old: &[&'static TableDef], new: &[&'static TableDef]) -> Result<Plan, SchemaError> {
+pub fn plan<'a>(old: &[&TableDef<'_>], new: &[&'a TableDef<'a>]) -> Result<Plan<'a>, SchemaError> {
     let changes = diff(old, new)?;
     if old.is_empty() && !changes.is_empty() {
         return Ok(Plan {
@@ -170,20 +149,18 @@ pub fn plan(old: &[&'static TableDef], new: &[&'static TableDef]) -> Result<Plan
     }
     let old_sorted = sort_by_dependencies(old)?;
     let new_sorted = sort_by_dependencies(new)?;
-    let old_by: BTreeMap<&str, &'static TableDef> =
-        old_sorted.iter().map(|t| (t.name, *t)).collect();
-    let new_by: BTreeMap<&str, &'static TableDef> =
-        new_sorted.iter().map(|t| (t.name, *t)).collect();
-    let position = |tables: &[&'static TableDef], name: &str| {
-        tables.iter().position(|t| t.name == name).unwrap_or(0)
-    };
+    let old_by: BTreeMap<&str, &TableDef> = old_sorted.iter().map(|t| (t.name, *t)).collect();
+    let new_by: BTreeMap<&str, &TableDef> = new_sorted.iter().map(|t| (t.name, *t)).collect();
+    let position =
+        |tables: &[&TableDef], name: &str| tables.iter().position(|t| t.name == name).unwrap_or(0);
     let rebuilt: BTreeSet<&str> = changes
         .iter()
         .filter_map(|c| match c {
             Change::DropTable {
                 table,
                 rebuild: true,
-            } => Some(table.name),
+                ..
+            } => Some(table.as_str()),
             _ => None,
         })
         .collect();
@@ -243,14 +220,14 @@ pub fn plan(old: &[&'static TableDef], new: &[&'static TableDef]) -> Result<Plan
                     )),
                 );
             }
-            Change::DropTable { table, .. } => {
+            Change::DropTable { table, archive, .. } => {
                 // Reverse dependency order: referencing tables go first.
-                let order = old_sorted.len() - position(&old_sorted, table.name);
+                let order = old_sorted.len() - position(&old_sorted, table);
                 let mut sql = String::new();
-                if let Some(archive) = table.archive_table_name() {
-                    sql.push_str(&format!("DROP TABLE {};\n", ident(&archive)));
+                if *archive {
+                    sql.push_str(&format!("DROP TABLE {};\n", ident(&archive_name(table))));
                 }
-                sql.push_str(&format!("DROP TABLE {};", ident(table.name)));
+                sql.push_str(&format!("DROP TABLE {};", ident(table)));
                 b.push_ordered(DROP_TABLE, order, Statement::new(sql).marked(&reason));
             }
             Change::AddColumn { table, column } => {

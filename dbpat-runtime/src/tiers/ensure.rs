@@ -36,7 +36,7 @@ pub(crate) fn is_lock_timeout(err: &sqlx::Error) -> bool {
 /// periods. See [`ensure_partitions_at`].
 pub async fn ensure_partitions(
     pool: &PgPool,
-    table: &TableDef,
+    table: &TableDef<'_>,
     ahead: u32,
 ) -> Result<EnsureReport, TierError> {
     let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(pool).await?;
@@ -55,7 +55,7 @@ pub async fn ensure_partitions(
 ///   query on the table cannot make inserts queue behind it.
 pub async fn ensure_partitions_at(
     pool: &PgPool,
-    table: &TableDef,
+    table: &TableDef<'_>,
     now: DateTime<Utc>,
     ahead: u32,
 ) -> Result<EnsureReport, TierError> {
@@ -94,7 +94,7 @@ fn covers(existing: &super::periods::ExistingPartition, b: &crate::ddl::Partitio
 
 async fn try_create(
     pool: &PgPool,
-    table: &TableDef,
+    table: &TableDef<'_>,
     needed: &[crate::ddl::PartitionBounds],
 ) -> Result<EnsureReport, TierError> {
     let mut tx = pool.begin().await?;

@@ -147,7 +147,7 @@ pub fn push_select<'args>(
 /// ```
 pub async fn fetch_all<'c, R, E>(
     executor: E,
-    table: &TableDef,
+    table: &TableDef<'_>,
     tiers: ReadTiers,
     predicate: Option<&str>,
     tail: Option<&str>,

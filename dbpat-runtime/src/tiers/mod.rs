@@ -47,17 +47,17 @@ use sqlx::{Executor, FromRow, PgPool, Postgres};
 /// The tiers of one entity's table: `Tiers::new(&Order::TABLE)`. Cheap to copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tiers {
-    table: &'static TableDef,
+    table: &'static TableDef<'static>,
 }
 
 impl Tiers {
     /// The tiers of `table`.
-    pub const fn new(table: &'static TableDef) -> Self {
+    pub const fn new(table: &'static TableDef<'static>) -> Self {
         Tiers { table }
     }
 
     /// The table model.
-    pub const fn table(self) -> &'static TableDef {
+    pub const fn table(self) -> &'static TableDef<'static> {
         self.table
     }
 

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Executor, PgConnection, Postgres};
 
 /// The model's partitioning, or [`TierError::NotPartitioned`].
-pub fn partitioning(table: &TableDef) -> Result<PartitionDef, TierError> {
+pub fn partitioning<'a>(table: &TableDef<'a>) -> Result<PartitionDef<'a>, TierError> {
     table.partition.ok_or_else(|| TierError::NotPartitioned {
         table: table.name.to_owned(),
     })
@@ -87,7 +87,7 @@ impl ExistingPartition {
 /// session's time zone does not matter.
 pub async fn existing_partitions<'c, E>(
     executor: E,
-    table: &TableDef,
+    table: &TableDef<'_>,
 ) -> Result<Vec<ExistingPartition>, TierError>
 where
     E: Executor<'c, Database = Postgres>,
@@ -102,7 +102,7 @@ where
 /// [`existing_partitions`] on a connection (a concrete type keeps the callers' futures `Send`).
 pub(crate) async fn existing_partitions_on(
     conn: &mut PgConnection,
-    table: &TableDef,
+    table: &TableDef<'_>,
 ) -> Result<Vec<ExistingPartition>, TierError> {
     let rows: Vec<PartitionRow> = sqlx::query_as(LIST_PARTITIONS)
         .bind(ident(table.name))
