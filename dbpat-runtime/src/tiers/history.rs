@@ -135,7 +135,7 @@ pub fn push_select<'args>(
 /// placeholders of `predicate` and `tail`, in order.
 ///
 /// ```no_run
-/// # async fn demo(pool: sqlx::PgPool, table: &dbpat_runtime::model::TableDef) -> Result<(), dbpat_runtime::tiers::TierError> {
+/// # async fn demo(pool: sqlx::PgPool, table: &dbpat_runtime::model::TableDef<'_>) -> Result<(), dbpat_runtime::tiers::TierError> {
 /// use chrono::{TimeZone, Utc};
 /// use dbpat_runtime::tiers::{fetch_all, ReadTiers};
 /// use sqlx::Arguments;

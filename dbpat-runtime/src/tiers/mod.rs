@@ -11,7 +11,7 @@
 //!   the archive, or both (`UNION ALL`).
 //!
 //! ```no_run
-//! # async fn demo(pool: sqlx::PgPool, orders: &'static dbpat_runtime::model::TableDef)
+//! # async fn demo(pool: sqlx::PgPool, orders: &'static dbpat_runtime::model::TableDef<'static>)
 //! # -> Result<(), dbpat_runtime::tiers::TierError> {
 //! use dbpat_runtime::tiers::Tiers;
 //! let tiers = Tiers::new(orders);                // e.g. Tiers::new(&Order::TABLE)
