@@ -537,7 +537,7 @@ fn kinds(change: &Change) -> Vec<&'static str> {
 }
 
 /// Rows for the long-lived database, so validations and rewrites run over data.
-async fn seed_rows(step: usize, live: &TestDatabase) {
+async fn insert_rows(step: usize, live: &TestDatabase) {
     let sql = match step {
         1 => {
             "INSERT INTO users (email, name, status) VALUES ('a@x', 'Ann', 'active'), ('b@x', 'Bob', 'suspended');
@@ -642,7 +642,7 @@ async fn every_step_migrates_to_the_full_ddl_catalog() {
             &fingerprint(live.pool()).await,
             &format!("{context}, step-by-step database"),
         );
-        seed_rows(step, &live).await;
+        insert_rows(step, &live).await;
 
         // check: the folder is up to date, and the migrated database has not drifted. (The
         // step-by-step database has the same fingerprint; it is checked after the last step,

@@ -6,7 +6,7 @@
 //! The types borrow their names, expressions and lists for a lifetime `'a`. The derive emits
 //! `TableDef<'static>` constants over `'static` data, so an entity's model is a plain `const`;
 //! the migrations folder's snapshot is read into the same types, borrowing from an arena that
-//! lives as long as the migration run (see [`crate::migrate::snapshot`]). The types serialize
+//! lives as long as the migration run (see `migrate::snapshot`). The types serialize
 //! (with serde) in the snapshot's JSON format; the cache policy is left out, as it has no DDL.
 //!
 //! ```
@@ -17,6 +17,18 @@
 //!     .generated(Generated::Identity);
 //! const EVENTS: TableDef = TableDef::new("events", "Event", &[ID], &["id"]);
 //! assert_eq!(EVENTS.column("id").unwrap().sql_type.to_string(), "BIGINT");
+//! ```
+//!
+//! A model may as well borrow data made at run time; it renders the same way:
+//!
+//! ```
+//! use dbpat_runtime::model::*;
+//!
+//! let name = String::from("notes");
+//! let columns = [ColumnDef::new("id", "id", SqlType::scalar(BaseType::BigInt)).primary_key()];
+//! let notes = TableDef::new(&name, "Note", &columns, &["id"]);
+//! let sql = dbpat_runtime::ddl::render_schema(&[&notes]).unwrap();
+//! assert!(sql.contains("CREATE TABLE notes ("));
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -265,7 +277,7 @@ pub struct ColumnDef<'a> {
     /// Server-side default.
     pub default: Option<DefaultValue<'a>>,
     /// Server-generated value (identity); written as the flag `identity`.
-    #[serde(rename = "identity", serialize_with = "serialize::identity")]
+    #[serde(rename = "identity", serialize_with = "identity_flag")]
     pub generated: Option<Generated>,
     /// Part of the primary key.
     pub primary_key: bool,
@@ -275,6 +287,14 @@ pub struct ColumnDef<'a> {
     pub enum_values: Option<&'a [&'a str]>,
     /// Foreign key to another entity.
     pub references: Option<ForeignKeyDef<'a>>,
+}
+
+/// A column's `generated` as the serialized flag `identity` (identity is the only generation).
+fn identity_flag<S: serde::Serializer>(
+    generated: &Option<Generated>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_bool(matches!(generated, Some(Generated::Identity)))
 }
 
 impl<'a> ColumnDef<'a> {
@@ -457,7 +477,8 @@ pub enum CacheWrite {
 /// The entity's Redis cache policy.
 ///
 /// It is no part of the schema (it has no DDL and is not in the migrations folder's snapshot),
-/// so it is always the derive's `'static` data.
+/// so it keeps `'static` data, as the cache layer holds it: a model read from a snapshot has
+/// no cache policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CachePolicy {
     /// Key prefix, the `<entity>` of `<entity>:<id>`.

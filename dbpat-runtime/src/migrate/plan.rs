@@ -36,7 +36,7 @@
 //! - Indexes are dropped plainly in file 1: `DROP INDEX` changes only the catalog, its brief
 //!   ACCESS EXCLUSIVE lock is guarded by the lock timeout, and it keeps drops transactional.
 //! - Every transactional file starts with `SET LOCAL lock_timeout`. The single-statement
-//!   concurrent files cannot (see [`render_file`](super::render::render_file)).
+//!   concurrent files cannot (the header `render` writes for them says why).
 //!
 //! # Archive tables
 //!

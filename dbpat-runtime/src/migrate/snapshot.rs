@@ -16,8 +16,9 @@
 mod read;
 
 pub use bumpalo::Bump;
+pub use read::{parse_sql_type, SnapshotError};
 
-use crate::model::{BaseType, SqlType, TableDef};
+use crate::model::TableDef;
 use serde::Serialize;
 
 /// Where the snapshot lives inside the migrations folder. sqlx reads only the folder's own
@@ -35,11 +36,6 @@ pub struct SchemaSnapshot<'a> {
     /// Tables, sorted by name, without cache policies.
     pub tables: Vec<TableDef<'a>>,
 }
-
-/// A snapshot file that cannot be read back into models.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid schema snapshot: {0}")]
-pub struct SnapshotError(pub String);
 
 impl<'a> SchemaSnapshot<'a> {
     /// The snapshot of `tables` (sorted by name; cache policies left out, as the file has none).
@@ -77,7 +73,10 @@ impl<'a> SchemaSnapshot<'a> {
     pub fn from_json(json: &str, arena: &'a Bump) -> Result<Self, SnapshotError> {
         let value: serde_json::Value =
             serde_json::from_str(json).map_err(|e| SnapshotError(e.to_string()))?;
-        read::snapshot(&value, arena)
+        Ok(SchemaSnapshot {
+            format: SNAPSHOT_FORMAT,
+            tables: read::tables(&value, SNAPSHOT_FORMAT, arena)?,
+        })
     }
 
     /// The tables, as the differ and the DDL renderers take them.
@@ -98,37 +97,6 @@ fn sorted(value: serde_json::Value) -> serde_json::Value {
         }
         other => other,
     }
-}
-
-/// Parses a rendered SQL type (`BIGINT`, `NUMERIC(19,4)`, `TEXT[]`).
-pub fn parse_sql_type(text: &str) -> Option<SqlType> {
-    let (base, array) = match text.strip_suffix("[]") {
-        Some(base) => (base, true),
-        None => (text, false),
-    };
-    let base = match base {
-        "UUID" => BaseType::Uuid,
-        "SMALLINT" => BaseType::SmallInt,
-        "INTEGER" => BaseType::Integer,
-        "BIGINT" => BaseType::BigInt,
-        "BOOLEAN" => BaseType::Boolean,
-        "TEXT" => BaseType::Text,
-        "TIMESTAMPTZ" => BaseType::TimestampTz,
-        "DATE" => BaseType::Date,
-        "REAL" => BaseType::Real,
-        "DOUBLE PRECISION" => BaseType::DoublePrecision,
-        "JSONB" => BaseType::Jsonb,
-        "BYTEA" => BaseType::Bytea,
-        other => {
-            let inner = other.strip_prefix("NUMERIC(")?.strip_suffix(')')?;
-            let (p, s) = inner.split_once(',')?;
-            BaseType::Numeric {
-                precision: p.trim().parse().ok()?,
-                scale: s.trim().parse().ok()?,
-            }
-        }
-    };
-    Some(SqlType { base, array })
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
 //! The serde spellings of the model types that differ from what `#[derive(Serialize)]` writes.
 //!
 //! They keep the migrations folder's snapshot (`.dbpat/schema.json`) in the format it has
-//! always had: SQL types and `ON DELETE` actions as their SQL text, identity as a flag, B-tree
-//! keys as `[column, descending]` pairs and index kinds as one-key objects. The snapshot reader
-//! (`migrate::snapshot`) reads exactly these spellings back.
+//! always had: SQL types and `ON DELETE` actions as their SQL text, B-tree keys as
+//! `[column, descending]` pairs and index kinds as one-key objects (and, in `model.rs`, a
+//! column's generation as the flag `identity`). The snapshot reader (`migrate::snapshot`) reads
+//! exactly these spellings back.
 
-use super::{Generated, IndexKey, IndexKind, OnDelete, SortOrder, SqlType};
+use super::{IndexKey, IndexKind, OnDelete, SortOrder, SqlType};
 use serde::ser::{SerializeStructVariant, SerializeTuple};
 use serde::{Serialize, Serializer};
 
@@ -61,12 +62,4 @@ impl Serialize for IndexKind<'_> {
             }
         }
     }
-}
-
-/// A column's `generated` as the flag `identity` (identity is the only generation).
-pub(super) fn identity<S: Serializer>(
-    generated: &Option<Generated>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.serialize_bool(matches!(generated, Some(Generated::Identity)))
 }

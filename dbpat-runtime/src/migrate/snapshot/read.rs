@@ -1,40 +1,75 @@
 //! Reading a snapshot's JSON back into the model types, allocated in the run's arena.
 //!
-//! The reader accepts exactly what the model types serialize to (`model::serialize` has the
-//! spellings that are not serde's defaults). Strings and lists are copied into the arena, so
+//! The reader accepts exactly what the model types serialize to (their serde attributes and
+//! the `model::serialize` module have the spellings that are not serde's defaults). Strings and lists are copied into the arena, so
 //! the parsed JSON can be dropped at once; fieldless enums are read with their own serde
 //! `Deserialize`. Errors name the table, column or index they are about.
 
-use super::{parse_sql_type, SchemaSnapshot, SnapshotError, SNAPSHOT_FORMAT};
 use crate::model::{
-    CheckDef, ColumnDef, ColumnRole, DefaultValue, ForeignKeyDef, Generated, IndexDef, IndexKey,
-    IndexKind, OnDelete, PartitionDef, PartitionInterval, SortOrder, TableDef, UniqueDef,
+    BaseType, CheckDef, ColumnDef, ColumnRole, DefaultValue, ForeignKeyDef, Generated, IndexDef,
+    IndexKey, IndexKind, OnDelete, PartitionDef, PartitionInterval, SortOrder, SqlType, TableDef,
+    UniqueDef,
 };
 use bumpalo::Bump;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::fmt;
 
-/// Reads the snapshot `root`, allocating its models in `arena`.
-pub(super) fn snapshot<'a>(
+/// A snapshot file that cannot be read back into models.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid schema snapshot: {0}")]
+pub struct SnapshotError(pub String);
+
+/// The tables of the snapshot `root`, which must be of format `format`, allocated in `arena`.
+pub(super) fn tables<'a>(
     root: &Value,
+    format: u32,
     arena: &'a Bump,
-) -> Result<SchemaSnapshot<'a>, SnapshotError> {
+) -> Result<Vec<TableDef<'a>>, SnapshotError> {
     let root = Object::new(root, "snapshot".to_owned())?;
-    let format = root.u32("format")?;
-    if format != SNAPSHOT_FORMAT {
+    let found = root.u32("format")?;
+    if found != format {
         return Err(SnapshotError(format!(
-            "format {format} is not supported (expected {SNAPSHOT_FORMAT})"
+            "format {found} is not supported (expected {format})"
         )));
     }
     let reader = Reader { arena };
-    let tables = root
-        .array("tables")?
+    root.array("tables")?
         .iter()
         .enumerate()
         .map(|(i, t)| reader.table(t, i))
-        .collect::<Result<_, _>>()?;
-    Ok(SchemaSnapshot { format, tables })
+        .collect()
+}
+
+/// Parses a rendered SQL type (`BIGINT`, `NUMERIC(19,4)`, `TEXT[]`).
+pub fn parse_sql_type(text: &str) -> Option<SqlType> {
+    let (base, array) = match text.strip_suffix("[]") {
+        Some(base) => (base, true),
+        None => (text, false),
+    };
+    let base = match base {
+        "UUID" => BaseType::Uuid,
+        "SMALLINT" => BaseType::SmallInt,
+        "INTEGER" => BaseType::Integer,
+        "BIGINT" => BaseType::BigInt,
+        "BOOLEAN" => BaseType::Boolean,
+        "TEXT" => BaseType::Text,
+        "TIMESTAMPTZ" => BaseType::TimestampTz,
+        "DATE" => BaseType::Date,
+        "REAL" => BaseType::Real,
+        "DOUBLE PRECISION" => BaseType::DoublePrecision,
+        "JSONB" => BaseType::Jsonb,
+        "BYTEA" => BaseType::Bytea,
+        other => {
+            let inner = other.strip_prefix("NUMERIC(")?.strip_suffix(')')?;
+            let (p, s) = inner.split_once(',')?;
+            BaseType::Numeric {
+                precision: p.trim().parse().ok()?,
+                scale: s.trim().parse().ok()?,
+            }
+        }
+    };
+    Some(SqlType { base, array })
 }
 
 /// One JSON object of the snapshot, with where it is (for error messages).
