@@ -95,6 +95,20 @@ pub fn next_version(existing: &[i64], now: chrono::DateTime<chrono::Utc>) -> i64
     }
 }
 
+/// The versions of a new step's `count` files: each the [`next_version`] after the one
+/// before, so they stay real timestamps (no `...60` when a step starts at second 59).
+pub fn step_versions(
+    existing: &[i64],
+    count: usize,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<i64> {
+    let mut versions = existing.to_vec();
+    for _ in 0..count {
+        versions.push(next_version(&versions, now));
+    }
+    versions.split_off(existing.len())
+}
+
 /// `Add orders.note!` → `add_orders_note`.
 pub fn sanitize_name(name: &str) -> Result<String, MigrateError> {
     let mut out = String::new();
@@ -139,9 +153,13 @@ pub fn write_migration<'a>(
         return Err(MigrateError::Destructive(plan.destructive.clone()));
     }
     std::fs::create_dir_all(dir.join(".dbpat")).map_err(io(dir))?;
-    let first = next_version(&existing_versions(dir)?, chrono::Utc::now());
+    let versions = step_versions(
+        &existing_versions(dir)?,
+        plan.files.len(),
+        chrono::Utc::now(),
+    );
     let mut files = Vec::new();
-    for (version, file) in (first..).zip(&plan.files) {
+    for (version, file) in versions.into_iter().zip(&plan.files) {
         let path = dir.join(format!("{version}_{name}{}.sql", file.suffix));
         std::fs::write(&path, render_file(file, &name)).map_err(io(&path))?;
         files.push(path);
@@ -169,6 +187,16 @@ mod tests {
         // A burst of versions in one second rolls over into real timestamps.
         assert_eq!(next_version(&[20250304050659], now), 20250304050700);
         assert_eq!(next_version(&[20251231235959], now), 20260101000000);
+    }
+
+    #[test]
+    fn the_files_of_a_step_have_consecutive_real_seconds() {
+        let now = chrono::Utc.with_ymd_and_hms(2025, 3, 4, 5, 6, 58).unwrap();
+        assert_eq!(
+            step_versions(&[20240101000000], 3, now),
+            [20250304050658, 20250304050659, 20250304050700]
+        );
+        assert_eq!(step_versions(&[], 0, now), Vec::<i64>::new());
     }
 
     #[test]
