@@ -37,7 +37,7 @@ pub fn expand(cont: &Container) -> TokenStream {
             const TABLE_NAME: &'static str = #table;
             const PRIMARY_KEY: &'static [&'static str] = &[#(#primary_key),*];
             const KEY_SQL_TYPE: ::dbpat::model::SqlType = #key_type;
-            const TABLE: ::dbpat::model::TableDef = ::dbpat::model::TableDef {
+            const TABLE: ::dbpat::model::TableDef<'static> = ::dbpat::model::TableDef {
                 name: #table,
                 entity: #entity_name,
                 columns: &[#(#columns),*],

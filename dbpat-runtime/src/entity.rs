@@ -11,19 +11,19 @@ pub trait Entity: Sized + 'static {
     /// The SQL type of the first primary-key column (foreign keys must match it).
     const KEY_SQL_TYPE: SqlType;
     /// The complete table model.
-    const TABLE: TableDef;
+    const TABLE: TableDef<'static>;
 }
 
 /// One entity linked into the binary; submitted by the derive through `inventory`.
 #[derive(Debug)]
 pub struct EntityRegistration {
     /// The entity's table model.
-    pub table: &'static TableDef,
+    pub table: &'static TableDef<'static>,
 }
 
 impl EntityRegistration {
     /// Wraps a table model.
-    pub const fn new(table: &'static TableDef) -> Self {
+    pub const fn new(table: &'static TableDef<'static>) -> Self {
         EntityRegistration { table }
     }
 }
@@ -33,8 +33,8 @@ inventory::collect!(EntityRegistration);
 /// Every entity linked into this binary, sorted by table name (deterministic).
 ///
 /// A table registered twice (the same model linked through two paths) is listed once.
-pub fn registered_tables() -> Vec<&'static TableDef> {
-    let mut tables: Vec<&'static TableDef> = inventory::iter::<EntityRegistration>
+pub fn registered_tables() -> Vec<&'static TableDef<'static>> {
+    let mut tables: Vec<&'static TableDef<'static>> = inventory::iter::<EntityRegistration>
         .into_iter()
         .map(|r| r.table)
         .collect();

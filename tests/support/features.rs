@@ -152,7 +152,7 @@ pub struct Event {
 }
 
 /// All feature models.
-pub fn tables() -> Vec<&'static dbpat::model::TableDef> {
+pub fn tables() -> Vec<&'static dbpat::model::TableDef<'static>> {
     vec![
         &<TypeMatrix as Entity>::TABLE,
         &<Tenant as Entity>::TABLE,

@@ -13,5 +13,6 @@ use shop as models;
 pub mod cache;
 pub mod catalog;
 pub mod features;
+pub mod migrate;
 pub mod query;
 pub mod tiers;

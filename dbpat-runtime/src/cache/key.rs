@@ -87,6 +87,7 @@ impl KeyBuilder {
     }
 
     /// The SCAN pattern of an id's attribute keys (`<app><entity>:<id>:*`, glob-escaped).
+    #[cfg(test)]
     pub fn attribute_pattern(&self, id: &dyn Display) -> String {
         attribute_pattern_of(&self.entity(id))
     }

@@ -3,8 +3,8 @@
 use super::sql_text::ident;
 use crate::model::TableDef;
 
-/// The trigger function's name for an `updated_at`-role column: `update_<column>`.
-/// For the usual `updated_at` column that is the seed's shared `update_updated_at()`.
+/// The trigger function's name for an `updated_at`-role column: `update_<column>`. For the
+/// usual `updated_at` column that is the reference schema's shared `update_updated_at()`.
 pub fn trigger_function_name(column: &str) -> String {
     format!("update_{column}")
 }

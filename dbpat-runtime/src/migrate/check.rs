@@ -2,8 +2,8 @@
 
 use super::catalog::{Catalog, Drift};
 use super::diff::Change;
+use super::error::MigrateError;
 use super::folder::plan_folder;
-use super::MigrateError;
 use crate::ddl::render_schema;
 use crate::model::TableDef;
 use sqlx::postgres::PgConnectOptions;
@@ -12,7 +12,10 @@ use std::path::Path;
 use std::str::FromStr;
 
 /// The changes a new migration would contain: empty when the folder is up to date.
-pub fn check_folder(dir: &Path, tables: &[&'static TableDef]) -> Result<Vec<Change>, MigrateError> {
+pub fn check_folder<'a>(
+    dir: &Path,
+    tables: &[&'a TableDef<'a>],
+) -> Result<Vec<Change<'a>>, MigrateError> {
     Ok(plan_folder(dir, tables)?.changes)
 }
 
@@ -23,7 +26,7 @@ pub fn check_folder(dir: &Path, tables: &[&'static TableDef]) -> Result<Vec<Chan
 /// reads both catalogs with the same queries and drops the scratch database again.
 pub async fn check_database(
     url: &str,
-    tables: &[&'static TableDef],
+    tables: &[&TableDef<'_>],
 ) -> Result<Vec<Drift>, MigrateError> {
     let ddl = render_schema(tables)?;
     let options = PgConnectOptions::from_str(url)?;

@@ -6,6 +6,10 @@
 //! exactly when their full DDL differs. An object whose definition changed is dropped and
 //! re-created under the same name; a column whose type, nullability, default or identity
 //! changed is altered in place.
+//!
+//! A [`Change`] borrows from the new models only (the caller's), and names objects of the old
+//! ones (the folder's snapshot, read for the duration of the run) by value, so a plan outlives
+//! the snapshot it was computed from.
 
 use crate::ddl::{
     enum_check_name, initial_partitions, is_redundant, render_create_index, render_default,
@@ -43,9 +47,9 @@ impl ConstraintKind {
     }
 }
 
-/// One change from the old models to the new ones.
+/// One change from the old models to the new ones; `'a` is the new models' lifetime.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Change {
+pub enum Change<'a> {
     /// `CREATE EXTENSION IF NOT EXISTS`.
     CreateExtension(String),
     /// The shared `update_<column>()` trigger function is needed.
@@ -53,12 +57,14 @@ pub enum Change {
     /// The shared trigger function is no longer used by any table.
     DropTriggerFunction(String),
     /// A new table, with its indexes, trigger, partitions and archive.
-    CreateTable(&'static TableDef),
+    CreateTable(&'a TableDef<'a>),
     /// A table (and its archive, partitions) is dropped; `rebuild` when it is re-created
     /// because its partitioning changed.
     DropTable {
-        /// The old model of the table.
-        table: &'static TableDef,
+        /// Table.
+        table: String,
+        /// Whether the old model has `<table>_archive`, dropped with it.
+        archive: bool,
         /// Dropped to be re-created (partitioning changed).
         rebuild: bool,
     },
@@ -67,7 +73,7 @@ pub enum Change {
         /// Table.
         table: String,
         /// The new column.
-        column: &'static ColumnDef,
+        column: &'a ColumnDef<'a>,
     },
     /// `DROP COLUMN`.
     DropColumn {
@@ -158,9 +164,9 @@ pub enum Change {
     /// `CREATE INDEX`.
     CreateIndex {
         /// The table's new model.
-        table: &'static TableDef,
+        table: &'a TableDef<'a>,
         /// The index.
-        index: &'static IndexDef,
+        index: &'a IndexDef<'a>,
     },
     /// `DROP INDEX`.
     DropIndex {
@@ -170,7 +176,7 @@ pub enum Change {
         name: String,
     },
     /// The `updated_at` trigger is created.
-    CreateTrigger(&'static TableDef),
+    CreateTrigger(&'a TableDef<'a>),
     /// The `updated_at` trigger is dropped.
     DropTrigger {
         /// Table.
@@ -181,12 +187,12 @@ pub enum Change {
     /// New partitions of an existing partitioned table.
     CreatePartitions {
         /// The table's new model.
-        table: &'static TableDef,
+        table: &'a TableDef<'a>,
         /// Partitions that do not exist yet.
         partitions: Vec<PartitionBounds>,
     },
     /// `<table>_archive` is created.
-    CreateArchive(&'static TableDef),
+    CreateArchive(&'a TableDef<'a>),
     /// `<table>_archive` is dropped.
     DropArchive {
         /// The parent table.
@@ -194,20 +200,21 @@ pub enum Change {
     },
 }
 
-impl Change {
+impl Change<'_> {
     /// Why this change loses data, if it does.
     pub fn destructive(&self) -> Option<String> {
         match self {
             Change::DropTable {
                 table,
                 rebuild: false,
-            } => Some(format!("drop table `{}` and its rows", table.name)),
+                ..
+            } => Some(format!("drop table `{table}` and its rows")),
             Change::DropTable {
                 table,
                 rebuild: true,
+                ..
             } => Some(format!(
-                "drop and re-create table `{}` (its partitioning changed); its rows are lost",
-                table.name
+                "drop and re-create table `{table}` (its partitioning changed); its rows are lost"
             )),
             Change::DropColumn { table, column } => {
                 Some(format!("drop column `{table}.{column}` and its values"))
@@ -243,18 +250,18 @@ impl Change {
     }
 }
 
-impl fmt::Display for Change {
+impl fmt::Display for Change<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Change::CreateExtension(e) => write!(f, "create extension {e}"),
             Change::CreateTriggerFunction(c) => write!(f, "create trigger function update_{c}()"),
             Change::DropTriggerFunction(c) => write!(f, "drop trigger function update_{c}()"),
             Change::CreateTable(t) => write!(f, "create table {}", t.name),
-            Change::DropTable { table, rebuild } => {
+            Change::DropTable { table, rebuild, .. } => {
                 if *rebuild {
-                    write!(f, "re-create table {} (partitioning changed)", table.name)
+                    write!(f, "re-create table {table} (partitioning changed)")
                 } else {
-                    write!(f, "drop table {}", table.name)
+                    write!(f, "drop table {table}")
                 }
             }
             Change::AddColumn { table, column } => {
@@ -364,7 +371,7 @@ fn constraint_map(table: &TableDef) -> BTreeMap<String, String> {
     table_constraints(table).into_iter().collect()
 }
 
-fn index_map(table: &'static TableDef) -> BTreeMap<&'static str, (&'static IndexDef, String)> {
+fn index_map<'a>(table: &'a TableDef<'a>) -> BTreeMap<&'a str, (&'a IndexDef<'a>, String)> {
     table
         .indexes
         .iter()
@@ -373,7 +380,7 @@ fn index_map(table: &'static TableDef) -> BTreeMap<&'static str, (&'static Index
         .collect()
 }
 
-fn partition_shape(table: &TableDef) -> Option<(&'static str, u32)> {
+fn partition_shape<'a>(table: &TableDef<'a>) -> Option<(&'a str, u32)> {
     table.partition.map(|p| (p.column, p.interval.months()))
 }
 
@@ -383,15 +390,14 @@ fn default_sql(column: &ColumnDef) -> Option<String> {
 
 /// The changes that turn a database built from `old` into one built from `new`, in no
 /// particular order (the plan orders them).
-pub fn diff(
-    old: &[&'static TableDef],
-    new: &[&'static TableDef],
-) -> Result<Vec<Change>, SchemaError> {
+pub fn diff<'a>(
+    old: &[&TableDef<'_>],
+    new: &[&'a TableDef<'a>],
+) -> Result<Vec<Change<'a>>, SchemaError> {
     let old_sorted = sort_by_dependencies(old)?;
     let new_sorted = sort_by_dependencies(new)?;
-    let old_by: BTreeMap<&str, &'static TableDef> =
-        old_sorted.iter().map(|t| (t.name, *t)).collect();
-    let new_by: BTreeMap<&str, &'static TableDef> =
+    let old_by: BTreeMap<&str, &TableDef> = old_sorted.iter().map(|t| (t.name, *t)).collect();
+    let new_by: BTreeMap<&str, &'a TableDef<'a>> =
         new_sorted.iter().map(|t| (t.name, *t)).collect();
     let mut changes = Vec::new();
 
@@ -406,7 +412,7 @@ pub fn diff(
             changes.push(Change::CreateExtension(ext.to_owned()));
         }
     }
-    let functions = |tables: &[&'static TableDef]| -> BTreeSet<String> {
+    let functions = |tables: &[&TableDef]| -> BTreeSet<String> {
         tables
             .iter()
             .filter_map(|t| t.updated_at_column().map(|c| c.name.to_owned()))
@@ -423,17 +429,16 @@ pub fn diff(
     // Tables dropped, created, or re-created because their partitioning changed.
     let mut rebuilt: BTreeSet<&str> = BTreeSet::new();
     for (name, o) in &old_by {
+        let drop = |rebuild| Change::DropTable {
+            table: (*name).to_owned(),
+            archive: o.archive,
+            rebuild,
+        };
         match new_by.get(name) {
-            None => changes.push(Change::DropTable {
-                table: o,
-                rebuild: false,
-            }),
+            None => changes.push(drop(false)),
             Some(n) if partition_shape(o) != partition_shape(n) => {
                 rebuilt.insert(name);
-                changes.push(Change::DropTable {
-                    table: o,
-                    rebuild: true,
-                });
+                changes.push(drop(true));
                 changes.push(Change::CreateTable(n));
             }
             Some(_) => {}
@@ -455,11 +460,11 @@ pub fn diff(
     Ok(changes)
 }
 
-fn diff_table(
-    o: &'static TableDef,
-    n: &'static TableDef,
+fn diff_table<'a>(
+    o: &TableDef<'_>,
+    n: &'a TableDef<'a>,
     rebuilt: &BTreeSet<&str>,
-    changes: &mut Vec<Change>,
+    changes: &mut Vec<Change<'a>>,
 ) {
     let table = n.name.to_owned();
     // Columns.

@@ -1,20 +1,17 @@
 //! The migrations folder: `<version>_<name>.sql` files sqlx applies in version order, and the
 //! snapshot `.dbpat/schema.json` of the models the files add up to.
 
+use super::error::MigrateError;
 use super::plan::{plan, Plan};
 use super::render::render_file;
-use super::snapshot::SchemaSnapshot;
-use super::MigrateError;
+pub use super::snapshot::SNAPSHOT_PATH;
+use super::snapshot::{Bump, SchemaSnapshot};
 use crate::model::TableDef;
 use std::path::{Path, PathBuf};
 
-/// Where the snapshot lives inside the migrations folder. sqlx reads only the folder's own
-/// `*.sql` files, never sub-directories, so it cannot mistake the snapshot for a migration.
-pub const SNAPSHOT_PATH: &str = ".dbpat/schema.json";
-
-/// What `migrate` did.
+/// What `migrate` did; `'a` is the models' lifetime.
 #[derive(Debug)]
-pub enum MigrationOutcome {
+pub enum MigrationOutcome<'a> {
     /// The models match the folder: nothing written.
     NoChange,
     /// Files were written (in version order) and the snapshot updated.
@@ -22,7 +19,7 @@ pub enum MigrationOutcome {
         /// The new migration files.
         files: Vec<PathBuf>,
         /// The plan they render.
-        plan: Plan,
+        plan: Plan<'a>,
     },
 }
 
@@ -55,11 +52,12 @@ pub fn existing_versions(dir: &Path) -> Result<Vec<i64>, MigrateError> {
     Ok(versions)
 }
 
-/// The snapshot of the models the folder describes (empty for a new or empty folder).
-pub fn read_snapshot(dir: &Path) -> Result<SchemaSnapshot, MigrateError> {
+/// The snapshot of the models the folder describes (empty for a new or empty folder), its
+/// models allocated in `arena`.
+pub fn read_snapshot<'a>(dir: &Path, arena: &'a Bump) -> Result<SchemaSnapshot<'a>, MigrateError> {
     let path = dir.join(SNAPSHOT_PATH);
     match std::fs::read_to_string(&path) {
-        Ok(json) => SchemaSnapshot::from_json(&json)
+        Ok(json) => SchemaSnapshot::from_json(&json, arena)
             .map_err(|source| MigrateError::Snapshot { path, source }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if existing_versions(dir)?.is_empty() {
@@ -97,6 +95,20 @@ pub fn next_version(existing: &[i64], now: chrono::DateTime<chrono::Utc>) -> i64
     }
 }
 
+/// The versions of a new step's `count` files: each the [`next_version`] after the one
+/// before, so they stay real timestamps (no `...60` when a step starts at second 59).
+pub fn step_versions(
+    existing: &[i64],
+    count: usize,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<i64> {
+    let mut versions = existing.to_vec();
+    for _ in 0..count {
+        versions.push(next_version(&versions, now));
+    }
+    versions.split_off(existing.len())
+}
+
 /// `Add orders.note!` → `add_orders_note`.
 pub fn sanitize_name(name: &str) -> Result<String, MigrateError> {
     let mut out = String::new();
@@ -115,25 +127,23 @@ pub fn sanitize_name(name: &str) -> Result<String, MigrateError> {
 }
 
 /// Plans the step from the folder's snapshot to `tables` without writing anything.
-pub fn plan_folder(dir: &Path, tables: &[&'static TableDef]) -> Result<Plan, MigrateError> {
-    let snapshot = read_snapshot(dir)?;
-    let old = snapshot
-        .to_tables()
-        .map_err(|source| MigrateError::Snapshot {
-            path: dir.join(SNAPSHOT_PATH),
-            source,
-        })?;
-    Ok(plan(&old, tables)?)
+///
+/// The snapshot's models live in an arena for the length of this call: the plan borrows only
+/// from `tables`.
+pub fn plan_folder<'a>(dir: &Path, tables: &[&'a TableDef<'a>]) -> Result<Plan<'a>, MigrateError> {
+    let arena = Bump::new();
+    let snapshot = read_snapshot(dir, &arena)?;
+    Ok(plan(&snapshot.to_tables(), tables)?)
 }
 
 /// Writes the migration from the folder's state to `tables` (and the new snapshot), named
 /// `name`. Destructive changes are refused unless `allow_destructive`.
-pub fn write_migration(
+pub fn write_migration<'a>(
     dir: &Path,
     name: &str,
-    tables: &[&'static TableDef],
+    tables: &[&'a TableDef<'a>],
     allow_destructive: bool,
-) -> Result<MigrationOutcome, MigrateError> {
+) -> Result<MigrationOutcome<'a>, MigrateError> {
     let name = sanitize_name(name)?;
     let plan = plan_folder(dir, tables)?;
     if plan.is_empty() {
@@ -143,9 +153,13 @@ pub fn write_migration(
         return Err(MigrateError::Destructive(plan.destructive.clone()));
     }
     std::fs::create_dir_all(dir.join(".dbpat")).map_err(io(dir))?;
-    let first = next_version(&existing_versions(dir)?, chrono::Utc::now());
+    let versions = step_versions(
+        &existing_versions(dir)?,
+        plan.files.len(),
+        chrono::Utc::now(),
+    );
     let mut files = Vec::new();
-    for (version, file) in (first..).zip(&plan.files) {
+    for (version, file) in versions.into_iter().zip(&plan.files) {
         let path = dir.join(format!("{version}_{name}{}.sql", file.suffix));
         std::fs::write(&path, render_file(file, &name)).map_err(io(&path))?;
         files.push(path);
@@ -173,6 +187,16 @@ mod tests {
         // A burst of versions in one second rolls over into real timestamps.
         assert_eq!(next_version(&[20250304050659], now), 20250304050700);
         assert_eq!(next_version(&[20251231235959], now), 20260101000000);
+    }
+
+    #[test]
+    fn the_files_of_a_step_have_consecutive_real_seconds() {
+        let now = chrono::Utc.with_ymd_and_hms(2025, 3, 4, 5, 6, 58).unwrap();
+        assert_eq!(
+            step_versions(&[20240101000000], 3, now),
+            [20250304050658, 20250304050659, 20250304050700]
+        );
+        assert_eq!(step_versions(&[], 0, now), Vec::<i64>::new());
     }
 
     #[test]

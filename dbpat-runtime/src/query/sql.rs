@@ -24,7 +24,7 @@ pub struct FullTextSql {
 #[derive(Debug)]
 pub struct TableSql {
     /// The table model.
-    pub table: &'static TableDef,
+    pub table: &'static TableDef<'static>,
     /// The select list: every column in declaration order (`id, email, ...`).
     pub columns: String,
     /// `SELECT <columns> FROM <table>`.

@@ -137,7 +137,7 @@ pub fn archiver_application_name(table: &TableDef) -> String {
 /// [`ArchiveOptions`]. See [`archive_with`].
 pub(crate) async fn archive(
     pool: &PgPool,
-    table: &TableDef,
+    table: &TableDef<'_>,
     older_than: DateTime<Utc>,
 ) -> Result<ArchiveReport, Error> {
     archive_with(pool, table, older_than, &ArchiveOptions::default()).await
@@ -153,7 +153,7 @@ pub(crate) async fn archive(
 /// [`Error::ArchiverBusy`]. If the run fails or is killed, run it again: it finishes the job.
 pub(crate) async fn archive_with(
     pool: &PgPool,
-    table: &TableDef,
+    table: &TableDef<'_>,
     older_than: DateTime<Utc>,
     options: &ArchiveOptions,
 ) -> Result<ArchiveReport, Error> {
@@ -185,7 +185,7 @@ pub(crate) async fn archive_with(
 }
 
 /// The column compared with the cutoff: the partition key, else the `created_at` column.
-fn timestamp_column(table: &TableDef) -> Result<&'static str, Error> {
+fn timestamp_column<'a>(table: &TableDef<'a>) -> Result<&'a str, Error> {
     match table.partition {
         Some(p) => Ok(p.column),
         None => table
@@ -198,9 +198,9 @@ fn timestamp_column(table: &TableDef) -> Result<&'static str, Error> {
 }
 
 struct Archiver<'a> {
-    table: &'a TableDef,
+    table: &'a TableDef<'a>,
     archive: &'a str,
-    column: &'static str,
+    column: &'a str,
     cutoff: DateTime<Utc>,
     options: &'a ArchiveOptions,
     backend_pid: i32,

@@ -29,7 +29,7 @@ pub(crate) const LOCK_ATTEMPTS: u32 = 5;
 /// periods. See [`ensure_partitions_at`].
 pub(crate) async fn ensure_partitions(
     pool: &PgPool,
-    table: &TableDef,
+    table: &TableDef<'_>,
     ahead: u32,
 ) -> Result<EnsureReport, Error> {
     let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(pool).await?;
@@ -48,7 +48,7 @@ pub(crate) async fn ensure_partitions(
 ///   query on the table cannot make inserts queue behind it.
 pub(crate) async fn ensure_partitions_at(
     pool: &PgPool,
-    table: &TableDef,
+    table: &TableDef<'_>,
     now: DateTime<Utc>,
     ahead: u32,
 ) -> Result<EnsureReport, Error> {
@@ -87,7 +87,7 @@ fn covers(existing: &super::periods::ExistingPartition, b: &crate::ddl::Partitio
 
 async fn try_create(
     pool: &PgPool,
-    table: &TableDef,
+    table: &TableDef<'_>,
     needed: &[crate::ddl::PartitionBounds],
 ) -> Result<EnsureReport, Error> {
     let mut tx = pool.begin().await?;

@@ -46,7 +46,7 @@ use sqlx::{Executor, PgPool, Postgres};
 /// The tiers of one entity's table. Cheap to copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tiers {
-    table: &'static TableDef,
+    table: &'static TableDef<'static>,
 }
 
 impl Tiers {
@@ -56,12 +56,12 @@ impl Tiers {
     }
 
     /// The tiers of a table model (for models not derived in this binary).
-    pub const fn new(table: &'static TableDef) -> Self {
+    pub const fn new(table: &'static TableDef<'static>) -> Self {
         Tiers { table }
     }
 
     /// The table model.
-    pub const fn table(self) -> &'static TableDef {
+    pub const fn table(self) -> &'static TableDef<'static> {
         self.table
     }
 

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Executor, PgConnection, Postgres};
 
 /// The model's partitioning, or [`Error::NotPartitioned`].
-pub(crate) fn partitioning(table: &TableDef) -> Result<PartitionDef, Error> {
+pub(crate) fn partitioning<'a>(table: &TableDef<'a>) -> Result<PartitionDef<'a>, Error> {
     table.partition.ok_or_else(|| Error::NotPartitioned {
         table: table.name.to_owned(),
     })
@@ -16,7 +16,7 @@ pub(crate) fn partitioning(table: &TableDef) -> Result<PartitionDef, Error> {
 
 /// The partitions that must exist at `now`: the current period's and `ahead` future ones.
 pub(crate) fn needed_partitions(
-    table: &TableDef,
+    table: &TableDef<'_>,
     now: DateTime<Utc>,
     ahead: u32,
 ) -> Result<Vec<PartitionBounds>, Error> {
@@ -66,7 +66,7 @@ impl ExistingPartition {
 /// session's time zone does not matter.
 pub(crate) async fn existing_partitions<'c, E>(
     executor: E,
-    table: &TableDef,
+    table: &TableDef<'_>,
 ) -> Result<Vec<ExistingPartition>, Error>
 where
     E: Executor<'c, Database = Postgres>,
@@ -81,7 +81,7 @@ where
 /// [`existing_partitions`] on a connection (a concrete type keeps the callers' futures `Send`).
 pub(crate) async fn existing_partitions_on(
     conn: &mut PgConnection,
-    table: &TableDef,
+    table: &TableDef<'_>,
 ) -> Result<Vec<ExistingPartition>, Error> {
     let rows: Vec<PartitionRow> = sqlx::query_as(LIST_PARTITIONS)
         .bind(ident(table.name))
@@ -91,7 +91,7 @@ pub(crate) async fn existing_partitions_on(
 }
 
 fn from_rows(
-    table: &TableDef,
+    table: &TableDef<'_>,
     rows: Vec<PartitionRow>,
 ) -> Result<Vec<ExistingPartition>, Error> {
     // The query returns one row with a NULL name when the table exists without partitions, and

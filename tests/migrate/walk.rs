@@ -4,7 +4,7 @@
 //! same holds for one long-lived database migrated step by step while holding rows; and
 //! `check` (folder and `--database`) reports nothing.
 
-mod migrate_support;
+use crate::support::migrate as migrate_support;
 
 use dbpat::migrate::{self, Change, ConstraintKind, FileKind, MigrateError, MigrationOutcome};
 use dbpat::model::*;
@@ -13,16 +13,16 @@ use migrate_support::*;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-const fn col(name: &'static str, base: BaseType) -> ColumnDef {
+const fn col(name: &'static str, base: BaseType) -> ColumnDef<'static> {
     ColumnDef::new(name, name, SqlType::scalar(base))
 }
-const fn asc(column: &'static str) -> IndexKey {
+const fn asc(column: &'static str) -> IndexKey<'static> {
     IndexKey {
         column,
         order: SortOrder::Asc,
     }
 }
-const fn desc(column: &'static str) -> IndexKey {
+const fn desc(column: &'static str) -> IndexKey<'static> {
     IndexKey {
         column,
         order: SortOrder::Desc,
@@ -30,9 +30,9 @@ const fn desc(column: &'static str) -> IndexKey {
 }
 const fn btree(
     name: &'static str,
-    keys: &'static [IndexKey],
+    keys: &'static [IndexKey<'static>],
     predicate: Option<&'static str>,
-) -> IndexDef {
+) -> IndexDef<'static> {
     IndexDef {
         name,
         kind: IndexKind::BTree(keys),
@@ -40,7 +40,7 @@ const fn btree(
         predicate,
     }
 }
-const fn fk(name: &'static str, on_delete: OnDelete) -> ForeignKeyDef {
+const fn fk(name: &'static str, on_delete: OnDelete) -> ForeignKeyDef<'static> {
     ForeignKeyDef {
         name,
         table: "users",
@@ -418,7 +418,7 @@ static EVENTS_8: TableDef = TableDef {
 
 struct Version {
     name: &'static str,
-    tables: Vec<&'static TableDef>,
+    tables: Vec<&'static TableDef<'static>>,
     destructive: bool,
 }
 
@@ -537,7 +537,7 @@ fn kinds(change: &Change) -> Vec<&'static str> {
 }
 
 /// Rows for the long-lived database, so validations and rewrites run over data.
-async fn seed_rows(step: usize, live: &TestDatabase) {
+async fn insert_rows(step: usize, live: &TestDatabase) {
     let sql = match step {
         1 => {
             "INSERT INTO users (email, name, status) VALUES ('a@x', 'Ann', 'active'), ('b@x', 'Bob', 'suspended');
@@ -642,7 +642,7 @@ async fn every_step_migrates_to_the_full_ddl_catalog() {
             &fingerprint(live.pool()).await,
             &format!("{context}, step-by-step database"),
         );
-        seed_rows(step, &live).await;
+        insert_rows(step, &live).await;
 
         // check: the folder is up to date, and the migrated database has not drifted. (The
         // step-by-step database has the same fingerprint; it is checked after the last step,

@@ -20,7 +20,7 @@ pub async fn apply_folder(dir: &Path, pool: &PgPool) {
 }
 
 /// A fresh database built from the full DDL of `tables`.
-pub async fn full_ddl_database(tables: &[&'static TableDef]) -> TestDatabase {
+pub async fn full_ddl_database(tables: &[&TableDef<'_>]) -> TestDatabase {
     let db = TestDatabase::new().await;
     let ddl = render_schema(tables).unwrap();
     sqlx::raw_sql(&ddl)
@@ -37,11 +37,9 @@ pub async fn migrated_database(dir: &Path) -> TestDatabase {
     db
 }
 
-#[path = "../support/catalog.rs"]
-mod common;
-
-#[allow(unused_imports)] // used by migrate_walk, not by migrate_check
-pub use common::assert_same_schema;
+#[allow(unused_imports)] // one binary uses it, the others do not
+pub use super::catalog::assert_same_schema;
+use super::catalog as common;
 
 /// The exact fingerprint (names, validity flags and functions included).
 pub async fn fingerprint(pool: &PgPool) -> Vec<String> {

@@ -1,7 +1,9 @@
 //! `emit-sql migrate` refuses destructive changes without the flag; `emit-sql check` fails
-//! after a model edit and passes after `migrate`; `check --database` reports drift made by hand.
+//! after a model edit and passes after `migrate`; `check --database` reports drift made by hand;
+//! a snapshot written by an earlier dbpat still reads back as the same models.
 
-mod migrate_support;
+use crate::support::features;
+use crate::support::migrate as migrate_support;
 
 use clap::Parser;
 use dbpat::emit_sql::{run, Cli, EmitError};
@@ -11,7 +13,7 @@ use dbpat::testing::TestDatabase;
 use migrate_support::*;
 use std::path::Path;
 
-const fn col(name: &'static str, base: BaseType) -> ColumnDef {
+const fn col(name: &'static str, base: BaseType) -> ColumnDef<'static> {
     ColumnDef::new(name, name, SqlType::scalar(base))
 }
 const ID: ColumnDef = col("id", BaseType::Uuid)
@@ -281,4 +283,24 @@ async fn check_database_reports_drift_made_by_hand() {
         "{message}"
     );
     db.drop_now().await;
+}
+
+/// `features_schema_format_1.json` is the snapshot of the feature models as dbpat wrote it when
+/// the snapshot had serde types of its own: the model types read it back as the same models,
+/// write it back byte for byte, and find a folder holding it up to date.
+#[test]
+fn snapshots_of_format_1_read_back_unchanged() {
+    let json = include_str!("../support/features_schema_format_1.json");
+    let tables = features::tables();
+    let arena = migrate::Bump::new();
+    let read = migrate::SchemaSnapshot::from_json(json, &arena).unwrap();
+    assert_eq!(read, migrate::SchemaSnapshot::from_tables(&tables));
+    assert_eq!(read.to_json(), json);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("migrations");
+    std::fs::create_dir_all(dir.join(".dbpat")).unwrap();
+    std::fs::write(dir.join(migrate::SNAPSHOT_PATH), json).unwrap();
+    std::fs::write(dir.join("20250101000000_init.sql"), "SELECT 1;\n").unwrap();
+    assert_eq!(migrate::check_folder(&dir, &tables).unwrap(), Vec::new());
 }

@@ -1,0 +1,138 @@
+//! Planning named constraints: CHECKs and foreign keys added `NOT VALID` and validated later,
+//! UNIQUE constraints over indexes built concurrently, and the archive's copies.
+
+use super::builder::{Builder, Step};
+use super::context::Context;
+use crate::ddl::ident;
+use crate::migrate::diff::ConstraintKind;
+use crate::migrate::statement::{alter_table, drop_archive_copy, Statement};
+
+pub(super) fn drop(cx: &Context, b: &mut Builder, table: &str, name: &str, kind: ConstraintKind) {
+    let step = if kind == ConstraintKind::ForeignKey {
+        Step::DropForeignKey
+    } else {
+        Step::DropConstraint
+    };
+    b.main(
+        step,
+        Statement::new(alter_table(
+            table,
+            &format!("DROP CONSTRAINT {}", ident(name)),
+        )),
+    );
+    if let Some(a) = cx.mirrored(table) {
+        match kind {
+            ConstraintKind::Check => b.main(
+                Step::DropConstraint,
+                Statement::new(alter_table(
+                    &a,
+                    &format!("DROP CONSTRAINT IF EXISTS {}", ident(name)),
+                )),
+            ),
+            ConstraintKind::PrimaryKey | ConstraintKind::Unique => b.main(
+                Step::DropArchiveCopy,
+                Statement::new(drop_archive_copy(table, name)).comment(format!(
+                    "drop {a}'s copy of constraint {name} (named by PostgreSQL)"
+                )),
+            ),
+            ConstraintKind::ForeignKey => {}
+        }
+    }
+}
+
+pub(super) fn add(
+    cx: &Context,
+    b: &mut Builder,
+    table: &str,
+    name: &str,
+    definition: &str,
+    kind: ConstraintKind,
+    reason: &Option<String>,
+) {
+    let add = |suffix: &str| {
+        alter_table(
+            table,
+            &format!("ADD CONSTRAINT {} {definition}{suffix}", ident(name)),
+        )
+    };
+    let validate = || {
+        Statement::new(alter_table(
+            table,
+            &format!("VALIDATE CONSTRAINT {}", ident(name)),
+        ))
+    };
+    match kind {
+        ConstraintKind::PrimaryKey => b.main(
+            Step::AddConstraint,
+            Statement::new(add("")).comment(
+                "a primary key on an existing table builds its index under the table's lock",
+            ),
+        ),
+        ConstraintKind::Unique if cx.partitioned(table) => b.main(
+            Step::AddConstraint,
+            Statement::new(add("")).comment(
+                "partitioned table: its unique index cannot be built concurrently; writes wait while it builds",
+            ),
+        ),
+        ConstraintKind::Unique => {
+            let columns = definition.trim_start_matches("UNIQUE").trim();
+            b.concurrent(
+                format!("index_{name}"),
+                Statement::new(format!(
+                    "CREATE UNIQUE INDEX CONCURRENTLY {} ON {} {columns};",
+                    ident(name),
+                    ident(table)
+                )),
+            );
+            b.finish(Statement::new(alter_table(
+                table,
+                &format!(
+                    "ADD CONSTRAINT {} UNIQUE USING INDEX {}",
+                    ident(name),
+                    ident(name)
+                ),
+            )));
+        }
+        ConstraintKind::Check => {
+            b.main(
+                Step::AddConstraint,
+                Statement::new(add(" NOT VALID")).marked(reason),
+            );
+            b.validate(validate().marked(reason));
+        }
+        ConstraintKind::ForeignKey if cx.partitioned(table) => b.main(
+            Step::AddConstraint,
+            Statement::new(add("")).comment(
+                "partitioned table: PostgreSQL has no NOT VALID foreign keys here, so the check scans the table under a SHARE ROW EXCLUSIVE lock",
+            ),
+        ),
+        ConstraintKind::ForeignKey => {
+            b.main(Step::AddConstraint, Statement::new(add(" NOT VALID")));
+            b.validate(validate());
+        }
+    }
+    if let Some(a) = cx.mirrored(table) {
+        match kind {
+            ConstraintKind::Check => {
+                b.main(
+                    Step::AddConstraint,
+                    Statement::new(alter_table(
+                        &a,
+                        &format!("ADD CONSTRAINT {} {definition} NOT VALID", ident(name)),
+                    )),
+                );
+                b.validate(Statement::new(alter_table(
+                    &a,
+                    &format!("VALIDATE CONSTRAINT {}", ident(name)),
+                )));
+            }
+            ConstraintKind::PrimaryKey | ConstraintKind::Unique => b.main(
+                Step::AddConstraint,
+                Statement::new(alter_table(&a, &format!("ADD {definition}"))).comment(format!(
+                    "{a}'s copy, named by PostgreSQL as LIKE ... INCLUDING ALL names it"
+                )),
+            ),
+            ConstraintKind::ForeignKey => {}
+        }
+    }
+}

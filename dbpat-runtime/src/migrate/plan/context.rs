@@ -1,0 +1,96 @@
+//! What planning one change needs to know about both versions of the models.
+
+use crate::ddl::{sort_by_dependencies, SchemaError};
+use crate::migrate::diff::Change;
+use crate::migrate::statement::archive_name;
+use crate::model::TableDef;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Both versions of the models, in dependency order and by name, and the facts about the
+/// step's changes that the planning of another change depends on.
+pub(super) struct Context<'c> {
+    old: Vec<&'c TableDef<'c>>,
+    new: Vec<&'c TableDef<'c>>,
+    old_by: BTreeMap<&'c str, &'c TableDef<'c>>,
+    new_by: BTreeMap<&'c str, &'c TableDef<'c>>,
+    /// Tables dropped and re-created (their partitioning changed).
+    rebuilt: BTreeSet<&'c str>,
+    /// `(table, column)`s made NOT NULL.
+    not_null: BTreeSet<(&'c str, &'c str)>,
+}
+
+impl<'c> Context<'c> {
+    pub(super) fn new(
+        old: &[&'c TableDef<'c>],
+        new: &[&'c TableDef<'c>],
+        changes: &'c [Change<'_>],
+    ) -> Result<Self, SchemaError> {
+        let old = sort_by_dependencies(old)?;
+        let new = sort_by_dependencies(new)?;
+        let by_name = |tables: &[&'c TableDef<'c>]| tables.iter().map(|t| (t.name, *t)).collect();
+        let mut rebuilt = BTreeSet::new();
+        let mut not_null = BTreeSet::new();
+        for change in changes {
+            match change {
+                Change::DropTable {
+                    table,
+                    rebuild: true,
+                    ..
+                } => {
+                    rebuilt.insert(table.as_str());
+                }
+                Change::SetNotNull { table, column } => {
+                    not_null.insert((table.as_str(), column.as_str()));
+                }
+                _ => {}
+            }
+        }
+        Ok(Context {
+            old_by: by_name(&old),
+            new_by: by_name(&new),
+            old,
+            new,
+            rebuilt,
+            not_null,
+        })
+    }
+
+    /// The old model of `table`.
+    pub(super) fn old_table(&self, table: &str) -> Option<&'c TableDef<'c>> {
+        self.old_by.get(table).copied()
+    }
+
+    /// Where `table` comes in the new models' dependency order.
+    pub(super) fn new_position(&self, table: &str) -> usize {
+        position(&self.new, table)
+    }
+
+    /// Where `table` comes in the old models' reverse dependency order (referencing tables
+    /// first), counted from 1.
+    pub(super) fn old_reverse_position(&self, table: &str) -> usize {
+        self.old.len() - position(&self.old, table)
+    }
+
+    /// The archive of `table`, when it exists before and after this step: changes of the
+    /// parent are repeated on it.
+    pub(super) fn mirrored(&self, table: &str) -> Option<String> {
+        let (o, n) = (self.old_by.get(table)?, self.new_by.get(table)?);
+        (o.archive && n.archive && !self.rebuilt.contains(table)).then(|| archive_name(table))
+    }
+
+    /// Whether the new model of `table` is partitioned.
+    pub(super) fn partitioned(&self, table: &str) -> bool {
+        self.new_by
+            .get(table)
+            .is_some_and(|t| t.partition.is_some())
+    }
+
+    /// Whether the step makes `table.column` NOT NULL.
+    pub(super) fn sets_not_null(&self, table: &str, column: &str) -> bool {
+        self.not_null.contains(&(table, column))
+    }
+}
+
+fn position(tables: &[&TableDef], name: &str) -> usize {
+    tables.iter().position(|t| t.name == name).unwrap_or(0)
+}

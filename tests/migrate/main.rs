@@ -1,0 +1,9 @@
+//! Migrations on real PostgreSQL: `emit-sql migrate` and `check` (destructive refusal, folder
+//! and binary checks, drift against a database), and a long model walk whose migrated catalog
+//! equals a fresh build at every step.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod check;
+mod walk;
