@@ -117,7 +117,9 @@ fn bench(c: &mut Criterion) {
             .unwrap();
         sqlx::query("ANALYZE").execute(&pool).await.unwrap();
     });
-    let target = rt.block_on(Table::insert(&pool, &product(5_000_000))).unwrap();
+    let target = rt
+        .block_on(Table::insert(&pool, &product(5_000_000)))
+        .unwrap();
     let id = target.id;
 
     let mut g = c.benchmark_group("find_by_id");

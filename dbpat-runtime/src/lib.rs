@@ -30,10 +30,10 @@ pub use sqlx::types::Json;
 /// Items the derive's generated code refers to. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::query::read::find_by_unique;
     pub use crate::query::value::{
         unnest_nullable_scalars, unnest_scalars, BindValue, UnnestColumn, UnnestScalar,
     };
-    pub use crate::query::read::find_by_unique;
     pub use inventory;
     pub use sqlx;
 }

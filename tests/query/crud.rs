@@ -3,8 +3,8 @@
 //! delete, count, exists; every executor kind; every error variant; row mapping of every
 //! column kind; SQL rendered once.
 
-use crate::support::shop as models;
 use crate::support::query as query_common;
+use crate::support::shop as models;
 
 use dbpat::{Error, Table};
 use models::{Account, Product, User, UserStatus};
@@ -24,9 +24,12 @@ async fn insert_returns_server_defaults_and_finds_by_key() {
     assert_eq!(u.email, "a@example.com");
     assert_eq!(u.status, UserStatus::Active);
 
-    let p = Table::insert(pool, &product("Phone", "electronics", 49900, json!({"brand": "Apple"})))
-        .await
-        .unwrap();
+    let p = Table::insert(
+        pool,
+        &product("Phone", "electronics", 49900, json!({"brand": "Apple"})),
+    )
+    .await
+    .unwrap();
     assert_eq!(p.version, 1, "version DEFAULT 1");
     assert_eq!(p.price, Decimal::new(49900, 2));
 
@@ -34,10 +37,7 @@ async fn insert_returns_server_defaults_and_finds_by_key() {
         User::find(pool, &u.id).await.unwrap().unwrap().email,
         u.email
     );
-    assert!(User::find(pool, &Uuid::new_v4())
-        .await
-        .unwrap()
-        .is_none());
+    assert!(User::find(pool, &Uuid::new_v4()).await.unwrap().is_none());
     assert!(matches!(
         User::get(pool, &Uuid::new_v4()).await,
         Err(Error::NotFound { .. })
@@ -75,9 +75,12 @@ async fn update_patch_merge_delete() {
     assert_eq!(stored.metadata.0.role.as_deref(), Some("admin"));
 
     // patch: only the chosen columns; add is atomic on the server; merge is `col || $n`.
-    let p = Table::insert(pool, &product("Lamp", "home", 1500, json!({"color": "black"})))
-        .await
-        .unwrap();
+    let p = Table::insert(
+        pool,
+        &product("Lamp", "home", 1500, json!({"color": "black"})),
+    )
+    .await
+    .unwrap();
     let patched = Product::patch(&p.id)
         .set(Product::NAME, "Desk lamp")
         .add(Product::STOCK, -3)
@@ -103,7 +106,10 @@ async fn update_patch_merge_delete() {
 
     let mut missing = user("ghost@example.com");
     missing.id = Uuid::new_v4();
-    assert!(matches!(Table::update(pool, &mut missing).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        Table::update(pool, &mut missing).await,
+        Err(Error::NotFound { .. })
+    ));
 
     Product::delete(pool, &p.id).await.unwrap();
     assert!(matches!(
@@ -118,12 +124,16 @@ async fn runs_on_pool_connection_and_transaction() {
     let db = shop_db().await;
     let pool = db.pool();
     let mut conn = pool.acquire().await.unwrap();
-    let u = Table::insert(&mut *conn, &user("conn@example.com")).await.unwrap();
+    let u = Table::insert(&mut *conn, &user("conn@example.com"))
+        .await
+        .unwrap();
     assert!(User::exists(&mut *conn, &u.id).await.unwrap());
     drop(conn);
 
     let mut tx = pool.begin().await.unwrap();
-    let v = Table::insert(&mut *tx, &user("tx@example.com")).await.unwrap();
+    let v = Table::insert(&mut *tx, &user("tx@example.com"))
+        .await
+        .unwrap();
     assert!(User::find(&mut *tx, &v.id).await.unwrap().is_some());
     assert_eq!(User::query().count(&mut *tx).await.unwrap(), 2);
     assert!(
@@ -134,7 +144,9 @@ async fn runs_on_pool_connection_and_transaction() {
     assert!(!User::exists(pool, &v.id).await.unwrap(), "rolled back");
 
     let mut tx = pool.begin().await.unwrap();
-    let w = Table::insert(&mut *tx, &user("tx2@example.com")).await.unwrap();
+    let w = Table::insert(&mut *tx, &user("tx2@example.com"))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     assert!(User::exists(pool, &w.id).await.unwrap());
 }

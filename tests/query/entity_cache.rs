@@ -1,13 +1,13 @@
 //! The layers meet at the entity: the cached API over `#[derive(Entity)]` models (real Redis
 //! and PostgreSQL), history reads through typed queries, and typed errors for partitions.
 
-use crate::support::shop as models;
 use crate::support::query as query_common;
+use crate::support::shop as models;
 
 use chrono::{TimeZone, Utc};
 use dbpat::cache::{Cache, CacheConfig};
-use dbpat::testing::TestRedis;
 use dbpat::query::ReadTiers;
+use dbpat::testing::TestRedis;
 use dbpat::tiers::Tiers;
 use dbpat::{Entity, Error, Table};
 use models::{Order, OrderStatus, Product, User};
@@ -36,7 +36,10 @@ async fn cached_entity_reads_and_writes_through_the_query_layer() {
     let cache = cache_for(&redis).await;
     let users = cache.entity::<User>();
 
-    let ann = users.insert(db.pool(), &user("ann@example.com")).await.unwrap();
+    let ann = users
+        .insert(db.pool(), &user("ann@example.com"))
+        .await
+        .unwrap();
     let key = format!("{}user:{}", redis.prefix(), ann.id);
     assert_eq!(
         redis_get(&redis, &key).await,
@@ -66,12 +69,21 @@ async fn cached_entity_reads_and_writes_through_the_query_layer() {
         changed.updated_at > found.updated_at,
         "the row came back from RETURNING"
     );
-    assert_eq!(users.find(db.pool(), &ann.id).await.unwrap().unwrap().name, "Ann B.");
+    assert_eq!(
+        users.find(db.pool(), &ann.id).await.unwrap().unwrap().name,
+        "Ann B."
+    );
 
     // One MGET + one query for the misses; a missing id is None and cached negatively.
-    let bob = users.insert(db.pool(), &user("bob@example.com")).await.unwrap();
+    let bob = users
+        .insert(db.pool(), &user("bob@example.com"))
+        .await
+        .unwrap();
     let nobody = Uuid::new_v4();
-    let many = users.find_many(db.pool(), &[bob.id, nobody, ann.id]).await.unwrap();
+    let many = users
+        .find_many(db.pool(), &[bob.id, nobody, ann.id])
+        .await
+        .unwrap();
     let emails: Vec<Option<&str>> = many
         .iter()
         .map(|u| u.as_ref().map(|u| u.email.as_str()))
@@ -80,7 +92,10 @@ async fn cached_entity_reads_and_writes_through_the_query_layer() {
         emails,
         [Some("bob@example.com"), None, Some("ann@example.com")]
     );
-    assert_eq!(users.find(db.pool(), &nobody).await.unwrap().map(|u| u.id), None);
+    assert_eq!(
+        users.find(db.pool(), &nobody).await.unwrap().map(|u| u.id),
+        None
+    );
     assert!(users.metrics().negative_hits >= 1);
 
     users.delete(db.pool(), &ann.id).await.unwrap();
@@ -101,9 +116,12 @@ async fn cached_versioned_update_reports_conflicts_and_keeps_the_cache_correct()
     let redis = TestRedis::new().await;
     let cache = cache_for(&redis).await;
     let products = cache.entity::<Product>();
-    let lamp = Table::insert(db.pool(), &product("Lamp", "home", 1999, serde_json::json!({"color": "red"})))
-        .await
-        .unwrap();
+    let lamp = Table::insert(
+        db.pool(),
+        &product("Lamp", "home", 1999, serde_json::json!({"color": "red"})),
+    )
+    .await
+    .unwrap();
     let mut first = products.find(db.pool(), &lamp.id).await.unwrap().unwrap();
     let mut stale = first.clone();
     first.stock = 7;
@@ -122,14 +140,28 @@ async fn cached_versioned_update_reports_conflicts_and_keeps_the_cache_correct()
         "the committed row wins"
     );
 
-    let patched = products.patch(&lamp.id).add(Product::STOCK, -2).execute(db.pool())
+    let patched = products
+        .patch(&lamp.id)
+        .add(Product::STOCK, -2)
+        .execute(db.pool())
         .await
         .unwrap();
     assert_eq!(patched.stock, 5);
-    assert_eq!(products.find(db.pool(), &lamp.id).await.unwrap().unwrap().stock, 5);
+    assert_eq!(
+        products
+            .find(db.pool(), &lamp.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .stock,
+        5
+    );
 
     // A CHECK violation from the database comes back typed through the cache.
-    let err = products.patch(&lamp.id).add(Product::STOCK, -100).execute(db.pool())
+    let err = products
+        .patch(&lamp.id)
+        .add(Product::STOCK, -100)
+        .execute(db.pool())
         .await
         .unwrap_err();
     assert_eq!(err.constraint(), Some("products_stock_check"), "{err}");
@@ -324,7 +356,10 @@ async fn every_cached_and_table_operation_runs_in_spawned_tasks() {
         .is_some());
     let (u, p, id) = (users.clone(), pool.clone(), ann.id);
     assert_eq!(
-        spawned(async move { u.get(&p, &id).await }).await.unwrap().id,
+        spawned(async move { u.get(&p, &id).await })
+            .await
+            .unwrap()
+            .id,
         ann.id
     );
     let (u, p, ids) = (users.clone(), pool.clone(), vec![ann.id, more[0].id]);
@@ -359,14 +394,9 @@ async fn every_cached_and_table_operation_runs_in_spawned_tasks() {
     .unwrap();
     assert_eq!(updated.name, "Spawned");
     let (u, p, id) = (users.clone(), pool.clone(), ann.id);
-    let patched = spawned(async move {
-        u.patch(&id)
-            .set(User::NAME, "Patched")
-            .execute(&p)
-            .await
-    })
-    .await
-    .unwrap();
+    let patched = spawned(async move { u.patch(&id).set(User::NAME, "Patched").execute(&p).await })
+        .await
+        .unwrap();
     assert_eq!(patched.name, "Patched");
     let (u, id) = (users.clone(), ann.id);
     spawned(async move { u.invalidate(&id).await }).await;
@@ -398,7 +428,10 @@ async fn every_cached_and_table_operation_runs_in_spawned_tasks() {
         let mut row = got.clone();
         row.stock = 3;
         Product::update(&p, &mut row).await?;
-        let patched = Product::patch(&id).add(Product::STOCK, 1).execute(&p).await?;
+        let patched = Product::patch(&id)
+            .add(Product::STOCK, 1)
+            .execute(&p)
+            .await?;
         let selected = Product::query().limit(5).fetch_all(&p).await?;
         assert!(found.is_some() && many.len() == 1 && exists && count == 1);
         assert_eq!((patched.stock, selected.len()), (4, 1));
@@ -483,6 +516,10 @@ async fn values_that_do_not_encode_are_typed_errors_not_panics() {
         "nothing was written"
     );
     // Keyset pagination without an ORDER BY is a typed error, not a panic.
-    let err = Product::query().after(&lamp).fetch_all(pool).await.unwrap_err();
+    let err = Product::query()
+        .after(&lamp)
+        .fetch_all(pool)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidQuery(_)), "{err:?}");
 }

@@ -3,8 +3,8 @@
 //! containment, a full-text search and a `->>` equality must read the expected index. No
 //! planner settings are changed: each predicate matches 1% of the rows or less.
 
-use crate::support::shop as models;
 use crate::support::query as query_common;
+use crate::support::shop as models;
 
 use dbpat::query::plan_uses_index;
 use dbpat::{Json, Table};

@@ -3,8 +3,8 @@
 //! full-text search, ORDER BY, LIMIT/OFFSET, keyset pagination (uniform and mixed
 //! directions), and count/exists/delete of a filtered query.
 
-use crate::support::shop as models;
 use crate::support::query as query_common;
+use crate::support::shop as models;
 
 use dbpat::{Filter, Table};
 use models::{Product, User, UserMetadata, UserStatus};
@@ -210,7 +210,9 @@ async fn jsonb_containment_field_equality_and_fulltext_search() {
         ..Default::default()
     });
     Table::insert(pool, &u).await.unwrap();
-    Table::insert(pool, &user("plain@example.com")).await.unwrap();
+    Table::insert(pool, &user("plain@example.com"))
+        .await
+        .unwrap();
     let admins = User::filter(User::METADATA.contains(json!({"role": "admin"})))
         .fetch_all(pool)
         .await

@@ -2,8 +2,8 @@
 //! CheckViolation and leaves both balances unchanged), retries on real serialization failures
 //! and deadlocks, no retry on other errors, the attempt bound, and slow-statement WARN logs.
 
-use crate::support::shop as models;
 use crate::support::query as query_common;
+use crate::support::shop as models;
 use crate::support::transfer;
 
 use dbpat::query::{transaction_with, RetryPolicy};

@@ -3,8 +3,8 @@
 //! changes nothing; concurrent updaters with the same version: exactly one wins per round, no
 //! update is ever lost.
 
-use crate::support::shop as models;
 use crate::support::query as query_common;
+use crate::support::shop as models;
 
 use dbpat::{Entity, Error, Table};
 use models::Product;
@@ -68,7 +68,10 @@ async fn versioned_update_and_stale_conflict() {
 
     // A deleted row is NotFound, not Conflict.
     Product::delete(pool, &p.id).await.unwrap();
-    assert!(matches!(Table::update(pool, &mut p).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        Table::update(pool, &mut p).await,
+        Err(Error::NotFound { .. })
+    ));
     assert!(matches!(
         Product::patch(&p.id)
             .set(Product::STOCK, 1)

@@ -37,9 +37,9 @@ pub async fn migrated_database(dir: &Path) -> TestDatabase {
     db
 }
 
+use super::catalog as common;
 #[allow(unused_imports)] // one binary uses it, the others do not
 pub use super::catalog::assert_same_schema;
-use super::catalog as common;
 
 /// The exact fingerprint (names, validity flags and functions included).
 pub async fn fingerprint(pool: &PgPool) -> Vec<String> {

@@ -4,14 +4,14 @@
 use crate::support::tiers as tiers_support;
 
 use dbpat::model::*;
-use dbpat::testing::TestDatabase;
 use dbpat::query::ReadTiers;
+use dbpat::testing::TestDatabase;
 use dbpat::tiers::{self, ArchiveEvent, ArchiveHook, ArchiveOptions, ArchiveStep, Tiers};
 use dbpat::{Error, Table};
-use tiers_support::shop::Order;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tiers_support::shop::Order;
 use tiers_support::{both_tiers, count, load_orders, orders, shop_db, utc};
 use uuid::Uuid;
 

@@ -4,9 +4,9 @@
 use crate::support::tiers as tiers_support;
 
 use chrono::{DateTime, Utc};
+use dbpat::ddl::partition_containing;
 use dbpat::model::*;
 use dbpat::testing::TestDatabase;
-use dbpat::ddl::partition_containing;
 use dbpat::tiers::Tiers;
 use dbpat::Error;
 use tiers_support::{count, orders, shop_db, utc};
@@ -214,7 +214,9 @@ async fn monthly_partitions_and_the_typed_missing_partition_error() {
     ));
     // An unpartitioned model is told so.
     assert!(matches!(
-        Tiers::new(&ACCOUNTS).ensure_partitions_at(pool, utc(2026, 1, 1), 1).await,
+        Tiers::new(&ACCOUNTS)
+            .ensure_partitions_at(pool, utc(2026, 1, 1), 1)
+            .await,
         Err(Error::NotPartitioned { .. })
     ));
 }

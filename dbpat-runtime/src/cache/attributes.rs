@@ -1,6 +1,7 @@
 //! Attribute keys of a row (`<entity>:<id>:<attribute>`): [`EntityCache::put_attribute`],
 //! [`EntityCache::get_attribute`] and the sweep that removes them when the row is deleted.
 
+use super::config::AttributeSweep;
 use super::handle::EntityCache;
 use super::key::EntityKeys;
 use super::metrics::Counters;
@@ -10,18 +11,6 @@ use redis::AsyncCommands;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::time::Duration;
-
-/// How a delete finds an entity's attribute keys (`<entity>:<id>:<attribute>`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AttributeSweep {
-    /// The keys written through [`EntityCache::put_attribute`], tracked in a per-id set: cost
-    /// proportional to the id's own keys.
-    #[default]
-    Tracked,
-    /// The tracked keys plus `SCAN MATCH <entity>:<id>:*` over the whole keyspace: also finds
-    /// attribute keys written by other code, at the cost of a full SCAN per delete.
-    Scan,
-}
 
 impl<E: CacheEntity> EntityCache<E> {
     /// Stores an attribute of `id` (`<entity>:<id>:<attribute>`, JSON) for `ttl` (with jitter),

@@ -20,7 +20,8 @@
 //! boxed as `dyn Future + Send` at the point where the cache protocol awaits them: without it,
 //! rustc cannot prove the executor's higher-ranked lifetimes `Send` (rust-lang/rust#100013).
 
-use super::handle::EntityCache;
+use super::codec::layout_of_columns;
+use super::handle::{Cache, EntityCache};
 use super::source::{CacheSource, CachedEntity};
 use crate::error::{Error, Result};
 use crate::query::read::{select_by_keys, MAX_PARAMS};
@@ -81,6 +82,15 @@ impl<E: CachedEntity> CacheSource<E> for PoolSource<'_> {
             rows.extend(fetch.await?);
         }
         Ok(rows)
+    }
+}
+
+impl Cache {
+    /// The cached data API of derived entity `E`, with the policy of its
+    /// `#[dbpat(cache(...))]` attribute. An entity without a cache policy does not implement
+    /// [`CachedEntity`], so asking for its handle does not compile.
+    pub fn entity<E: CachedEntity>(&self) -> Cached<E> {
+        Cached::new(self.build(E::POLICY, layout_of_columns(&E::TABLE)))
     }
 }
 
@@ -179,7 +189,9 @@ impl<E: CachedEntity> Cached<E> {
     /// attribute keys are gone.
     pub async fn delete(&self, pool: &PgPool, key: &E::Key) -> Result<()> {
         self.cache
-            .delete_with(key, || -> DbFuture<'_, ()> { Box::pin(E::delete(pool, key)) })
+            .delete_with(key, || -> DbFuture<'_, ()> {
+                Box::pin(E::delete(pool, key))
+            })
             .await
     }
 }

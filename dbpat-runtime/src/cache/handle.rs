@@ -1,79 +1,23 @@
 //! The handles: [`Cache`] (one per application and Redis server) and [`EntityCache`] (the
-//! cache of one entity type, which [`Cached`] and [`SourceCache`] run their reads and writes
-//! through).
+//! cache of one entity type, which [`Cached`](super::Cached) and
+//! [`SourceCache`](super::SourceCache) run their reads and writes through).
 
-use super::attributes::AttributeSweep;
-use super::codec::{layout_of_columns, layout_of_type_name, Codec};
-use crate::error::Error;
+use super::codec::Codec;
+use super::config::CacheConfig;
 use super::health::Health;
+use super::inner::{flush_deferred, CacheInner};
 use super::key::KeyBuilder;
 use super::lease::{run_subscriber, Wake};
 use super::metrics::{CacheMetrics, Counters};
 use super::single_flight::SingleFlight;
-use super::cached::Cached;
-use super::source::{CacheEntity, CacheSource, CachedEntity};
-use super::source_cache::SourceCache;
-use super::write::EndWrite;
+use super::source::CacheEntity;
+use crate::error::Error;
 use crate::model::CachePolicy;
 use futures_util::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::RedisResult;
-use std::future::Future;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
-
-/// Settings of a [`Cache`] handle. `CacheConfig::new("myapp:")` gives the defaults.
-#[derive(Debug, Clone)]
-pub struct CacheConfig {
-    /// Prepended to every key (e.g. `myapp:`; may be empty).
-    pub app_prefix: String,
-    /// A Redis command slower than this counts as a failure and the read goes to the database.
-    pub op_timeout: Duration,
-    /// Timeout of one connection attempt.
-    pub connect_timeout: Duration,
-    /// Lifetime of a reader's fill lease: the longest the other readers wait for a holder that
-    /// died. Must exceed a normal database load.
-    pub lease_ttl: Duration,
-    /// How long a writer stays registered if it never finishes. Must exceed the longest write
-    /// transaction (beyond it, the no-stale-read guarantee lapses for that write).
-    pub write_ttl: Duration,
-    /// Extra random TTL, as a fraction of the TTL (0.1: up to +10 %), so a batch of keys does
-    /// not expire in the same second.
-    pub ttl_jitter: f64,
-    /// After a Redis error, skip Redis for this long.
-    pub breaker_cooldown: Duration,
-    /// The longest a reader waits for other readers' leases in total before reading the
-    /// database itself.
-    pub max_wait: Duration,
-    /// How a delete finds attribute keys.
-    pub attribute_sweep: AttributeSweep,
-}
-
-impl CacheConfig {
-    /// Defaults: 250 ms op timeout, 5 s leases, 30 s writer registration, 10 % jitter,
-    /// 500 ms breaker cool-down.
-    pub fn new(app_prefix: impl Into<String>) -> Self {
-        CacheConfig {
-            app_prefix: app_prefix.into(),
-            op_timeout: Duration::from_millis(250),
-            connect_timeout: Duration::from_millis(250),
-            lease_ttl: Duration::from_secs(5),
-            write_ttl: Duration::from_secs(30),
-            ttl_jitter: 0.1,
-            breaker_cooldown: Duration::from_millis(500),
-            max_wait: Duration::from_secs(10),
-            attribute_sweep: AttributeSweep::Tracked,
-        }
-    }
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        CacheConfig::new("")
-    }
-}
 
 /// One application's cache: a Redis [`ConnectionManager`], a wake-up subscription, the circuit
 /// breaker and the counters. Cheap to clone; make one per process and Redis server, then one
@@ -81,24 +25,6 @@ impl Default for CacheConfig {
 #[derive(Clone)]
 pub struct Cache {
     pub(super) inner: Arc<CacheInner>,
-}
-
-pub(crate) struct CacheInner {
-    conn: ConnectionManager,
-    pub(super) config: CacheConfig,
-    pub(super) counters: Counters,
-    pub(super) wake: Arc<Wake>,
-    pub(super) channel: String,
-    pub(super) health: Health,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl Drop for CacheInner {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
 }
 
 impl std::fmt::Debug for Cache {
@@ -167,26 +93,7 @@ impl Cache {
         self.inner.wake.is_subscribed()
     }
 
-    /// The cached data API of derived entity `E`, with the policy of its
-    /// `#[dbpat(cache(...))]` attribute. An entity without a cache policy does not implement
-    /// [`CachedEntity`], so asking for its handle does not compile.
-    pub fn entity<E: CachedEntity>(&self) -> Cached<E> {
-        Cached::new(self.build(E::POLICY, layout_of_columns(&E::TABLE)))
-    }
-
-    /// The closure-based cache of any serde type over a [`CacheSource`] of your own, with an
-    /// explicit policy (for rows that are not one derived entity: a view, a join, a remote
-    /// service).
-    pub fn with_source<E, S>(&self, policy: CachePolicy, source: S) -> SourceCache<E, S>
-    where
-        E: CacheEntity,
-        S: CacheSource<E>,
-    {
-        let layout = layout_of_type_name(std::any::type_name::<E>());
-        SourceCache::new(self.build(policy, layout), source)
-    }
-
-    fn build<E: CacheEntity>(&self, policy: CachePolicy, layout: u64) -> EntityCache<E> {
+    pub(super) fn build<E: CacheEntity>(&self, policy: CachePolicy, layout: u64) -> EntityCache<E> {
         EntityCache {
             inner: Arc::new(EntityInner {
                 cache: self.clone(),
@@ -200,72 +107,12 @@ impl Cache {
     }
 }
 
-impl CacheInner {
-    pub(super) fn conn(&self) -> ConnectionManager {
-        self.conn.clone()
-    }
-
-    /// Runs one Redis operation: skipped while the breaker is open; an error or timeout is
-    /// logged, counted and trips the breaker. `None` means "no answer from Redis".
-    pub(super) async fn redis<T>(
-        &self,
-        what: &'static str,
-        op: impl Future<Output = RedisResult<T>>,
-    ) -> Option<T> {
-        if self.health.is_open() {
-            Counters::inc(&self.counters.redis_skipped);
-            return None;
-        }
-        let err = match tokio::time::timeout(self.config.op_timeout, op).await {
-            Ok(Ok(v)) => return Some(v),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("timed out after {:?}", self.config.op_timeout),
-        };
-        Counters::inc(&self.counters.redis_errors);
-        self.health.trip();
-        tracing::warn!(
-            op = what,
-            error = %err,
-            "dbpat cache: Redis failed; serving from the database"
-        );
-        None
-    }
-
-    pub(super) fn jittered_ms(&self, secs: u64) -> u64 {
-        let base = secs.saturating_mul(1000).max(1);
-        let spread = (base as f64 * self.config.ttl_jitter.max(0.0)) as u64;
-        base + rand::random_range(0..=spread)
-    }
-}
-
-/// Retries the invalidations owed to Redis, every 100 ms, until they succeed.
-async fn flush_deferred(cache: Weak<CacheInner>) {
-    loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let Some(cache) = cache.upgrade() else {
-            return;
-        };
-        for d in cache.health.due() {
-            if cache.health.is_open() {
-                break;
-            }
-            if cache
-                .end_write(&d.keys, &d.token, &EndWrite::Invalidate)
-                .await
-                .is_some()
-            {
-                cache.health.settle(&d.keys.value, &d.token);
-            }
-        }
-    }
-}
-
 type LoadHook = Arc<dyn Fn(String) -> BoxFuture<'static, ()> + Send + Sync>;
 pub(super) type ReadResult<E> = Result<Option<E>, Error>;
 
 /// The cache of one entity type: cache-aside reads with single-flight, leases and negative
-/// entries; writes that keep Redis consistent with PostgreSQL; attribute keys. [`Cached`] and
-/// [`SourceCache`] dereference to it for what is not a read or a write (keys, attributes,
+/// entries; writes that keep Redis consistent with PostgreSQL; attribute keys. [`Cached`](super::Cached) and
+/// [`SourceCache`](super::SourceCache) dereference to it for what is not a read or a write (keys, attributes,
 /// [`invalidate`](Self::invalidate), [`begin_write`](Self::begin_write), metrics). Cheap to
 /// clone.
 pub struct EntityCache<E: CacheEntity> {

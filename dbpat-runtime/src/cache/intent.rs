@@ -4,11 +4,11 @@
 use super::codec::Codec;
 use super::handle::{new_token, EntityCache};
 use super::health::Deferred;
+use super::inner::EndWrite;
 use super::key::EntityKeys;
 use super::metrics::Counters;
 use super::scripts::BEGIN_WRITE;
 use super::source::CacheEntity;
-use super::write::EndWrite;
 use crate::model::CacheWrite;
 
 impl<E: CacheEntity> EntityCache<E> {

@@ -44,8 +44,10 @@
 mod attributes;
 mod cached;
 mod codec;
+mod config;
 mod handle;
 mod health;
+mod inner;
 mod intent;
 mod key;
 mod lease;
@@ -58,10 +60,10 @@ mod source;
 mod source_cache;
 mod write;
 
-pub use attributes::AttributeSweep;
 pub use cached::Cached;
 pub use codec::{Codec, Decoded};
-pub use handle::{Cache, CacheConfig, EntityCache};
+pub use config::{AttributeSweep, CacheConfig};
+pub use handle::{Cache, EntityCache};
 pub use intent::WriteIntent;
 pub use metrics::CacheMetrics;
 /// The `redis` crate this layer is built on (for `redis::Client::open`).

@@ -2,7 +2,6 @@
 //! holder, the guarded fill).
 
 use super::codec::Decoded;
-use crate::error::Error;
 use super::handle::{new_token, EntityCache, ReadResult};
 use super::key::EntityKeys;
 use super::lease::Acquire;
@@ -10,6 +9,7 @@ use super::metrics::Counters;
 use super::scripts::{ACQUIRE, FILL, RELEASE};
 use super::single_flight::{self, Entry, Stamped};
 use super::source::{CacheEntity, CacheSource};
+use crate::error::Error;
 use redis::{AsyncCommands, Value};
 use std::sync::Arc;
 use std::time::Instant;
@@ -176,7 +176,11 @@ impl<E: CacheEntity> EntityCache<E> {
     }
 
     /// Reads the database without touching the cache.
-    async fn load_direct<S: CacheSource<E>>(&self, source: &S, id: &E::Id) -> Stamped<ReadResult<E>> {
+    async fn load_direct<S: CacheSource<E>>(
+        &self,
+        source: &S,
+        id: &E::Id,
+    ) -> Stamped<ReadResult<E>> {
         let t = self.inner.flights.tick();
         Counters::inc(&self.counters().db_loads);
         stamped(source.load(id).await, t)

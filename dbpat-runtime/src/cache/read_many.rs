@@ -1,12 +1,12 @@
 //! Batch reads: [`EntityCache::read_many`] (one `MGET`, one lease script, one database load).
 
-use crate::error::Error;
 use super::handle::{new_token, EntityCache};
 use super::key::EntityKeys;
 use super::lease::Acquire;
 use super::metrics::Counters;
 use super::scripts::{ACQUIRE, FILL};
 use super::source::{CacheEntity, CacheSource};
+use crate::error::Error;
 use redis::Value;
 use std::collections::HashMap;
 

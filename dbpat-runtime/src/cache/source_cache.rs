@@ -36,9 +36,11 @@
 //! # let _ = (item, renamed); Ok(()) }
 //! ```
 
-use super::handle::EntityCache;
+use super::codec::layout_of_type_name;
+use super::handle::{Cache, EntityCache};
 use super::source::{CacheEntity, CacheSource};
 use crate::error::{Error, Result};
+use crate::model::CachePolicy;
 use std::future::Future;
 use std::ops::Deref;
 
@@ -54,6 +56,20 @@ impl<E: CacheEntity, S> Deref for SourceCache<E, S> {
     type Target = EntityCache<E>;
     fn deref(&self) -> &EntityCache<E> {
         &self.cache
+    }
+}
+
+impl Cache {
+    /// The closure-based cache of any serde type over a [`CacheSource`] of your own, with an
+    /// explicit policy (for rows that are not one derived entity: a view, a join, a remote
+    /// service).
+    pub fn with_source<E, S>(&self, policy: CachePolicy, source: S) -> SourceCache<E, S>
+    where
+        E: CacheEntity,
+        S: CacheSource<E>,
+    {
+        let layout = layout_of_type_name(std::any::type_name::<E>());
+        SourceCache::new(self.build(policy, layout), source)
     }
 }
 

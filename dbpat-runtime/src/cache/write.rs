@@ -2,66 +2,13 @@
 //! (`write_with`, `insert_with`, `delete_with`), [`EntityCache::invalidate`] and the
 //! end-of-write script.
 
-use super::handle::{new_token, CacheInner, EntityCache};
+use super::handle::{new_token, EntityCache};
 use super::health::Deferred;
+use super::inner::EndWrite;
 use super::key::EntityKeys;
 use super::metrics::Counters;
-use super::scripts::END_WRITE;
 use super::source::CacheEntity;
 use std::future::Future;
-
-pub(super) enum EndWrite {
-    Invalidate,
-    Store {
-        bytes: Vec<u8>,
-        ttl_ms: u64,
-        negative: bool,
-        solo: bool,
-    },
-}
-
-impl CacheInner {
-    /// Runs the end-of-write script; `None` if Redis did not answer.
-    pub(super) async fn end_write(
-        &self,
-        keys: &EntityKeys,
-        token: &str,
-        end: &EndWrite,
-    ) -> Option<bool> {
-        let (mode, value, ttl_ms, solo): (&str, &[u8], u64, bool) = match end {
-            EndWrite::Invalidate => ("inv", b"", 1, false),
-            EndWrite::Store {
-                bytes,
-                ttl_ms,
-                negative,
-                solo,
-            } => (if *negative { "neg" } else { "set" }, bytes, *ttl_ms, *solo),
-        };
-        let mut conn = self.conn();
-        let stored: i64 = self
-            .redis("end_write", async {
-                END_WRITE
-                    .key(&keys.value)
-                    .key(&keys.lease)
-                    .key(&keys.writers)
-                    .arg(token)
-                    .arg(mode)
-                    .arg(value)
-                    .arg(ttl_ms)
-                    .arg(if solo { "1" } else { "0" })
-                    .arg(&self.channel)
-                    .invoke_async(&mut conn)
-                    .await
-            })
-            .await?;
-        if stored == 1 {
-            Counters::inc(&self.counters.write_throughs);
-        } else {
-            Counters::inc(&self.counters.invalidations);
-        }
-        Some(stored == 1)
-    }
-}
 
 impl<E: CacheEntity> EntityCache<E> {
     /// A write of `id` through the cache: `write` performs the database write (insert with a

@@ -15,8 +15,8 @@ pub use index::{
     fulltext_document, is_redundant, render_create_index, render_index_target, render_indexes,
 };
 pub use partition::{
-    initial_partitions, partition_bounds, partition_containing, render_archive_table, render_create_partition,
-    PartitionBounds, YearMonth,
+    initial_partitions, partition_bounds, partition_containing, render_archive_table,
+    render_create_partition, PartitionBounds, YearMonth,
 };
 pub use sql_text::{ident, ident_list, is_parenthesized, literal};
 pub use table::{

@@ -5,8 +5,8 @@
 //! same shape whatever the physical column order. The predicate text (with `$n` placeholders)
 //! is the same in both branches, and PostgreSQL binds each `$n` once for both.
 
-use crate::error::Error;
 use crate::ddl::{ident, ident_list};
+use crate::error::Error;
 use crate::model::TableDef;
 
 /// Which tiers a read covers.
@@ -25,11 +25,9 @@ impl ReadTiers {
     /// The relations to read, in order.
     fn relations(self, table: &TableDef) -> Result<Vec<String>, Error> {
         let archive = || {
-            table
-                .archive_table_name()
-                .ok_or_else(|| Error::NoArchive {
-                    table: table.name.to_owned(),
-                })
+            table.archive_table_name().ok_or_else(|| Error::NoArchive {
+                table: table.name.to_owned(),
+            })
         };
         Ok(match self {
             ReadTiers::Hot => vec![table.name.to_owned()],
@@ -90,7 +88,13 @@ mod tests {
             ..PLAIN
         };
         assert_eq!(
-            select_sql(&archived, ReadTiers::All, Some("id >= $1"), Some("ORDER BY id")).unwrap(),
+            select_sql(
+                &archived,
+                ReadTiers::All,
+                Some("id >= $1"),
+                Some("ORDER BY id")
+            )
+            .unwrap(),
             "SELECT id, \"user\" FROM notes WHERE id >= $1 \
              UNION ALL SELECT id, \"user\" FROM notes_archive WHERE id >= $1 ORDER BY id"
         );

@@ -122,7 +122,11 @@ impl<'k, E: Table, Via> Patch<'k, E, Via> {
     ///
     /// A value that does not serialize to JSON makes `execute` fail with
     /// [`Error::Encode`](crate::Error::Encode); nothing is written.
-    pub fn merge<T: JsonColumn>(mut self, column: Column<E, T>, value: impl serde::Serialize) -> Self {
+    pub fn merge<T: JsonColumn>(
+        mut self,
+        column: Column<E, T>,
+        value: impl serde::Serialize,
+    ) -> Self {
         self.sets
             .push((column.name(), SetOp::JsonMerge, json_value(value)));
         self

@@ -312,12 +312,18 @@ fn write_seek<E>(w: &mut SqlWriter, order: &[Order<E>], params: &[usize]) {
     let op = |o: &Order<E>| if o.desc { " < " } else { " > " };
     let uniform = order.iter().all(|o| o.desc == order[0].desc);
     if uniform && order.len() == 1 {
-        w.push(&col(&order[0])).push(op(&order[0])).push_param(params[0]);
+        w.push(&col(&order[0]))
+            .push(op(&order[0]))
+            .push_param(params[0]);
         return;
     }
     if uniform {
         let cols: Vec<String> = order.iter().map(col).collect();
-        w.push("(").push(&cols.join(", ")).push(")").push(op(&order[0])).push("(");
+        w.push("(")
+            .push(&cols.join(", "))
+            .push(")")
+            .push(op(&order[0]))
+            .push("(");
         for (i, &p) in params.iter().enumerate() {
             if i > 0 {
                 w.push(", ");
@@ -334,9 +340,14 @@ fn write_seek<E>(w: &mut SqlWriter, order: &[Order<E>], params: &[usize]) {
         }
         w.push("(");
         for j in 0..i {
-            w.push(&col(&order[j])).push(" = ").push_param(params[j]).push(" AND ");
+            w.push(&col(&order[j]))
+                .push(" = ")
+                .push_param(params[j])
+                .push(" AND ");
         }
-        w.push(&col(&order[i])).push(op(&order[i])).push_param(params[i]);
+        w.push(&col(&order[i]))
+            .push(op(&order[i]))
+            .push_param(params[i]);
         w.push(")");
     }
     w.push(")");

@@ -130,7 +130,10 @@ mod tests {
         let mut w = SqlWriter::starting_with("SELECT 1 WHERE a = ");
         w.push_bind(&1_i64).push(" AND b = ").push_bind(&"x");
         let n = w.bind(|args| sqlx::Arguments::add(args, 2_i32));
-        w.push(" AND c = ").push_param(n).push(" OR c > ").push_param(n);
+        w.push(" AND c = ")
+            .push_param(n)
+            .push(" OR c > ")
+            .push_param(n);
         assert_eq!(
             w.sql(),
             "SELECT 1 WHERE a = $1 AND b = $2 AND c = $3 OR c > $3"

@@ -20,9 +20,9 @@
 //! archiver runs per table: a session-level advisory lock, released when its session ends.
 
 use super::ensure::{LOCK_ATTEMPTS, LOCK_TIMEOUT};
-use crate::error::Error;
 use super::periods::{existing_partitions_on, ExistingPartition};
 use crate::ddl::{ident, ident_list};
+use crate::error::Error;
 use crate::model::{ColumnRole, TableDef};
 use chrono::{DateTime, Utc};
 use sqlx::{Connection, PgConnection, PgPool};
@@ -157,11 +157,9 @@ pub(crate) async fn archive_with(
     older_than: DateTime<Utc>,
     options: &ArchiveOptions,
 ) -> Result<ArchiveReport, Error> {
-    let archive = table
-        .archive_table_name()
-        .ok_or_else(|| Error::NoArchive {
-            table: table.name.to_owned(),
-        })?;
+    let archive = table.archive_table_name().ok_or_else(|| Error::NoArchive {
+        table: table.name.to_owned(),
+    })?;
     let column = timestamp_column(table)?;
     let mut conn = pool.acquire().await?.detach();
     let result = Archiver {
@@ -283,11 +281,7 @@ impl Archiver<'_> {
     }
 
     /// Copy, detach and drop one partition, in one transaction.
-    async fn move_partition(
-        &self,
-        conn: &mut PgConnection,
-        partition: &str,
-    ) -> Result<u64, Error> {
+    async fn move_partition(&self, conn: &mut PgConnection, partition: &str) -> Result<u64, Error> {
         let cols = self.columns();
         let mut tx = conn.begin().await?;
         sqlx::query("SELECT set_config('lock_timeout', $1, true)")

@@ -1,9 +1,9 @@
 //! `ensure_partitions`: create the current period's partition and the next ones, idempotently
 //! and safely from many processes at once.
 
-use crate::error::Error;
 use super::periods::{existing_partitions, existing_partitions_on, needed_partitions};
 use crate::ddl::render_create_partition;
+use crate::error::Error;
 use crate::model::TableDef;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;

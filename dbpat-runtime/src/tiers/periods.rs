@@ -1,8 +1,8 @@
 //! Which partitions a table needs (from the model and a clock) and which it has (from the
 //! catalog).
 
-use crate::error::Error;
 use crate::ddl::{ident, partition_bounds, PartitionBounds, YearMonth};
+use crate::error::Error;
 use crate::model::{PartitionDef, TableDef};
 use chrono::{DateTime, Utc};
 use sqlx::{Executor, PgConnection, Postgres};
