@@ -12,6 +12,7 @@ mod models;
 
 use chrono::{DateTime, Utc};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use dbpat::TableRow as _;
 use dbpat::{Entity, Table};
 use dbpat_runtime::testing::TestDatabase;
 use models::Product;

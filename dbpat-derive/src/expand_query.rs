@@ -140,7 +140,7 @@ pub fn expand(cont: &Container) -> TokenStream {
             /// PostgreSQL uses it. Accepts web-search syntax (`"exact phrase"`, `-exclude`, `or`).
             pub fn search(query: impl ::core::convert::Into<::std::string::String>) -> ::dbpat::Filter<Self> {
                 ::dbpat::Filter::search_index(
-                    &<Self as ::dbpat::Table>::sql().fulltext[0],
+                    &<Self as ::dbpat::query::TableRow>::sql().fulltext[0],
                     ::core::convert::Into::into(query),
                 )
             }
@@ -160,7 +160,7 @@ pub fn expand(cont: &Container) -> TokenStream {
             }
         }
 
-        impl ::dbpat::Table for #ident {
+        impl ::dbpat::query::TableRow for #ident {
             type Key = #key_ty;
 
             fn sql() -> &'static ::dbpat::query::TableSql {

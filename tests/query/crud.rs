@@ -5,6 +5,7 @@
 
 use crate::support::query as query_common;
 use crate::support::shop as models;
+use dbpat::TableRow as _;
 
 use dbpat::{Error, Table};
 use models::{Account, Product, User, UserStatus};

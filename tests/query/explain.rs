@@ -5,6 +5,7 @@
 
 use crate::support::query as query_common;
 use crate::support::shop as models;
+use dbpat::TableRow as _;
 
 use dbpat::query::plan_uses_index;
 use dbpat::{Json, Table};

@@ -2,7 +2,7 @@
 
 use crate::error::Error;
 use crate::model::CachePolicy;
-use crate::query::Table;
+use crate::query::{Table, TableRow};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt::Display;
@@ -32,7 +32,7 @@ pub trait CacheEntity: Serialize + DeserializeOwned + Clone + Send + Sync + 'sta
 /// Emitted by `#[derive(Entity)]`.
 ///
 /// [`Cache::entity`]: super::Cache::entity
-pub trait CachedEntity: Table + CacheEntity<Id = <Self as Table>::Key> {
+pub trait CachedEntity: Table + CacheEntity<Id = <Self as TableRow>::Key> {
     /// The entity's `#[dbpat(cache(...))]` policy.
     const POLICY: CachePolicy;
 }

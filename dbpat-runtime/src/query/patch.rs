@@ -1,7 +1,7 @@
 //! [`Patch`]: a partial update of one row, `SET` only the chosen columns.
 
 use super::filter::Column;
-use super::table::Table;
+use super::row::TableRow as Table;
 use super::value::{BindValue, IntoValue, JsonColumn, Numeric, SqlValue};
 use super::write::checked_outcome;
 use super::writer::{json_value, SqlWriter};

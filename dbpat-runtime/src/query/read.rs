@@ -1,6 +1,6 @@
 //! Key reads: find, get, find_many, exists, count, and `find_by_<unique field>`.
 
-use super::table::Table;
+use super::row::TableRow as Table;
 use super::value::BindValue;
 use super::writer::SqlWriter;
 use crate::ddl::ident;

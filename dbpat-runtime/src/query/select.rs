@@ -2,7 +2,7 @@
 
 use super::filter::{Filter, Order};
 use super::history::{select_sql, ReadTiers};
-use super::table::Table;
+use super::row::TableRow as Table;
 use super::writer::SqlWriter;
 use crate::error::{Error, Result};
 use sqlx::postgres::PgArguments;

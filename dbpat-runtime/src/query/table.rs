@@ -2,15 +2,11 @@
 
 use super::filter::Filter;
 use super::patch::Patch;
+use super::row::TableRow;
 use super::select::Select;
-use super::sql::TableSql;
 use super::{read, write};
-use crate::entity::Entity;
 use crate::error::Result;
-use sqlx::error::BoxDynError;
-use sqlx::postgres::{PgArguments, PgRow};
-use sqlx::{Executor, FromRow, Postgres};
-use std::fmt::Debug;
+use sqlx::{Executor, Postgres};
 use std::future::Future;
 
 /// The data API of an entity, on any sqlx executor (`&PgPool`, `&mut PgConnection`, or
@@ -35,35 +31,9 @@ use std::future::Future;
 /// names, arguments and return types: `User::find(&pool, &id)` becomes
 /// `users.find(&pool, &id)`.
 ///
-/// The required items are the derive's glue (binding fields by column position); the provided
-/// methods are the API. Every statement text comes from [`Table::sql`], rendered once.
-pub trait Table: Entity + for<'r> FromRow<'r, PgRow> + Send + Sync + Unpin {
-    /// The primary key: the key field's type, or a tuple for a composite key.
-    type Key: Debug + Clone + Send + Sync + 'static;
-
-    /// The entity's SQL, rendered on first use and kept in a `static`.
-    fn sql() -> &'static TableSql;
-
-    /// This row's primary key.
-    fn key(&self) -> Self::Key;
-
-    /// Binds a key's values in primary-key order.
-    #[doc(hidden)]
-    fn bind_key(key: &Self::Key, args: &mut PgArguments) -> Result<(), BoxDynError>;
-
-    /// Binds the field at column position `index`.
-    #[doc(hidden)]
-    fn bind_column(&self, index: usize, args: &mut PgArguments) -> Result<(), BoxDynError>;
-
-    /// Binds column `index` of every row as `UNNEST` parameters.
-    #[doc(hidden)]
-    fn bind_unnest(rows: &[Self], index: usize, args: &mut PgArguments) -> Result<(), BoxDynError>;
-
-    /// The optimistic-locking version, for entities with a `#[dbpat(version)]` column.
-    fn version(&self) -> Option<i64> {
-        None
-    }
-
+/// The derive implements [`TableRow`] (the glue: binding fields by column position); every
+/// `TableRow` is a `Table`. Every statement text comes from [`TableRow::sql`], rendered once.
+pub trait Table: TableRow {
     /// The row with this primary key, if any.
     fn find<'e, X>(ex: X, key: &Self::Key) -> impl Future<Output = Result<Option<Self>>> + Send
     where
@@ -188,3 +158,5 @@ pub trait Table: Entity + for<'r> FromRow<'r, PgRow> + Send + Sync + Unpin {
         Select::new().filter(filter)
     }
 }
+
+impl<T: TableRow> Table for T {}

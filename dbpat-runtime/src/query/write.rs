@@ -1,7 +1,7 @@
 //! Writes: insert, insert_exact, insert_many, update (versioned), delete.
 
 use super::read::key_args;
-use super::table::Table;
+use super::row::TableRow as Table;
 use crate::error::{Error, Result};
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{Executor, Postgres, Row};
