@@ -4,5 +4,7 @@
 //! updates and a cache-aside layer, all rendered from one `const` model per table.
 //! See the README for the attribute reference.
 
+#![warn(missing_docs)]
+
 pub use dbpat_derive::{DbEnum, Entity};
 pub use dbpat_runtime::*;

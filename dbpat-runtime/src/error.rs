@@ -1,7 +1,7 @@
 //! [`Error`]: the one error type of every dbpat data operation (queries, the cache, tiers), and
 //! the classification of driver errors into variants a caller can match on.
 //!
-//! Database errors are classified once, here, through sqlx's [`ErrorKind`](sqlx::error::ErrorKind)
+//! Database errors are classified once, here, through sqlx's `ErrorKind`
 //! where it has one (unique, foreign-key, check and not-null violations) and by SQLSTATE only
 //! for what it has not (serialization failure, deadlock, lock timeout, no partition for a row).
 //!

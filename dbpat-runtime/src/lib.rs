@@ -2,6 +2,8 @@
 //!
 //! Users depend on the `dbpat` facade crate, which re-exports this crate and the derives.
 
+#![warn(missing_docs)]
+
 pub mod cache;
 pub mod column_type;
 pub mod ddl;

@@ -32,7 +32,7 @@ pub enum Decoded<E> {
 }
 
 impl Codec {
-    /// A codec whose values carry `layout` (see [`layout_of_columns`]).
+    /// A codec whose values carry `layout` (a hash of the entity's columns, so a changed model never decodes old entries).
     pub fn new(layout: u64) -> Self {
         let mut header = [0u8; HEADER_LEN];
         header[..3].copy_from_slice(TAG);

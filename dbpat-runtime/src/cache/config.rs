@@ -56,7 +56,7 @@ impl Default for CacheConfig {
 /// How a delete finds an entity's attribute keys (`<entity>:<id>:<attribute>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AttributeSweep {
-    /// The keys written through [`EntityCache::put_attribute`], tracked in a per-id set: cost
+    /// The keys written through [`EntityCache::put_attribute`](super::EntityCache::put_attribute), tracked in a per-id set: cost
     /// proportional to the id's own keys.
     #[default]
     Tracked,

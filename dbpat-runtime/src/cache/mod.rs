@@ -20,7 +20,7 @@
 //! Per id there are three keys: the value `K`, a reader's fill lease `L`, and the writers
 //! hash `W` (`token -> deadline`). All transitions are Lua scripts (atomic on the server):
 //!
-//! 1. **Read**: `GET K`; on a miss, [`ACQUIRE`](scripts) returns the value if one appeared,
+//! 1. **Read**: `GET K`; on a miss, `ACQUIRE` returns the value if one appeared,
 //!    *bypass* if `W` has a live writer, else `SET L token NX PX lease_ttl` — the winner loads
 //!    the database, the others wait for a wake-up (pub/sub) or the lease's TTL.
 //! 2. **Fill**: stores the loaded row only if `L` still holds the reader's token.
@@ -33,7 +33,7 @@
 //!    refused. A reader's lease can only be granted when no writer is registered, so a granted
 //!    lease plus an accepted fill proves no commit happened between load and fill.
 //!
-//! In one process, concurrent misses of one key share one load ([`single_flight`]), and a
+//! In one process, concurrent misses of one key share one load (single-flight), and a
 //! joiner only takes a result that was current after it joined. Redis errors and timeouts are
 //! logged, counted ([`CacheMetrics::redis_errors`]) and answered from the database; a short
 //! circuit breaker then skips Redis; invalidations that could not be delivered are retried in

@@ -5,7 +5,7 @@
 //! - [`snapshot`]: the models the folder describes, stored as `.dbpat/schema.json` in it and
 //!   read back into the model types, borrowed from an arena the run owns.
 //! - [`diff`](mod@diff): typed [`Change`]s between two versions of the models.
-//! - [`statement`] and [`file`]: the statements and files a step is made of.
+//! - [`statement`] and [`file`](mod@file): the statements and files a step is made of.
 //! - [`plan`](mod@plan): ordering, online-safety rewriting and destructive-change detection.
 //! - [`render`]: the SQL text of the files.
 //! - [`folder`]: reading and writing the migrations folder.

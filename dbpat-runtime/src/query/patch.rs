@@ -24,7 +24,7 @@ enum SetOp {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Direct;
 
-/// A partial update of one row, from [`Table::patch`]: `SET` only the chosen columns.
+/// A partial update of one row, from [`Table::patch`](crate::Table::patch): `SET` only the chosen columns.
 ///
 /// ```no_run
 /// # use dbpat_runtime::{query::Column, Table};

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use sqlx::postgres::PgArguments;
 use sqlx::{Executor, Postgres};
 
-/// A query over entity `E`, from [`Table::query`] or [`Table::filter`].
+/// A query over entity `E`, from [`Table::query`](crate::Table::query) or [`Table::filter`](crate::Table::filter).
 ///
 /// ```
 /// # use dbpat_runtime::query::{Column, Select, Filter};

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use std::time::Duration;
 
-/// What [`ensure_partitions`] did.
+/// What [`Tiers::ensure_partitions`](super::Tiers::ensure_partitions) did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EnsureReport {
     /// Partitions this call created, oldest first.

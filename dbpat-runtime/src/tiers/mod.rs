@@ -11,7 +11,7 @@
 //!   [`Select::tiers`](crate::query::Select::tiers)).
 //!
 //! An insert whose timestamp has no partition fails with
-//! [`Error::MissingPartition`](crate::Error::MissingPartition), naming the table and the missing
+//! `Error::MissingPartition`, naming the table and the missing
 //! range.
 //!
 //! ```no_run
