@@ -4,6 +4,8 @@ use crate::support::{exists, keys, own_connection, pttl};
 use dbpat_runtime::keyspace::{Counter, CounterFlusher, FlushTarget, IdType, KeyspaceError};
 use dbpat_runtime::testing::{TestDatabase, TestRedis};
 use sqlx::PgPool;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// `articles(id, view_count)` with rows 1..=3, plus a switchable failure: while `flush_faults`
@@ -256,9 +258,14 @@ async fn concurrent_increments_with_flushes_and_faults_lose_nothing() {
             .unwrap()
             .with_pending()
     };
+    // Flush rounds completed so far. Each writer waits for one more round after every 50
+    // increments, so at least 5 flushes interleave with the writes however loaded the machine
+    // is (the other tests of this binary run alongside).
+    let done = Arc::new(AtomicUsize::new(0));
     let mut writers = Vec::new();
     for w in 0..4 {
         let c = make(own_connection().await);
+        let done = done.clone();
         writers.push(tokio::spawn(async move {
             for i in 0..250u32 {
                 let id = ((w + i) % 3 + 1).to_string();
@@ -266,6 +273,12 @@ async fn concurrent_increments_with_flushes_and_faults_lose_nothing() {
                 if i % 10 == 9 {
                     // Spread the writes out so that many flushes interleave with them.
                     tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                if i % 50 == 49 {
+                    let chunk = usize::try_from(i / 50 + 1).unwrap();
+                    while done.load(Ordering::SeqCst) < chunk {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
                 }
             }
         }));
@@ -279,6 +292,7 @@ async fn concurrent_increments_with_flushes_and_faults_lose_nothing() {
         let report = flusher.flush().await.unwrap();
         failures += report.failed.len();
         rounds += 1;
+        done.store(rounds, Ordering::SeqCst);
     }
     for w in writers {
         w.await.unwrap();
@@ -384,7 +398,7 @@ async fn a_zero_flush_period_does_not_kill_the_periodic_flusher() {
     views.incr_by("1", 4).await.unwrap();
     let flusher = CounterFlusher::new(views.clone(), db.pool().clone(), target());
     let handle = flusher.spawn_periodic(Duration::ZERO);
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while views_in_db(db.pool(), 1).await != 4 {
         assert!(!handle.is_finished(), "the periodic task died");
         assert!(std::time::Instant::now() < deadline, "never flushed");

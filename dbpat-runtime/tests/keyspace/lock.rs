@@ -204,6 +204,9 @@ async fn extreme_ttls_and_retry_delays_neither_panic_nor_fail() {
         wide.acquire("job", "1", Duration::from_millis(100)).await,
         Err(KeyspaceError::LockTimeout { .. })
     ));
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the pauses are bounded by the wait, not by RetryDelay::max"
+    );
     assert!(guard.release().await.unwrap());
 }
