@@ -21,7 +21,7 @@
 //! - `emit-sql check --database URL` exits 1, listing the drift object by object, when a live
 //!   database differs from what the models create.
 
-use crate::ddl::{render_schema, SchemaError};
+use crate::ddl::render_schema;
 use crate::entity::registered_tables;
 use crate::migrate::{self, MigrateError, MigrationOutcome};
 use crate::model::TableDef;
@@ -72,35 +72,10 @@ pub enum Command {
     },
 }
 
-/// What can go wrong in `emit-sql`.
-#[derive(Debug, thiserror::Error)]
-pub enum EmitError {
-    /// The models do not form a valid schema.
-    #[error(transparent)]
-    Schema(#[from] SchemaError),
-    /// No entity is linked into the binary.
-    #[error("no #[derive(Entity)] models are linked into this binary; reference the crate that defines them (e.g. `use my_app as _;`)")]
-    NoEntities,
-    /// Writing the output failed.
-    #[error("cannot write {path}: {source}")]
-    Write {
-        /// The output path.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// Writing or checking migrations failed.
-    #[error(transparent)]
-    Migrate(#[from] MigrateError),
-    /// `check` found differences (listed in the message).
-    #[error("{0}")]
-    Drift(String),
-}
-
 /// Runs `emit-sql` over `tables` with parsed arguments.
-pub fn run(cli: &Cli, tables: &[&'static TableDef]) -> Result<(), EmitError> {
+pub fn run(cli: &Cli, tables: &[&'static TableDef]) -> Result<(), MigrateError> {
     if tables.is_empty() {
-        return Err(EmitError::NoEntities);
+        return Err(MigrateError::NoEntities);
     }
     match &cli.command {
         None => print_schema(cli, tables),
@@ -142,7 +117,7 @@ pub fn run(cli: &Cli, tables: &[&'static TableDef]) -> Result<(), EmitError> {
                 println!("ok: the models match {}", dir.display());
                 return Ok(());
             }
-            Err(EmitError::Drift(format!(
+            Err(MigrateError::Drift(format!(
                 "the models differ from {} ({} change(s)); run `emit-sql migrate --name <what changed>`:\n{}",
                 dir.display(),
                 changes.len(),
@@ -165,7 +140,7 @@ pub fn run(cli: &Cli, tables: &[&'static TableDef]) -> Result<(), EmitError> {
                 println!("ok: the database matches the models");
                 return Ok(());
             }
-            Err(EmitError::Drift(format!(
+            Err(MigrateError::Drift(format!(
                 "the database differs from the models ({} object(s)):\n{}",
                 drift.len(),
                 drift
@@ -178,10 +153,10 @@ pub fn run(cli: &Cli, tables: &[&'static TableDef]) -> Result<(), EmitError> {
     }
 }
 
-fn print_schema(cli: &Cli, tables: &[&'static TableDef]) -> Result<(), EmitError> {
+fn print_schema(cli: &Cli, tables: &[&'static TableDef]) -> Result<(), MigrateError> {
     let sql = render_schema(tables)?;
     match &cli.out {
-        Some(path) => std::fs::write(path, sql).map_err(|source| EmitError::Write {
+        Some(path) => std::fs::write(path, sql).map_err(|source| MigrateError::Io {
             path: path.clone(),
             source,
         }),

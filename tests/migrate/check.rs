@@ -6,7 +6,7 @@ use crate::support::features;
 use crate::support::migrate as migrate_support;
 
 use clap::Parser;
-use dbpat::emit_sql::{run, Cli, EmitError};
+use dbpat::emit_sql::{run, Cli};
 use dbpat::migrate::{self, Drift, MigrateError};
 use dbpat::model::*;
 use dbpat::testing::TestDatabase;
@@ -106,7 +106,7 @@ fn destructive_changes_are_refused_without_the_flag() {
         &[&TICKETS_SHRUNK],
     )
     .unwrap_err();
-    let EmitError::Migrate(MigrateError::Destructive(list)) = &err else {
+    let MigrateError::Destructive(list) = &err else {
         panic!("expected a destructive refusal, got {err}");
     };
     let message = err.to_string();
@@ -165,14 +165,14 @@ fn check_fails_after_a_model_edit_and_passes_after_migrate() {
     // An empty folder: check fails (the models are not migrated at all).
     assert!(matches!(
         run(&cli(&dir, &["check"]), &[&TICKETS]),
-        Err(EmitError::Drift(_))
+        Err(MigrateError::Drift(_))
     ));
     run(&cli(&dir, &["migrate", "--name", "init"]), &[&TICKETS]).unwrap();
     run(&cli(&dir, &["check"]), &[&TICKETS]).unwrap();
 
     let err = run(&cli(&dir, &["check"]), &[&TICKETS_NOTED]).unwrap_err();
     let message = err.to_string();
-    assert!(matches!(err, EmitError::Drift(_)));
+    assert!(matches!(err, MigrateError::Drift(_)));
     assert!(message.contains("add column tickets.note"), "{message}");
 
     run(

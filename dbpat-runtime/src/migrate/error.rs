@@ -4,9 +4,17 @@ use super::snapshot::{SnapshotError, SNAPSHOT_PATH};
 use crate::ddl::SchemaError;
 use std::path::PathBuf;
 
-/// What can go wrong while migrating or checking.
+/// What can go wrong in `emit-sql`: printing the schema, writing migrations, or checking them.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum MigrateError {
+    /// No entity is linked into the binary.
+    #[error("no #[derive(Entity)] models are linked into this binary; reference the crate that defines them (e.g. `use my_app as _;`)")]
+    NoEntities,
+    /// `check` found differences between the models, the migrations and the database (listed
+    /// in the message).
+    #[error("{0}")]
+    Drift(String),
     /// The models (or the snapshot's models) do not form a valid schema.
     #[error(transparent)]
     Schema(#[from] SchemaError),
