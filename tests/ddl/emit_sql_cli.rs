@@ -69,6 +69,9 @@ fn bad_arguments_and_unwritable_output_fail_with_a_message() {
     let out = emit_sql(&["--out", "/nonexistent-dir/schema.sql"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("cannot write /nonexistent-dir/schema.sql")
+        String::from_utf8_lossy(&out.stderr)
+            .contains("/nonexistent-dir/schema.sql: No such file or directory"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
