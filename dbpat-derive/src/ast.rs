@@ -8,7 +8,7 @@
 use crate::attr::{self, ContainerAttrs, EnumAttrs, FieldAttrs};
 use crate::case::{apply_rename_rule, default_table_name};
 use crate::ctxt::Ctxt;
-use proc_macro2::TokenStream;
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{quote, ToTokens};
 use syn::{Data, DeriveInput, Fields, Generics, Ident, Type};
 
@@ -181,4 +181,23 @@ fn krate_path(path: Option<&syn::Path>) -> TokenStream {
         Some(path) => path.to_token_stream(),
         None => quote!(::dbpat),
     }
+}
+
+/// `tokens` with every span set to `span`: the facade path inside `quote_spanned!` code, so
+/// the errors of that code point where the rest of it does.
+pub fn respan(tokens: &TokenStream, span: Span) -> TokenStream {
+    tokens
+        .clone()
+        .into_iter()
+        .map(|mut tt| {
+            if let TokenTree::Group(g) = &tt {
+                let mut group = Group::new(g.delimiter(), respan(&g.stream(), span));
+                group.set_span(span);
+                tt = TokenTree::Group(group);
+            } else {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect()
 }

@@ -5,7 +5,7 @@
 //!
 //! Every path to the facade goes through `krate` (`#[dbpat(crate = "...")]`, else `::dbpat`).
 
-use crate::ast::{Container, Field};
+use crate::ast::{respan, Container, Field};
 use crate::attr::{DefaultAttr, IndexTarget, Interval, OnDeleteAttr};
 use crate::case::snake_case;
 use crate::names::{self, column_of};
@@ -85,6 +85,7 @@ fn cache_entity(cont: &Container) -> TokenStream {
     let ident = syn::Ident::new(&cont.ident.to_string(), cache.span);
     let key_ty = key.ty;
     let key_field = key.ident;
+    let krate = &respan(krate, cache.span);
     quote_spanned! {cache.span=>
         impl #krate::cache::CacheEntity for #ident {
             type Id = #key_ty;
@@ -97,6 +98,7 @@ fn cache_entity(cont: &Container) -> TokenStream {
 
 fn column_type(krate: &TokenStream, field: &Field) -> TokenStream {
     let ty = field.ty;
+    let krate = &respan(krate, ty_span(field));
     quote_spanned!(ty_span(field)=> <#ty as #krate::ColumnType>)
 }
 
@@ -202,6 +204,7 @@ fn column_def(cont: &Container, field: &Field) -> TokenStream {
                 Some(OnDeleteAttr::SetDefault) => quote!(SetDefault),
                 Some(OnDeleteAttr::NoAction) => quote!(NoAction),
             };
+            let krate = &respan(krate, r.target_span());
             quote_spanned! {r.target_span()=>
                 ::core::option::Option::Some(#krate::model::ForeignKeyDef {
                     name: #fk_name,
@@ -380,6 +383,7 @@ fn assertions(cont: &Container) -> Vec<TokenStream> {
 }
 
 fn assertion(cont: &Container, krate: &TokenStream, rule: &TypeRule) -> TokenStream {
+    let krate = &respan(krate, rule.span);
     let msg = escape_braces(&rule.message);
     let holds = match &rule.requirement {
         Requirement::EnumValue { field, value } => {
@@ -387,28 +391,28 @@ fn assertion(cont: &Container, krate: &TokenStream, rule: &TypeRule) -> TokenStr
         }
         Requirement::SingleColumnKey(r) => {
             let target = ref_target(cont, r);
-            quote!(<#target as #krate::Entity>::PRIMARY_KEY.len() == 1)
+            quote_spanned!(rule.span=> <#target as #krate::Entity>::PRIMARY_KEY.len() == 1)
         }
         Requirement::SameKeyType { field, references } => {
             let target = ref_target(cont, references);
             let st = sql_type(krate, field);
-            quote!(#krate::model::same_type(#st, <#target as #krate::Entity>::KEY_SQL_TYPE))
+            quote_spanned!(rule.span=> #krate::model::same_type(#st, <#target as #krate::Entity>::KEY_SQL_TYPE))
         }
         Requirement::TimestampTz(field) => {
             let st = sql_type(krate, field);
-            quote!(#st.is_scalar(#krate::model::BaseType::TimestampTz))
+            quote_spanned!(rule.span=> #st.is_scalar(#krate::model::BaseType::TimestampTz))
         }
         Requirement::Integer(field) => {
             let st = sql_type(krate, field);
-            quote!(!#st.array && #st.base.is_integer())
+            quote_spanned!(rule.span=> !#st.array && #st.base.is_integer())
         }
         Requirement::GinOperand(field) => {
             let st = sql_type(krate, field);
-            quote!(#krate::model::gin_default_opclass(#st).is_some() || #st.array)
+            quote_spanned!(rule.span=> #krate::model::gin_default_opclass(#st).is_some() || #st.array)
         }
         Requirement::Text(field) => {
             let st = sql_type(krate, field);
-            quote!(#st.is_scalar(#krate::model::BaseType::Text))
+            quote_spanned!(rule.span=> #st.is_scalar(#krate::model::BaseType::Text))
         }
     };
     quote_spanned! {rule.span=>
@@ -426,6 +430,7 @@ fn enum_value_assertion(
     value: &str,
 ) -> TokenStream {
     let ct = column_type(krate, field);
+    let krate = &respan(krate, rule.span);
     let head = &rule.message;
     quote_spanned! {rule.span=>
         if !#krate::model::enum_allows(#ct::ENUM_VALUES, #value) {

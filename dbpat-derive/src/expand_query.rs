@@ -2,7 +2,7 @@
 //! fields by column position, `find_by_<unique field>` and `search`. All SQL comes from the
 //! runtime (`TableSql`), rendered once per entity.
 
-use crate::ast::Container;
+use crate::ast::{respan, Container};
 use crate::attr::IndexTarget;
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -28,6 +28,7 @@ pub fn expand(cont: &Container) -> TokenStream {
         // field type: an unsupported type is one `ColumnType` error there (rustc deduplicates
         // the identical errors of every use).
         let span = ty_span(ty);
+        let krate = &respan(krate, span);
         let col = &field.column;
         let decode = quote_spanned!(span=> <#ty as #krate::ColumnType>::__decode);
         from_row.push(quote!(#f: #decode(row, #col)?));
@@ -44,6 +45,7 @@ pub fn expand(cont: &Container) -> TokenStream {
         [one] => {
             let ty = one.ty;
             let f = one.ident;
+            let krate = &respan(krate, ty_span(ty));
             let bind = quote_spanned!(ty_span(ty)=> <#ty as #krate::ColumnType>::__bind);
             (
                 quote!(#ty),
@@ -57,7 +59,10 @@ pub fn expand(cont: &Container) -> TokenStream {
             let idx = (0..many.len()).map(syn::Index::from);
             let binds = tys
                 .iter()
-                .map(|ty| quote_spanned!(ty_span(ty)=> <#ty as #krate::ColumnType>::__bind));
+                .map(|ty| {
+                    let krate = &respan(krate, ty_span(ty));
+                    quote_spanned!(ty_span(ty)=> <#ty as #krate::ColumnType>::__bind)
+                });
             (
                 quote!((#(#tys,)*)),
                 quote!((#(::core::clone::Clone::clone(&self.#fs),)*)),
@@ -173,11 +178,13 @@ pub fn inherent_impl(cont: &Container, placeholder: Option<&TokenStream>) -> Tok
             "The row whose `{}` equals `value` (`SELECT ... WHERE {} = $1`, served by its UNIQUE index).",
             field.column, field.column
         );
+        let krate = &respan(krate, ty_span(ty));
+        let sqlx = &respan(&sqlx, ty_span(ty));
         let value_ty = quote_spanned!(ty_span(ty)=> <#ty as #krate::ColumnType>::Value);
         let value_param = quote_spanned!(ty_span(ty)=> impl #krate::query::IntoValue<#value_ty>);
         let body = match placeholder {
             Some(placeholder) => quote!(let _ = (ex, value); #placeholder),
-            None => quote! {
+            None => quote_spanned! {ty_span(ty)=>
                 #krate::__private::find_by_unique::<Self, X, #value_ty>(
                     ex,
                     #i,

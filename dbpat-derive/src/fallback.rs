@@ -11,7 +11,7 @@
 //! the `const` assertions (they would repeat or guess). A generic input gets no fallback, as
 //! its impls could not be written without the generics it must not have.
 
-use crate::ast::{Container, Enum, Field};
+use crate::ast::{respan, Container, Enum, Field};
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned as _;
@@ -54,6 +54,7 @@ pub fn entity(cont: &Container) -> TokenStream {
     let key_sql_type = match keys.first() {
         Some(key) => {
             let ty = key.ty;
+            let krate = &respan(krate, ty.span());
             quote_spanned!(ty.span()=> <#ty as #krate::ColumnType>::SQL_TYPE)
         }
         None => quote!(#krate::model::SqlType::scalar(#krate::model::BaseType::Uuid)),
@@ -86,6 +87,7 @@ pub fn entity(cont: &Container) -> TokenStream {
             // Clone derive is the model's own error, reported there.
             let ident = syn::Ident::new(&ident.to_string(), cache.span);
             let key_ty = key.ty;
+            let krate = &respan(krate, cache.span);
             quote_spanned! {cache.span=>
                 impl #krate::cache::CacheEntity for #ident {
                     type Id = #key_ty;
