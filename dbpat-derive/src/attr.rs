@@ -517,9 +517,9 @@ fn parse_cache(cx: &Ctxt, meta: &ParseNestedMeta) -> syn::Result<CacheAttr> {
         hash_tag: false,
     };
     if meta.input.peek(Token![=]) {
-        return Err(meta.error(
-            "`cache` takes its options in parentheses: write `cache(ttl = \"15m\")`",
-        ));
+        return Err(
+            meta.error("`cache` takes its options in parentheses: write `cache(ttl = \"15m\")`")
+        );
     }
     if !meta.input.peek(syn::token::Paren) {
         // A bare `cache`: read, and refused for its missing TTL by the validation.

@@ -54,11 +54,7 @@ impl Ctxt {
     /// compiler that does not expose span positions (before Rust 1.88) every position reads
     /// as 0 and the stable sort keeps the order in which the errors were found.
     pub fn check(self) -> Result<(), syn::Error> {
-        let mut errors = self
-            .errors
-            .borrow_mut()
-            .take()
-            .expect("Ctxt checked twice");
+        let mut errors = self.errors.borrow_mut().take().expect("Ctxt checked twice");
         errors.sort_by_key(|err| {
             let start = err.span().start();
             (start.line, start.column)

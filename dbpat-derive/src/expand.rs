@@ -58,9 +58,8 @@ pub fn expand(cont: &Container) -> TokenStream {
             };
         }
 
-        const _: () = {
-            #(#assertions)*
-        };
+        // One `const` per assertion: each violation is reported, not only the first.
+        #(const _: () = { #assertions };)*
 
         #krate::__private::inventory::submit! {
             #krate::EntityRegistration::new(&<#ident as #krate::Entity>::TABLE)

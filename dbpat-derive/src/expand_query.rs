@@ -57,12 +57,10 @@ pub fn expand(cont: &Container) -> TokenStream {
             let tys: Vec<_> = many.iter().map(|k| k.ty).collect();
             let fs = many.iter().map(|k| k.ident);
             let idx = (0..many.len()).map(syn::Index::from);
-            let binds = tys
-                .iter()
-                .map(|ty| {
-                    let krate = &respan(krate, ty_span(ty));
-                    quote_spanned!(ty_span(ty)=> <#ty as #krate::ColumnType>::__bind)
-                });
+            let binds = tys.iter().map(|ty| {
+                let krate = &respan(krate, ty_span(ty));
+                quote_spanned!(ty_span(ty)=> <#ty as #krate::ColumnType>::__bind)
+            });
             (
                 quote!((#(#tys,)*)),
                 quote!((#(::core::clone::Clone::clone(&self.#fs),)*)),
@@ -75,13 +73,13 @@ pub fn expand(cont: &Container) -> TokenStream {
     };
 
     let version = cont.version_field().map(|f| {
-            let fi = f.ident;
-            quote! {
-                fn version(&self) -> ::core::option::Option<i64> {
-                    ::core::option::Option::Some(::core::convert::From::from(self.#fi))
-                }
+        let fi = f.ident;
+        quote! {
+            fn version(&self) -> ::core::option::Option<i64> {
+                ::core::option::Option::Some(::core::convert::From::from(self.#fi))
             }
-        });
+        }
+    });
 
     quote! {
         #inherent

@@ -61,10 +61,7 @@ pub fn derive_db_enum(input: TokenStream) -> TokenStream {
     match (cx.check(), db_enum) {
         (Ok(()), Some(db_enum)) => db_enum::expand(&db_enum, None).into(),
         (Err(err), db_enum) => {
-            let mut tokens = db_enum
-                .as_ref()
-                .map(fallback::db_enum)
-                .unwrap_or_default();
+            let mut tokens = db_enum.as_ref().map(fallback::db_enum).unwrap_or_default();
             tokens.extend(err.to_compile_error());
             tokens.into()
         }

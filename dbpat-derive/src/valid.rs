@@ -167,8 +167,7 @@ impl<'a> Container<'a> {
                     if !types::is_integer(field.ty) || types::option_inner(field.ty).is_some() {
                         cx.error_spanned_by(field.ty, "a version column is an integer (i32 or i64, not Option); it starts at 1 and each versioned update adds 1");
                     }
-                } else if !types::is_datetime(field.ty) || types::option_inner(field.ty).is_some()
-                {
+                } else if !types::is_datetime(field.ty) || types::option_inner(field.ty).is_some() {
                     cx.error_spanned_by(field.ty, format!("`{name}` is a TIMESTAMPTZ set by the server; declare it as chrono::DateTime<Utc>"));
                 }
                 if let Some(d) = &a.default {
@@ -438,10 +437,7 @@ pub struct TypeRule<'c, 'a> {
 /// What a [`TypeRule`] asserts; see the module docs.
 pub enum Requirement<'c, 'a> {
     /// The text default `value` is one of the field type's enum values (if it has any).
-    EnumValue {
-        field: &'c Field<'a>,
-        value: String,
-    },
+    EnumValue { field: &'c Field<'a>, value: String },
     /// The referenced entity has a single-column primary key.
     SingleColumnKey(&'c ReferencesAttr),
     /// The field's SQL type is the referenced entity's key type.
