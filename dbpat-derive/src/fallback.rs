@@ -22,8 +22,10 @@ fn placeholder(ident: &syn::Ident, derive: &str) -> TokenStream {
     quote!(::core::unimplemented!(#msg))
 }
 
-/// The key fields the fallback `Table::Key` is made of: the primary key, else a field whose
-/// `primary_key` was misspelled, else a field named `id`; `()` when there is none.
+/// The key fields the fallback `Table::Key` and `Entity::PRIMARY_KEY` are made of: the
+/// primary key, else a field whose `primary_key` was misspelled, else a field named `id`
+/// (`()` and `["id"]` when there is none). A guess that makes the code using the entity, and
+/// the entities referencing it, compile as they will once the model is fixed.
 fn key_fields<'c, 'a>(cont: &'c Container<'a>) -> Vec<&'c Field<'a>> {
     let keys: Vec<_> = cont.primary_key().collect();
     if !keys.is_empty() {
@@ -49,8 +51,12 @@ pub fn entity(cont: &Container) -> TokenStream {
     let table = &cont.table;
     let entity_name = ident.to_string();
     let body = placeholder(ident, "Entity");
-    let primary_key: Vec<&str> = cont.primary_key().map(|f| f.column.as_str()).collect();
     let keys = key_fields(cont);
+    // One column when the key is unknown: an entity referencing this one asserts that.
+    let primary_key: Vec<&str> = match keys.as_slice() {
+        [] => vec!["id"],
+        keys => keys.iter().map(|f| f.column.as_str()).collect(),
+    };
     let key_sql_type = match keys.first() {
         Some(key) => {
             let ty = key.ty;

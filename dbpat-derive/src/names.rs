@@ -8,7 +8,7 @@ use crate::case::{slug, truncate_ident};
 use syn::Ident;
 
 /// The column name of the field `ident` (falls back to the ident when it is not a field; that
-/// case is reported by the checks).
+/// case is reported by the validation).
 pub fn column_of(cont: &Container, ident: &Ident) -> String {
     cont.field(ident)
         .map(|f| f.column.clone())

@@ -26,6 +26,23 @@ pub struct User {
     version: i64,
 }
 
+// A valid model referencing a broken one: its foreign-key assertions see a one-column key of
+// the right type (the misspelled `primary_key` field), so they report nothing either.
+#[derive(Entity)]
+pub struct Author {
+    #[dbpat(primay_key)]
+    id: Uuid,
+    name: String,
+}
+
+#[derive(Entity)]
+pub struct Post {
+    #[dbpat(primary_key)]
+    id: Uuid,
+    #[dbpat(references(Author, on_delete = cascade))]
+    author_id: Uuid,
+}
+
 // Uses every kind of item the derives emit.
 async fn uses(pool: &sqlx::PgPool) -> dbpat::query::Result<()> {
     let _: &str = User::TABLE_NAME;
@@ -41,6 +58,9 @@ async fn uses(pool: &sqlx::PgPool) -> dbpat::query::Result<()> {
     }
     let _: Option<User> = User::find_by_id(pool, &Uuid::nil()).await?;
     let _: Option<User> = User::find_by_email(pool, "a@example.com").await?;
+    let _: Option<Author> = Author::find_by_id(pool, &Uuid::nil()).await?;
+    let _ = Author::NAME.eq("Ann");
+    let _ = <Post as Entity>::TABLE;
     let _ = User::EMAIL.eq("a@example.com");
     let _: &[&str] = Status::VALUES;
     let _: &str = Status::Suspended.as_str();
