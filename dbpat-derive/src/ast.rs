@@ -14,8 +14,11 @@ use syn::{Data, DeriveInput, Fields, Generics, Ident, Type};
 
 /// A `#[derive(Entity)]` input.
 pub struct Container<'a> {
+    /// The struct's name.
     pub ident: &'a Ident,
+    /// Its generics (an entity may have none).
     pub generics: &'a Generics,
+    /// Its struct-level `#[dbpat(...)]` attributes.
     pub attrs: ContainerAttrs,
     /// The SQL table name (`table = "..."`, or the pluralised snake_case name).
     pub table: String,
@@ -27,8 +30,11 @@ pub struct Container<'a> {
 
 /// One field of an entity: one column.
 pub struct Field<'a> {
+    /// The field's name.
     pub ident: &'a Ident,
+    /// Its type as written.
     pub ty: &'a Type,
+    /// Its `#[dbpat(...)]` attributes.
     pub attrs: FieldAttrs,
     /// The SQL column name (the field name, or `column = "..."`).
     pub column: String,
@@ -120,15 +126,21 @@ impl<'a> Container<'a> {
 
 /// A `#[derive(DbEnum)]` input.
 pub struct Enum<'a> {
+    /// The enum's name.
     pub ident: &'a Ident,
+    /// Its generics (a `DbEnum` may have none).
     pub generics: &'a Generics,
+    /// Its `#[dbpat(...)]` attributes.
     pub attrs: EnumAttrs,
+    /// Its variants, in declaration order.
     pub variants: Vec<Variant<'a>>,
 }
 
 /// One variant of a `DbEnum`: one TEXT value.
 pub struct Variant<'a> {
+    /// The variant's name.
     pub ident: &'a Ident,
+    /// Its fields (a `DbEnum` variant may have none).
     pub fields: &'a Fields,
     /// The TEXT value it is stored as (the rename, or the enum's rename rule applied).
     pub value: String,

@@ -152,13 +152,18 @@ pub struct ContainerAttrs {
 pub struct CacheAttr {
     /// The `cache` key.
     pub span: Span,
+    /// `ttl = ...`, in seconds.
     pub ttl: Option<Spanned<u64>>,
     /// A `ttl` was written (or a misspelling of it), even if its value was rejected: the
     /// "needs a TTL" error would only repeat the error already reported.
     pub ttl_attempted: bool,
+    /// `negative_ttl = ...`, in seconds.
     pub negative_ttl: Option<Spanned<u64>>,
+    /// `prefix = "..."`.
     pub prefix: Option<Spanned<String>>,
+    /// `write_through`.
     pub write_through: bool,
+    /// `hash_tag`.
     pub hash_tag: bool,
 }
 
@@ -166,11 +171,11 @@ pub struct CacheAttr {
 pub enum IndexTarget {
     /// Fields, each ascending (`false`) or descending (`true`); empty when none were written.
     Columns(Vec<(Ident, bool)>),
-    Gin {
-        column: Ident,
-        ops: Option<String>,
-    },
+    /// `gin(field)` or `gin(field, ops = "...")`.
+    Gin { column: Ident, ops: Option<String> },
+    /// `expr = "..."`.
     Expr(String),
+    /// `fulltext(field, ...)` with its `language` (`english` when not written).
     FullText {
         columns: Vec<Ident>,
         language: String,
@@ -181,9 +186,13 @@ pub enum IndexTarget {
 pub struct IndexAttr {
     /// The `index` key.
     pub span: Span,
+    /// `name = "..."`.
     pub name: Option<Spanned<String>>,
+    /// `unique`.
     pub unique: bool,
+    /// `where = "..."`.
     pub predicate: Option<String>,
+    /// What the index is over.
     pub target: IndexTarget,
     /// `language = "..."`, written (it is already in a full-text target).
     pub language: Option<Spanned<String>>,
@@ -195,26 +204,34 @@ pub struct IndexAttr {
 pub struct UniqueAttr {
     /// The `unique` key.
     pub span: Span,
+    /// `name = "..."`.
     pub name: Option<String>,
+    /// The fields, in order.
     pub columns: Vec<Ident>,
 }
 
 /// A table `check = "..."` or `check(name = "...", expr = "...")`.
 pub struct CheckAttr {
+    /// `name = "..."`.
     pub name: Option<String>,
+    /// The SQL expression.
     pub expr: String,
 }
 
 /// A partition interval.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Interval {
+    /// `month`.
     Month,
+    /// `quarter`.
     Quarter,
 }
 
 /// `partition(by = ..., interval = ..., from = "...", count = N)`.
 pub struct PartitionAttr {
+    /// `by = <field>`.
     pub column: Ident,
+    /// `interval = ...`.
     pub interval: Interval,
     /// (year, month) of the first partition, at the `from` key.
     pub from: Spanned<(i32, u32)>,
@@ -236,10 +253,15 @@ pub enum DefaultAttr {
 /// An ON DELETE action.
 #[derive(Clone, Copy)]
 pub enum OnDeleteAttr {
+    /// `cascade`.
     Cascade,
+    /// `restrict`.
     Restrict,
+    /// `set_null`.
     SetNull,
+    /// `set_default`.
     SetDefault,
+    /// `no_action`.
     NoAction,
 }
 
@@ -247,7 +269,9 @@ pub enum OnDeleteAttr {
 pub struct ReferencesAttr {
     /// The `references` key.
     pub span: Span,
+    /// The referenced entity (`Self` for a self-reference).
     pub target: syn::Path,
+    /// `on_delete = ...`, at the action.
     pub on_delete: Option<Spanned<OnDeleteAttr>>,
 }
 
@@ -279,6 +303,7 @@ pub enum SqlTypeName {
 pub struct SqlTypeAttr {
     /// The literal.
     pub span: Span,
+    /// The type it names.
     pub name: SqlTypeName,
     /// Written with `[]`.
     pub array: bool,
@@ -297,20 +322,33 @@ impl SqlTypeAttr {
 /// Field-level `#[dbpat(...)]` attributes.
 #[derive(Default)]
 pub struct FieldAttrs {
+    /// `primary_key`.
     pub primary_key: Option<Span>,
     /// An unknown key that is a misspelling of `primary_key` (suppresses "no primary key").
     pub primary_key_typo: bool,
+    /// `no_default`.
     pub no_default: Option<Span>,
+    /// `column = "..."`.
     pub column: Option<Spanned<String>>,
+    /// `unique`.
     pub unique: Option<Span>,
+    /// `default = ...` or `default_sql = "..."`, at its literal.
     pub default: Option<Spanned<DefaultAttr>>,
+    /// Every `check = "..."`.
     pub checks: Vec<String>,
+    /// `references(...)`.
     pub references: Option<ReferencesAttr>,
+    /// `created_at`.
     pub created_at: Option<Span>,
+    /// `updated_at`.
     pub updated_at: Option<Span>,
+    /// `version`.
     pub version: Option<Span>,
+    /// `numeric(precision = P, scale = S)`, at the `numeric` key.
     pub numeric: Option<Spanned<(u8, u8)>>,
+    /// `money`.
     pub money: Option<Span>,
+    /// `sql_type = "..."`.
     pub sql_type: Option<SqlTypeAttr>,
 }
 
