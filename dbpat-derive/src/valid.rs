@@ -474,7 +474,7 @@ impl Field<'_> {
         }
         let a = &self.attrs;
         if let Some(n) = &a.numeric {
-            check_numeric_range(cx, n.value, n.span);
+            check_numeric_range(cx, n.value, n.span, true);
         }
         if let Some(span) = a.money.or(a.numeric.as_ref().map(|n| n.span)) {
             if types::is_float(self.ty) {
@@ -549,7 +549,7 @@ impl SqlTypeAttr {
     fn validate(&self, cx: &Ctxt) {
         let refusal = match self.name {
             SqlTypeName::Base(_, Some(ps)) => {
-                check_numeric_range(cx, ps, self.span);
+                check_numeric_range(cx, ps, self.span, false);
                 return;
             }
             SqlTypeName::Base(_, None) => return,
@@ -563,11 +563,18 @@ impl SqlTypeAttr {
     }
 }
 
-fn check_numeric_range(cx: &Ctxt, (p, s): (u8, u8), span: Span) {
-    if p == 0 || p > 100 || s > p {
+/// `numeric(precision = P, scale = S)` caps P at 100; `sql_type = "numeric(p,s)"` takes any
+/// precision PostgreSQL does.
+fn check_numeric_range(cx: &Ctxt, (p, s): (u8, u8), span: Span, capped: bool) {
+    if capped && (p == 0 || p > 100 || s > p) {
         cx.error_at(
             span,
             "NUMERIC needs 1 <= precision <= 100 and scale <= precision",
+        );
+    } else if p == 0 || s > p {
+        cx.error_at(
+            span,
+            "NUMERIC needs a precision of at least 1 and a scale no larger: e.g. sql_type = \"numeric(19,4)\"",
         );
     }
 }
