@@ -1199,3 +1199,54 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod slot_tests {
+    use crate::ctxt::Ctxt;
+    use syn::parse_quote;
+
+    fn errors(cx: Ctxt) -> Vec<String> {
+        match cx.check() {
+            Ok(()) => Vec::new(),
+            Err(err) => err.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_repeated_key_is_an_error_and_the_first_value_is_kept() {
+        let item: syn::DeriveInput = parse_quote! {
+            #[dbpat(table = "first")]
+            #[dbpat(table = "second", archive, archive)]
+            struct S;
+        };
+        let cx = Ctxt::new();
+        let attrs = super::parse_container(&cx, &item.attrs);
+        assert_eq!(attrs.table.unwrap().value, "first");
+        assert!(attrs.archive);
+        assert_eq!(
+            errors(cx),
+            [
+                "duplicate dbpat attribute `table`; write it once (the first one is kept)",
+                "duplicate dbpat attribute `archive`; write it once (the first one is kept)",
+            ]
+        );
+    }
+
+    #[test]
+    fn default_and_default_sql_conflict() {
+        let field: syn::Field = parse_quote! {
+            #[dbpat(default_sql = "'x'", default = "y")]
+            code: String
+        };
+        let cx = Ctxt::new();
+        let attrs = super::parse_field(&cx, &field.attrs);
+        assert!(matches!(
+            attrs.default.unwrap().value,
+            super::DefaultAttr::Sql(_)
+        ));
+        assert_eq!(
+            errors(cx),
+            ["`default` conflicts with the `default_sql` before it: both set the column's default; keep one"]
+        );
+    }
+}

@@ -77,3 +77,37 @@ impl Drop for Ctxt {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Ctxt;
+    use proc_macro2::TokenStream;
+    use std::str::FromStr;
+
+    #[test]
+    fn errors_come_out_in_source_order() {
+        let tokens: Vec<_> = TokenStream::from_str("first\nsecond third")
+            .unwrap()
+            .into_iter()
+            .collect();
+        let cx = Ctxt::new();
+        cx.error_at(tokens[2].span(), "third");
+        cx.error_at(tokens[0].span(), "first");
+        cx.error_at(tokens[1].span(), "second");
+        let messages: Vec<String> = cx
+            .check()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(messages, ["first", "second", "third"]);
+    }
+
+    #[test]
+    #[should_panic(expected = "without checking")]
+    fn an_unchecked_context_panics() {
+        let cx = Ctxt::new();
+        cx.error_at(proc_macro2::Span::call_site(), "lost");
+        drop(cx);
+    }
+}
