@@ -1,24 +1,30 @@
-//! Code generation for `#[derive(Entity)]`: the `Entity` impl with its `const TableDef`,
-//! compile-time assertions that need the field types, and the link-time registration.
+//! Code generation for `#[derive(Entity)]` of a valid model: the `Entity` impl with its
+//! `const TableDef`, the `const` assertions of the rules that need the field types (decided in
+//! [`crate::valid`]), and the link-time registration. A model with errors is expanded by
+//! [`crate::fallback`] instead.
+//!
+//! Every path to the facade goes through `krate` (`#[dbpat(crate = "...")]`, else `::dbpat`).
 
-use crate::ast::{Container, Field};
+use crate::ast::{respan, Container, Field};
 use crate::attr::{DefaultAttr, IndexTarget, Interval, OnDeleteAttr};
 use crate::case::snake_case;
 use crate::names::{self, column_of};
-use crate::types;
+use crate::valid::{Requirement, TypeRule};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 
+/// The impls of a model that passed validation.
 pub fn expand(cont: &Container) -> TokenStream {
+    let krate = &cont.krate();
     let ident = cont.ident;
     let table = &cont.table;
     let entity_name = ident.to_string();
     let columns = cont.fields.iter().map(|f| column_def(cont, f));
     let primary_key: Vec<&str> = cont.primary_key().map(|f| f.column.as_str()).collect();
     let key_type = match cont.primary_key().next() {
-        Some(f) => sql_type(f),
-        None => quote!(::dbpat::model::SqlType::scalar(
-            ::dbpat::model::BaseType::Uuid
+        Some(f) => sql_type(krate, f),
+        None => quote!(#krate::model::SqlType::scalar(
+            #krate::model::BaseType::Uuid
         )),
     };
     let uniques = uniques(cont);
@@ -33,11 +39,11 @@ pub fn expand(cont: &Container) -> TokenStream {
     let cache_entity = cache_entity(cont);
 
     quote! {
-        impl ::dbpat::Entity for #ident {
+        impl #krate::Entity for #ident {
             const TABLE_NAME: &'static str = #table;
             const PRIMARY_KEY: &'static [&'static str] = &[#(#primary_key),*];
-            const KEY_SQL_TYPE: ::dbpat::model::SqlType = #key_type;
-            const TABLE: ::dbpat::model::TableDef<'static> = ::dbpat::model::TableDef {
+            const KEY_SQL_TYPE: #krate::model::SqlType = #key_type;
+            const TABLE: #krate::model::TableDef<'static> = #krate::model::TableDef {
                 name: #table,
                 entity: #entity_name,
                 columns: &[#(#columns),*],
@@ -52,12 +58,11 @@ pub fn expand(cont: &Container) -> TokenStream {
             };
         }
 
-        const _: () = {
-            #(#assertions)*
-        };
+        // One `const` per assertion: each violation is reported, not only the first.
+        #(const _: () = { #assertions };)*
 
-        ::dbpat::__private::inventory::submit! {
-            ::dbpat::EntityRegistration::new(&<#ident as ::dbpat::Entity>::TABLE)
+        #krate::__private::inventory::submit! {
+            #krate::EntityRegistration::new(&<#ident as #krate::Entity>::TABLE)
         }
 
         #query
@@ -69,6 +74,7 @@ pub fn expand(cont: &Container) -> TokenStream {
 /// For a cached entity: the `CacheEntity` impl (the id is the single key column). Its serde
 /// and `Clone` bounds point at the `cache(...)` attribute when the struct lacks them.
 fn cache_entity(cont: &Container) -> TokenStream {
+    let krate = &cont.krate();
     let keys: Vec<&Field> = cont.primary_key().collect();
     let (Some(cache), [key]) = (&cont.attrs.cache, keys.as_slice()) else {
         return TokenStream::new();
@@ -79,25 +85,27 @@ fn cache_entity(cont: &Container) -> TokenStream {
     let key_ty = key.ty;
     let key_field = key.ident;
     let policy = cache_policy(cont, cache);
+    let krate = &respan(krate, cache.span);
     quote_spanned! {cache.span=>
-        impl ::dbpat::cache::CacheEntity for #ident {
+        impl #krate::cache::CacheEntity for #ident {
             type Id = #key_ty;
             fn cache_id(&self) -> Self::Id {
                 ::core::clone::Clone::clone(&self.#key_field)
             }
             fn entity_name() -> &'static str {
-                <Self as ::dbpat::Entity>::TABLE.entity
+                <Self as #krate::Entity>::TABLE.entity
             }
         }
-        impl ::dbpat::cache::CachedEntity for #ident {
-            const POLICY: ::dbpat::model::CachePolicy = #policy;
+        impl #krate::cache::CachedEntity for #ident {
+            const POLICY: #krate::model::CachePolicy = #policy;
         }
     }
 }
 
-fn column_type(field: &Field) -> TokenStream {
+fn column_type(krate: &TokenStream, field: &Field) -> TokenStream {
     let ty = field.ty;
-    quote_spanned!(ty_span(field)=> <#ty as ::dbpat::ColumnType>)
+    let krate = &respan(krate, ty_span(field));
+    quote_spanned!(ty_span(field)=> <#ty as #krate::ColumnType>)
 }
 
 fn ty_span(field: &Field) -> Span {
@@ -105,16 +113,18 @@ fn ty_span(field: &Field) -> Span {
 }
 
 /// The field's SQL type: from `ColumnType`, with `money`/`numeric`/`sql_type` applied.
-fn sql_type(field: &Field) -> TokenStream {
-    let ct = column_type(field);
+fn sql_type(krate: &TokenStream, field: &Field) -> TokenStream {
+    let ct = column_type(krate, field);
     if let Some(o) = &field.attrs.sql_type {
-        let base = syn::Ident::new(&o.base, Span::call_site());
-        let base = match o.precision_scale {
-            Some((p, s)) => quote!(::dbpat::model::BaseType::Numeric { precision: #p, scale: #s }),
-            None => quote!(::dbpat::model::BaseType::#base),
+        // The validation refused every other name; this runs only on a valid model.
+        let (base, precision_scale) = o.base().expect("sql_type validated");
+        let base = syn::Ident::new(base, Span::call_site());
+        let base = match precision_scale {
+            Some((p, s)) => quote!(#krate::model::BaseType::Numeric { precision: #p, scale: #s }),
+            None => quote!(#krate::model::BaseType::#base),
         };
         let array = o.array;
-        return quote!(::dbpat::model::SqlType { base: #base, array: #array });
+        return quote!(#krate::model::SqlType { base: #base, array: #array });
     }
     if let Some(n) = &field.attrs.numeric {
         let (p, s) = n.value;
@@ -126,19 +136,20 @@ fn sql_type(field: &Field) -> TokenStream {
     quote!(#ct::SQL_TYPE)
 }
 
-fn default_value(d: &DefaultAttr) -> TokenStream {
+fn default_value(krate: &TokenStream, d: &DefaultAttr) -> TokenStream {
     match d {
-        DefaultAttr::Text(s) => quote!(::dbpat::model::DefaultValue::Text(#s)),
-        DefaultAttr::Literal(s) => quote!(::dbpat::model::DefaultValue::Literal(#s)),
-        DefaultAttr::Sql(s) => quote!(::dbpat::model::DefaultValue::Expr(#s)),
+        DefaultAttr::Text(s) => quote!(#krate::model::DefaultValue::Text(#s)),
+        DefaultAttr::Literal(s) => quote!(#krate::model::DefaultValue::Literal(#s)),
+        DefaultAttr::Sql(s) => quote!(#krate::model::DefaultValue::Expr(#s)),
     }
 }
 
 fn column_def(cont: &Container, field: &Field) -> TokenStream {
+    let krate = &cont.krate();
     let name = &field.column;
     let field_name = field.ident.to_string();
-    let ct = column_type(field);
-    let sql_type = sql_type(field);
+    let ct = column_type(krate, field);
+    let sql_type = sql_type(krate, field);
     let a = &field.attrs;
     let role = if a.created_at.is_some() {
         quote!(CreatedAt)
@@ -150,14 +161,14 @@ fn column_def(cont: &Container, field: &Field) -> TokenStream {
         quote!(Plain)
     };
     let generated_key = a.primary_key.is_some()
-        && !a.no_default
+        && a.no_default.is_none()
         && a.default.is_none()
         && a.references.is_none()
         && a.created_at.is_none()
         && a.updated_at.is_none()
         && a.version.is_none();
     let (default, generated) = if let Some(d) = &a.default {
-        let d = default_value(&d.value);
+        let d = default_value(krate, &d.value);
         (
             quote!(::core::option::Option::Some(#d)),
             quote!(::core::option::Option::None),
@@ -165,21 +176,21 @@ fn column_def(cont: &Container, field: &Field) -> TokenStream {
     } else if a.created_at.is_some() || a.updated_at.is_some() {
         (
             quote!(::core::option::Option::Some(
-                ::dbpat::model::DefaultValue::Expr("NOW()")
+                #krate::model::DefaultValue::Expr("NOW()")
             )),
             quote!(::core::option::Option::None),
         )
     } else if a.version.is_some() {
         (
             quote!(::core::option::Option::Some(
-                ::dbpat::model::DefaultValue::Literal("1")
+                #krate::model::DefaultValue::Literal("1")
             )),
             quote!(::core::option::Option::None),
         )
     } else if generated_key {
         (
-            quote!(::dbpat::model::key_default(#sql_type)),
-            quote!(::dbpat::model::key_generated(#sql_type)),
+            quote!(#krate::model::key_default(#sql_type)),
+            quote!(#krate::model::key_generated(#sql_type)),
         )
     } else {
         (
@@ -199,19 +210,20 @@ fn column_def(cont: &Container, field: &Field) -> TokenStream {
                 Some(OnDeleteAttr::SetDefault) => quote!(SetDefault),
                 Some(OnDeleteAttr::NoAction) => quote!(NoAction),
             };
+            let krate = &respan(krate, r.target_span());
             quote_spanned! {r.target_span()=>
-                ::core::option::Option::Some(::dbpat::model::ForeignKeyDef {
+                ::core::option::Option::Some(#krate::model::ForeignKeyDef {
                     name: #fk_name,
-                    table: <#target as ::dbpat::Entity>::TABLE_NAME,
-                    column: <#target as ::dbpat::Entity>::PRIMARY_KEY[0],
-                    on_delete: ::dbpat::model::OnDelete::#on_delete,
+                    table: <#target as #krate::Entity>::TABLE_NAME,
+                    column: <#target as #krate::Entity>::PRIMARY_KEY[0],
+                    on_delete: #krate::model::OnDelete::#on_delete,
                 })
             }
         }
         None => quote!(::core::option::Option::None),
     };
     quote! {
-        ::dbpat::model::ColumnDef {
+        #krate::model::ColumnDef {
             name: #name,
             field: #field_name,
             sql_type: #sql_type,
@@ -219,7 +231,7 @@ fn column_def(cont: &Container, field: &Field) -> TokenStream {
             default: #default,
             generated: #generated,
             primary_key: #primary_key,
-            role: ::dbpat::model::ColumnRole::#role,
+            role: #krate::model::ColumnRole::#role,
             enum_values: #ct::ENUM_VALUES,
             references: #references,
         }
@@ -227,11 +239,12 @@ fn column_def(cont: &Container, field: &Field) -> TokenStream {
 }
 
 fn uniques(cont: &Container) -> Vec<TokenStream> {
+    let krate = &cont.krate();
     let mut out = Vec::new();
     for field in cont.fields.iter().filter(|f| f.attrs.unique.is_some()) {
         let cols = vec![field.column.clone()];
         let name = names::unique_name(&cont.table, &cols);
-        out.push(quote!(::dbpat::model::UniqueDef { name: #name, columns: &[#(#cols),*] }));
+        out.push(quote!(#krate::model::UniqueDef { name: #name, columns: &[#(#cols),*] }));
     }
     for unique in &cont.attrs.uniques {
         let cols: Vec<String> = unique.columns.iter().map(|c| column_of(cont, c)).collect();
@@ -239,21 +252,22 @@ fn uniques(cont: &Container) -> Vec<TokenStream> {
             .name
             .clone()
             .unwrap_or_else(|| names::unique_name(&cont.table, &cols));
-        out.push(quote!(::dbpat::model::UniqueDef { name: #name, columns: &[#(#cols),*] }));
+        out.push(quote!(#krate::model::UniqueDef { name: #name, columns: &[#(#cols),*] }));
     }
     out
 }
 
 fn checks(cont: &Container) -> Vec<TokenStream> {
+    let krate = &cont.krate();
     let mut out = Vec::new();
     for field in &cont.fields {
-        let ct = column_type(field);
+        let ct = column_type(krate, field);
         let plain = names::field_check_names(&cont.table, field, false);
         let after_enum = names::field_check_names(&cont.table, field, true);
         for ((expr, plain), after_enum) in field.attrs.checks.iter().zip(plain).zip(after_enum) {
             // An enum column's generated CHECK owns `<table>_<col>_check`.
             out.push(quote! {
-                ::dbpat::model::CheckDef {
+                #krate::model::CheckDef {
                     name: if #ct::ENUM_VALUES.is_some() { #after_enum } else { #plain },
                     expr: #expr,
                 }
@@ -268,12 +282,13 @@ fn checks(cont: &Container) -> Vec<TokenStream> {
             n
         });
         let expr = &check.expr;
-        out.push(quote!(::dbpat::model::CheckDef { name: #name, expr: #expr }));
+        out.push(quote!(#krate::model::CheckDef { name: #name, expr: #expr }));
     }
     out
 }
 
 fn index_def(cont: &Container, index: &crate::attr::IndexAttr) -> TokenStream {
+    let krate = &cont.krate();
     let name = names::index_name(cont, index);
     let unique = index.unique;
     let predicate = match &index.predicate {
@@ -285,34 +300,35 @@ fn index_def(cont: &Container, index: &crate::attr::IndexAttr) -> TokenStream {
             let keys = cols.iter().map(|(c, desc)| {
                 let col = column_of(cont, c);
                 let order = if *desc { quote!(Desc) } else { quote!(Asc) };
-                quote!(::dbpat::model::IndexKey { column: #col, order: ::dbpat::model::SortOrder::#order })
+                quote!(#krate::model::IndexKey { column: #col, order: #krate::model::SortOrder::#order })
             });
-            quote!(::dbpat::model::IndexKind::BTree(&[#(#keys),*]))
+            quote!(#krate::model::IndexKind::BTree(&[#(#keys),*]))
         }
         IndexTarget::Gin { column, ops } => {
             let col = column_of(cont, column);
             let opclass = match (ops, cont.field(column)) {
                 (Some(op), _) => quote!(::core::option::Option::Some(#op)),
                 (None, Some(f)) => {
-                    let st = sql_type(f);
-                    quote!(::dbpat::model::gin_default_opclass(#st))
+                    let st = sql_type(krate, f);
+                    quote!(#krate::model::gin_default_opclass(#st))
                 }
                 (None, None) => quote!(::core::option::Option::None),
             };
-            quote!(::dbpat::model::IndexKind::Gin { column: #col, opclass: #opclass })
+            quote!(#krate::model::IndexKind::Gin { column: #col, opclass: #opclass })
         }
-        IndexTarget::Expr(expr) => quote!(::dbpat::model::IndexKind::Expression(#expr)),
+        IndexTarget::Expr(expr) => quote!(#krate::model::IndexKind::Expression(#expr)),
         IndexTarget::FullText { columns, language } => {
             let cols = columns.iter().map(|c| column_of(cont, c));
-            quote!(::dbpat::model::IndexKind::FullText { language: #language, columns: &[#(#cols),*] })
+            quote!(#krate::model::IndexKind::FullText { language: #language, columns: &[#(#cols),*] })
         }
     };
     quote! {
-        ::dbpat::model::IndexDef { name: #name, kind: #kind, unique: #unique, predicate: #predicate }
+        #krate::model::IndexDef { name: #name, kind: #kind, unique: #unique, predicate: #predicate }
     }
 }
 
 fn partition(cont: &Container) -> TokenStream {
+    let krate = &cont.krate();
     let Some(p) = &cont.attrs.partition else {
         return quote!(::core::option::Option::None);
     };
@@ -321,12 +337,12 @@ fn partition(cont: &Container) -> TokenStream {
         Interval::Month => quote!(Month),
         Interval::Quarter => quote!(Quarter),
     };
-    let (year, month) = p.from;
-    let count = p.count;
+    let (year, month) = p.from.value;
+    let count = p.count.value;
     quote! {
-        ::core::option::Option::Some(::dbpat::model::PartitionDef {
+        ::core::option::Option::Some(#krate::model::PartitionDef {
             column: #column,
-            interval: ::dbpat::model::PartitionInterval::#interval,
+            interval: #krate::model::PartitionInterval::#interval,
             first: (#year, #month),
             count: #count,
         })
@@ -341,15 +357,16 @@ fn cache(cont: &Container) -> TokenStream {
     quote!(::core::option::Option::Some(#policy))
 }
 
-/// The `CachePolicy` literal of a `cache(...)` attribute.
-fn cache_policy(cont: &Container, c: &crate::attr::CacheAttr) -> TokenStream {
+/// The `CachePolicy` literal of a `cache(...)` attribute (also the `CachedEntity::POLICY`).
+pub(crate) fn cache_policy(cont: &Container, c: &crate::attr::CacheAttr) -> TokenStream {
+    let krate = &cont.krate();
     let prefix = c
         .prefix
         .as_ref()
         .map(|p| p.value.clone())
         .unwrap_or_else(|| snake_case(&cont.ident.to_string()));
-    let ttl = c.ttl.unwrap_or(0);
-    let negative = c.negative_ttl.unwrap_or(60);
+    let ttl = c.ttl.as_ref().map_or(0, |t| t.value);
+    let negative = c.negative_ttl.as_ref().map_or(60, |t| t.value);
     let write = if c.write_through {
         quote!(WriteThrough)
     } else {
@@ -357,105 +374,119 @@ fn cache_policy(cont: &Container, c: &crate::attr::CacheAttr) -> TokenStream {
     };
     let hash_tag = c.hash_tag;
     quote! {
-        ::dbpat::model::CachePolicy {
+        #krate::model::CachePolicy {
             key_prefix: #prefix,
             ttl_secs: #ttl,
             negative_ttl_secs: #negative,
-            write: ::dbpat::model::CacheWrite::#write,
+            write: #krate::model::CacheWrite::#write,
             hash_tag: #hash_tag,
         }
     }
 }
 
-/// Rules that need the field types (known only after macro expansion) become `const` asserts
-/// spanned at the attribute, so a violation is a compile error pointing there.
+/// The [`TypeRule`]s of the validation as `const` asserts spanned at the attribute each is
+/// about, so a violation is a compile error pointing there.
 fn assertions(cont: &Container) -> Vec<TokenStream> {
-    let mut out = Vec::new();
-    let me = cont.ident;
-    for field in &cont.fields {
-        let ct = column_type(field);
-        let st = sql_type(field);
-        let fname = field.ident.to_string();
-        if let Some(d) = &field.attrs.default {
-            if let DefaultAttr::Text(value) = &d.value {
-                let ty = types::strip_option(field.ty)
-                    .to_token_stream()
-                    .to_string()
-                    .replace(' ', "");
-                let msg = escape_braces(&format!(
-                    "the default {value:?} of `{fname}` is not a value of `{ty}`; write one of `{ty}::VALUES` (the variant names in snake_case, unless renamed)"
-                ));
-                out.push(quote_spanned! {d.span=>
-                    ::core::assert!(::dbpat::model::enum_allows(#ct::ENUM_VALUES, #value), #msg);
-                });
-            }
+    let krate = &cont.krate();
+    cont.type_rules()
+        .iter()
+        .map(|rule| assertion(cont, krate, rule))
+        .collect()
+}
+
+fn assertion(cont: &Container, krate: &TokenStream, rule: &TypeRule) -> TokenStream {
+    let krate = &respan(krate, rule.span);
+    let msg = escape_braces(&rule.message);
+    let holds = match &rule.requirement {
+        Requirement::EnumValue { field, value } => {
+            return enum_value_assertion(krate, rule, field, value);
         }
-        if let Some(r) = &field.attrs.references {
+        Requirement::SingleColumnKey(r) => {
             let target = ref_target(cont, r);
-            let target_name = target.to_string().replace(' ', "");
-            let msg_key = escape_braces(&format!("`{fname}` references `{target_name}`, whose primary key has several columns; reference an entity with a single-column key"));
-            let msg_type = escape_braces(&format!(
-                "the type of `{fname}` differs from the primary key of `{target_name}`; declare `{fname}` with the same type as that key (or an Option of it)"
-            ));
-            out.push(quote_spanned! {r.target_span()=>
-                ::core::assert!(<#target as ::dbpat::Entity>::PRIMARY_KEY.len() == 1, #msg_key);
-                ::core::assert!(
-                    ::dbpat::model::same_type(#st, <#target as ::dbpat::Entity>::KEY_SQL_TYPE),
-                    #msg_type
-                );
-            });
+            quote_spanned!(rule.span=> <#target as #krate::Entity>::PRIMARY_KEY.len() == 1)
         }
-        if field.attrs.created_at.is_some() || field.attrs.updated_at.is_some() {
-            let msg = format!("`{fname}` must be a TIMESTAMPTZ (chrono::DateTime<Utc>)");
-            out.push(quote_spanned! {ty_span(field)=>
-                ::core::assert!(#st.is_scalar(::dbpat::model::BaseType::TimestampTz), #msg);
-            });
+        Requirement::SameKeyType { field, references } => {
+            let target = ref_target(cont, references);
+            let st = sql_type(krate, field);
+            quote_spanned!(rule.span=> #krate::model::same_type(#st, <#target as #krate::Entity>::KEY_SQL_TYPE))
         }
-        if field.attrs.version.is_some() {
-            let msg = format!("the version column `{fname}` must be an integer");
-            out.push(quote_spanned! {ty_span(field)=>
-                ::core::assert!(!#st.array && #st.base.is_integer(), #msg);
-            });
+        Requirement::TimestampTz(field) => {
+            let st = sql_type(krate, field);
+            quote_spanned!(rule.span=> #st.is_scalar(#krate::model::BaseType::TimestampTz))
         }
+        Requirement::Integer(field) => {
+            let st = sql_type(krate, field);
+            quote_spanned!(rule.span=> !#st.array && #st.base.is_integer())
+        }
+        Requirement::GinOperand(field) => {
+            let st = sql_type(krate, field);
+            quote_spanned!(rule.span=> #krate::model::gin_default_opclass(#st).is_some() || #st.array)
+        }
+        Requirement::Text(field) => {
+            let st = sql_type(krate, field);
+            quote_spanned!(rule.span=> #st.is_scalar(#krate::model::BaseType::Text))
+        }
+    };
+    quote_spanned! {rule.span=>
+        ::core::assert!(#holds, #msg);
     }
-    for index in &cont.attrs.indexes {
-        match &index.target {
-            IndexTarget::Gin { column, ops: None } => {
-                if let Some(f) = cont.field(column) {
-                    let st = sql_type(f);
-                    let msg = format!("a GIN index on `{column}` needs a JSONB or array column; for a TEXT column use fulltext({column}), for equality and ranges a plain index({column})");
-                    out.push(quote_spanned! {column.span()=>
-                        ::core::assert!(::dbpat::model::gin_default_opclass(#st).is_some() || #st.array, #msg);
-                    });
+}
+
+/// A text default must be one of the enum's values. The message lists them: it is the rule's
+/// message with `ENUM_VALUES` joined by ", " appended, built at compile time (a `const` panic
+/// takes one `&str`, so the bytes are joined into a fixed-size array first).
+fn enum_value_assertion(
+    krate: &TokenStream,
+    rule: &TypeRule,
+    field: &Field,
+    value: &str,
+) -> TokenStream {
+    let ct = column_type(krate, field);
+    let krate = &respan(krate, rule.span);
+    let head = &rule.message;
+    quote_spanned! {rule.span=>
+        if !#krate::model::enum_allows(#ct::ENUM_VALUES, #value) {
+            const HEAD: &str = #head;
+            const VALUES: &[&str] = match #ct::ENUM_VALUES {
+                ::core::option::Option::Some(values) => values,
+                ::core::option::Option::None => &[],
+            };
+            const LEN: usize = {
+                let mut len = HEAD.len();
+                let mut i = 0;
+                while i < VALUES.len() {
+                    len += VALUES[i].len() + if i == 0 { 0 } else { 2 };
+                    i += 1;
                 }
-            }
-            IndexTarget::FullText { columns, .. } => {
-                for c in columns {
-                    if let Some(f) = cont.field(c) {
-                        let st = sql_type(f);
-                        let msg = format!("full-text search needs TEXT columns; `{c}` is not TEXT: remove it from fulltext(...) and give it its own index({c})");
-                        out.push(quote_spanned! {c.span()=>
-                            ::core::assert!(#st.is_scalar(::dbpat::model::BaseType::Text), #msg);
-                        });
+                len
+            };
+            const BYTES: [u8; LEN] = {
+                let mut out = [0u8; LEN];
+                let mut at = 0;
+                let mut i = 0;
+                while i <= VALUES.len() {
+                    let part = if i == 0 { HEAD.as_bytes() } else { VALUES[i - 1].as_bytes() };
+                    if i > 1 {
+                        out[at] = b',';
+                        out[at + 1] = b' ';
+                        at += 2;
                     }
+                    let mut j = 0;
+                    while j < part.len() {
+                        out[at] = part[j];
+                        at += 1;
+                        j += 1;
+                    }
+                    i += 1;
                 }
+                out
+            };
+            match ::core::str::from_utf8(&BYTES) {
+                ::core::result::Result::Ok(message) => ::core::panic!("{}", message),
+                ::core::result::Result::Err(_) => ::core::panic!("{}", HEAD),
             }
-            _ => {}
         }
     }
-    if let Some(p) = &cont.attrs.partition {
-        if let Some(f) = cont.field(&p.column) {
-            let st = sql_type(f);
-            let msg = format!(
-                "the partition key `{}` of {me} must be TIMESTAMPTZ",
-                p.column
-            );
-            out.push(quote_spanned! {p.column.span()=>
-                ::core::assert!(#st.is_scalar(::dbpat::model::BaseType::TimestampTz), #msg);
-            });
-        }
-    }
-    out
 }
 
 /// The referenced entity's type. `Self` (a self-reference, e.g. a parent id) becomes the

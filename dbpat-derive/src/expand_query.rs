@@ -2,7 +2,7 @@
 //! fields by column position, `find_by_<unique field>` and `search`. All SQL comes from the
 //! runtime (`TableSql`), rendered once per entity.
 
-use crate::ast::Container;
+use crate::ast::{respan, Container};
 use crate::attr::IndexTarget;
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -11,11 +11,13 @@ use quote::{format_ident, quote, quote_spanned};
 /// one gets a trailing underscore.
 const RESERVED_CONSTS: &[&str] = &["TABLE", "TABLE_NAME", "PRIMARY_KEY", "KEY_SQL_TYPE"];
 
+/// The column constants, `find_by_*`, `search`, `FromRow` and `Table` of a valid model.
 pub fn expand(cont: &Container) -> TokenStream {
+    let krate = &cont.krate();
     let ident = cont.ident;
-    let sqlx = quote!(::dbpat::__private::sqlx);
+    let sqlx = quote!(#krate::__private::sqlx);
+    let inherent = inherent_impl(cont, None);
 
-    let mut consts = Vec::new();
     let mut from_row = Vec::new();
     let mut bind_arms = Vec::new();
     let mut unnest_arms = Vec::new();
@@ -26,23 +28,13 @@ pub fn expand(cont: &Container) -> TokenStream {
         // field type: an unsupported type is one `ColumnType` error there (rustc deduplicates
         // the identical errors of every use).
         let span = ty_span(ty);
+        let krate = &respan(krate, span);
         let col = &field.column;
-        let raw = f.to_string();
-        let mut upper = raw.trim_start_matches("r#").to_ascii_uppercase();
-        if RESERVED_CONSTS.contains(&upper.as_str()) {
-            upper.push('_');
-        }
-        let cname = syn::Ident::new(&upper, f.span());
-        let doc = format!("The `{col}` column: filter, order and patch by it.");
-        consts.push(quote! {
-            #[doc = #doc]
-            pub const #cname: ::dbpat::Column<#ident, #ty> = ::dbpat::Column::new(#i, #col);
-        });
-        let decode = quote_spanned!(span=> <#ty as ::dbpat::ColumnType>::__decode);
+        let decode = quote_spanned!(span=> <#ty as #krate::ColumnType>::__decode);
         from_row.push(quote!(#f: #decode(row, #col)?));
-        let bind = quote_spanned!(span=> <#ty as ::dbpat::ColumnType>::__bind);
+        let bind = quote_spanned!(span=> <#ty as #krate::ColumnType>::__bind);
         bind_arms.push(quote!(#i => #bind(&self.#f, args)));
-        let unnest = quote_spanned!(span=> <#ty as ::dbpat::ColumnType>::__bind_unnest);
+        let unnest = quote_spanned!(span=> <#ty as #krate::ColumnType>::__bind_unnest);
         unnest_arms.push(quote! {
             #i => #unnest(rows.iter().map(|r| &r.#f), args)
         });
@@ -53,7 +45,8 @@ pub fn expand(cont: &Container) -> TokenStream {
         [one] => {
             let ty = one.ty;
             let f = one.ident;
-            let bind = quote_spanned!(ty_span(ty)=> <#ty as ::dbpat::ColumnType>::__bind);
+            let krate = &respan(krate, ty_span(ty));
+            let bind = quote_spanned!(ty_span(ty)=> <#ty as #krate::ColumnType>::__bind);
             (
                 quote!(#ty),
                 quote!(::core::clone::Clone::clone(&self.#f)),
@@ -64,9 +57,10 @@ pub fn expand(cont: &Container) -> TokenStream {
             let tys: Vec<_> = many.iter().map(|k| k.ty).collect();
             let fs = many.iter().map(|k| k.ident);
             let idx = (0..many.len()).map(syn::Index::from);
-            let binds = tys
-                .iter()
-                .map(|ty| quote_spanned!(ty_span(ty)=> <#ty as ::dbpat::ColumnType>::__bind));
+            let binds = tys.iter().map(|ty| {
+                let krate = &respan(krate, ty_span(ty));
+                quote_spanned!(ty_span(ty)=> <#ty as #krate::ColumnType>::__bind)
+            });
             (
                 quote!((#(#tys,)*)),
                 quote!((#(::core::clone::Clone::clone(&self.#fs),)*)),
@@ -78,81 +72,17 @@ pub fn expand(cont: &Container) -> TokenStream {
         }
     };
 
-    let version = cont
-        .fields
-        .iter()
-        .find(|f| f.attrs.version.is_some())
-        .map(|f| {
-            let fi = f.ident;
-            quote! {
-                fn version(&self) -> ::core::option::Option<i64> {
-                    ::core::option::Option::Some(::core::convert::From::from(self.#fi))
-                }
-            }
-        });
-
-    let mut finders = Vec::new();
-    for (i, field) in cont.fields.iter().enumerate() {
-        if field.attrs.unique.is_none() {
-            continue;
-        }
-        let ty = field.ty;
-        let name = format_ident!(
-            "find_by_{}",
-            field.ident.to_string().trim_start_matches("r#"),
-            span = Span::call_site()
-        );
-        let doc = format!(
-            "The row whose `{}` equals `value` (`SELECT ... WHERE {} = $1`, served by its UNIQUE index).",
-            field.column, field.column
-        );
-        let value_ty = quote_spanned!(ty_span(ty)=> <#ty as ::dbpat::ColumnType>::Value);
-        let value_param = quote_spanned!(ty_span(ty)=> impl ::dbpat::query::IntoValue<#value_ty>);
-        // Spanned at the field type as a whole: the `async fn` desugaring checks the signature's
-        // `<#ty as ColumnType>::Value` again at the tokens of the `fn` itself.
-        finders.push(quote_spanned! {ty_span(ty)=>
-            #[doc = #doc]
-            pub async fn #name<'e, X>(
-                ex: X,
-                value: #value_param,
-            ) -> ::dbpat::Result<::core::option::Option<Self>>
-            where
-                X: #sqlx::Executor<'e, Database = #sqlx::Postgres>,
-            {
-                ::dbpat::__private::find_by_unique::<Self, X, #value_ty>(
-                    ex,
-                    #i,
-                    ::dbpat::query::IntoValue::into_value(value),
-                )
-                .await
-            }
-        });
-    }
-    let has_fulltext = cont
-        .attrs
-        .indexes
-        .iter()
-        .any(|i| matches!(i.target, IndexTarget::FullText { .. }));
-    let search = has_fulltext.then(|| {
+    let version = cont.version_field().map(|f| {
+        let fi = f.ident;
         quote! {
-            /// Full-text search: `<the full-text index's to_tsvector(...)> @@
-            /// websearch_to_tsquery(<language>, $n)`, the exact expression of the index, so
-            /// PostgreSQL uses it. Accepts web-search syntax (`"exact phrase"`, `-exclude`, `or`).
-            pub fn search(query: impl ::core::convert::Into<::std::string::String>) -> ::dbpat::Filter<Self> {
-                ::dbpat::Filter::search_index(
-                    &<Self as ::dbpat::query::TableRow>::sql().fulltext[0],
-                    ::core::convert::Into::into(query),
-                )
+            fn version(&self) -> ::core::option::Option<i64> {
+                ::core::option::Option::Some(::core::convert::From::from(self.#fi))
             }
         }
     });
 
     quote! {
-        impl #ident {
-            #(#consts)*
-            #(#finders)*
-            #search
-        }
+        #inherent
 
         impl<'r> #sqlx::FromRow<'r, #sqlx::postgres::PgRow> for #ident {
             fn from_row(row: &'r #sqlx::postgres::PgRow) -> ::core::result::Result<Self, #sqlx::Error> {
@@ -160,13 +90,13 @@ pub fn expand(cont: &Container) -> TokenStream {
             }
         }
 
-        impl ::dbpat::query::TableRow for #ident {
+        impl #krate::query::TableRow for #ident {
             type Key = #key_ty;
 
-            fn sql() -> &'static ::dbpat::query::TableSql {
-                static MODEL: ::dbpat::model::TableDef = <#ident as ::dbpat::Entity>::TABLE;
-                static SQL: ::std::sync::OnceLock<::dbpat::query::TableSql> = ::std::sync::OnceLock::new();
-                SQL.get_or_init(|| ::dbpat::query::TableSql::render(&MODEL))
+            fn sql() -> &'static #krate::query::TableSql {
+                static MODEL: #krate::model::TableDef<'static> = <#ident as #krate::Entity>::TABLE;
+                static SQL: ::std::sync::OnceLock<#krate::query::TableSql> = ::std::sync::OnceLock::new();
+                SQL.get_or_init(|| #krate::query::TableSql::render(&MODEL))
             }
 
             fn key(&self) -> Self::Key {
@@ -203,6 +133,109 @@ pub fn expand(cont: &Container) -> TokenStream {
             }
 
             #version
+        }
+    }
+}
+
+/// `impl Entity { column constants, find_by_<unique field>, search }`. With `placeholder`, every
+/// function body is that expression instead (the fallback of a model with errors keeps the
+/// signatures, so code using them reports nothing more).
+pub fn inherent_impl(cont: &Container, placeholder: Option<&TokenStream>) -> TokenStream {
+    let krate = &cont.krate();
+    let ident = cont.ident;
+    let sqlx = quote!(#krate::__private::sqlx);
+    let mut consts = Vec::new();
+    for (i, field) in cont.fields.iter().enumerate() {
+        let f = field.ident;
+        let ty = field.ty;
+        let col = &field.column;
+        let raw = f.to_string();
+        let mut upper = raw.trim_start_matches("r#").to_ascii_uppercase();
+        if RESERVED_CONSTS.contains(&upper.as_str()) {
+            upper.push('_');
+        }
+        let cname = syn::Ident::new(&upper, f.span());
+        let doc = format!("The `{col}` column: filter, order and patch by it.");
+        consts.push(quote! {
+            #[doc = #doc]
+            pub const #cname: #krate::Column<#ident, #ty> = #krate::Column::new(#i, #col);
+        });
+    }
+    let mut finders = Vec::new();
+    for (i, field) in cont.fields.iter().enumerate() {
+        if field.attrs.unique.is_none() {
+            continue;
+        }
+        let ty = field.ty;
+        let name = format_ident!(
+            "find_by_{}",
+            field.ident.to_string().trim_start_matches("r#"),
+            span = Span::call_site()
+        );
+        let doc = format!(
+            "The row whose `{}` equals `value` (`SELECT ... WHERE {} = $1`, served by its UNIQUE index).",
+            field.column, field.column
+        );
+        let krate = &respan(krate, ty_span(ty));
+        let sqlx = &respan(&sqlx, ty_span(ty));
+        let value_ty = quote_spanned!(ty_span(ty)=> <#ty as #krate::ColumnType>::Value);
+        let value_param = quote_spanned!(ty_span(ty)=> impl #krate::query::IntoValue<#value_ty>);
+        let body = match placeholder {
+            Some(placeholder) => quote!(let _ = (ex, value); #placeholder),
+            None => quote_spanned! {ty_span(ty)=>
+                #krate::__private::find_by_unique::<Self, X, #value_ty>(
+                    ex,
+                    #i,
+                    #krate::query::IntoValue::into_value(value),
+                )
+                .await
+            },
+        };
+        // Spanned at the field type as a whole: the `async fn` desugaring checks the signature's
+        // `<#ty as ColumnType>::Value` again at the tokens of the `fn` itself.
+        finders.push(quote_spanned! {ty_span(ty)=>
+            #[doc = #doc]
+            pub async fn #name<'e, X>(
+                ex: X,
+                value: #value_param,
+            ) -> #krate::Result<::core::option::Option<Self>>
+            where
+                X: #sqlx::Executor<'e, Database = #sqlx::Postgres>,
+            {
+                #body
+            }
+        });
+    }
+    let has_fulltext = cont
+        .attrs
+        .indexes
+        .iter()
+        .any(|i| matches!(i.target, IndexTarget::FullText { .. }));
+    let search = has_fulltext.then(|| {
+        let body = match placeholder {
+            Some(placeholder) => quote!(let _ = query; #placeholder),
+            None => quote! {
+                #krate::Filter::search_index(
+                    &<Self as #krate::query::TableRow>::sql().fulltext[0],
+                    ::core::convert::Into::into(query),
+                )
+            },
+        };
+        quote! {
+            /// Full-text search: `<the full-text index's to_tsvector(...)> @@
+            /// websearch_to_tsquery(<language>, $n)`, the exact expression of the index, so
+            /// PostgreSQL uses it. Accepts web-search syntax (`"exact phrase"`, `-exclude`, `or`).
+            pub fn search(query: impl ::core::convert::Into<::std::string::String>) -> #krate::Filter<Self> {
+                #body
+            }
+        }
+    });
+
+    quote! {
+        impl #ident {
+            #(#consts)*
+            #(#finders)*
+            #search
         }
     }
 }

@@ -8,13 +8,14 @@ use crate::case::{slug, truncate_ident};
 use syn::Ident;
 
 /// The column name of the field `ident` (falls back to the ident when it is not a field; that
-/// case is reported by the checks).
+/// case is reported by the validation).
 pub fn column_of(cont: &Container, ident: &Ident) -> String {
     cont.field(ident)
         .map(|f| f.column.clone())
         .unwrap_or_else(|| ident.to_string())
 }
 
+/// The index's `name = "..."`, else `idx_<table>_<columns>[_gin|_fts][_uniq][_where_<slug>]`.
 pub fn index_name(cont: &Container, index: &IndexAttr) -> String {
     if let Some(name) = &index.name {
         return name.value.clone();
@@ -42,10 +43,12 @@ pub fn index_name(cont: &Container, index: &IndexAttr) -> String {
     truncate_ident(name)
 }
 
+/// `<table>_<columns>_key`, PostgreSQL's own name for a UNIQUE constraint.
 pub fn unique_name(table: &str, columns: &[String]) -> String {
     truncate_ident(format!("{table}_{}_key", columns.join("_")))
 }
 
+/// `<table>_<column>_fkey`, PostgreSQL's own name for a foreign key.
 pub fn foreign_key_name(table: &str, field: &Field) -> String {
     truncate_ident(format!("{table}_{}_fkey", field.column))
 }

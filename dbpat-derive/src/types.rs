@@ -1,7 +1,8 @@
 //! What the derive can tell from a field's type as written (before type checking).
 //!
 //! The SQL type itself comes from the `ColumnType` trait at compile time; this module only
-//! recognises the shapes that the seed's checklist forbids, so they fail with a precise hint.
+//! answers questions about the type's shape (is it an `Option`, a narrow integer, a naive
+//! timestamp, ...). It decides nothing: the rules that ask are in [`crate::valid`].
 
 use syn::{GenericArgument, PathArguments, Type};
 

@@ -13,6 +13,8 @@ struct Member {
     id: Uuid,
     #[dbpat(default = "enabled")]
     status: Status,
+    #[dbpat(default = "actve")]
+    previous: Option<Status>,
 }
 
 fn main() {}

@@ -1,7 +1,7 @@
 use chrono::NaiveDateTime;
 use dbpat::Entity;
 
-#[derive(Entity)]
+#[derive(Clone, Entity, serde::Serialize, serde::Deserialize)]
 #[dbpat(cache(negative_ttl = "30s"))]
 #[dbpat(index(emali))]
 struct Account {
