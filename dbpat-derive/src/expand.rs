@@ -96,7 +96,7 @@ fn cache_entity(cont: &Container) -> TokenStream {
                 <Self as #krate::Entity>::TABLE.entity
             }
         }
-        impl #krate::cache::CachedEntity for #ident {
+        impl #krate::cache::HasCachePolicy for #ident {
             const POLICY: #krate::model::CachePolicy = #policy;
         }
     }

@@ -102,7 +102,7 @@ pub fn entity(cont: &Container) -> TokenStream {
                         #body
                     }
                 }
-                impl #krate::cache::CachedEntity for #ident {
+                impl #krate::cache::HasCachePolicy for #ident {
                     const POLICY: #krate::model::CachePolicy = #policy;
                 }
             }

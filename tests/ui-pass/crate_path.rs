@@ -3,7 +3,7 @@
 
 extern crate dbpat as renamed;
 
-use renamed::{DbEnum, Entity, Table};
+use renamed::{DbEnum, Entity, TableRow};
 
 #[derive(Clone, Copy, Debug, PartialEq, DbEnum)]
 #[dbpat(crate = "renamed")]
@@ -48,5 +48,5 @@ fn main() {
     assert!(renamed::registered_tables()
         .iter()
         .any(|t| t.name == "members"));
-    let _ = <Member as Table>::sql;
+    let _ = <Member as TableRow>::sql;
 }

@@ -1,6 +1,6 @@
 // A model with errors still gets its impls and column constants (with bodies that never run),
 // so the code that uses it adds no errors: the only errors reported are the model's own.
-use dbpat::{DbEnum, Entity, Table};
+use dbpat::{DbEnum, Entity, Table, TableRow};
 use uuid::Uuid;
 
 #[derive(Clone, Debug, PartialEq, DbEnum, serde::Serialize, serde::Deserialize)]
@@ -56,9 +56,9 @@ async fn uses(pool: &sqlx::PgPool) -> dbpat::query::Result<()> {
         let _: Uuid = user.key();
         let _ = user.version();
     }
-    let _: Option<User> = User::find_by_id(pool, &Uuid::nil()).await?;
+    let _: Option<User> = User::find(pool, &Uuid::nil()).await?;
     let _: Option<User> = User::find_by_email(pool, "a@example.com").await?;
-    let _: Option<Author> = Author::find_by_id(pool, &Uuid::nil()).await?;
+    let _: Option<Author> = Author::find(pool, &Uuid::nil()).await?;
     let _ = Author::NAME.eq("Ann");
     let _ = <Post as Entity>::TABLE;
     let _ = User::EMAIL.eq("a@example.com");

@@ -68,5 +68,5 @@ pub use intent::WriteIntent;
 pub use metrics::CacheMetrics;
 /// The `redis` crate this layer is built on (for `redis::Client::open`).
 pub use redis;
-pub use source::{CacheEntity, CacheSource, CachedEntity};
+pub use source::{CacheEntity, CacheSource, CachedEntity, HasCachePolicy};
 pub use source_cache::SourceCache;

@@ -27,15 +27,22 @@ pub trait CacheEntity: Serialize + DeserializeOwned + Clone + Send + Sync + 'sta
     }
 }
 
-/// A derived entity with a `#[dbpat(cache(...))]` policy: what [`Cache::entity`] needs, so
-/// asking for the cached handle of an entity without a cache policy does not compile.
-/// Emitted by `#[derive(Entity)]`.
-///
-/// [`Cache::entity`]: super::Cache::entity
-pub trait CachedEntity: Table + CacheEntity<Id = <Self as TableRow>::Key> {
+/// The `#[dbpat(cache(...))]` policy of a derived entity. Emitted by `#[derive(Entity)]` only
+/// for entities that have one (it has no supertraits, so a model with other errors reports
+/// each once).
+pub trait HasCachePolicy {
     /// The entity's `#[dbpat(cache(...))]` policy.
     const POLICY: CachePolicy;
 }
+
+/// A derived entity with a cache policy: what [`Cache::entity`] needs, so asking for the cached
+/// handle of an entity without `#[dbpat(cache(...))]` does not compile. Implemented for every
+/// [`Table`] that is a [`CacheEntity`] keyed by its primary key and [`HasCachePolicy`].
+///
+/// [`Cache::entity`]: super::Cache::entity
+pub trait CachedEntity: Table + CacheEntity<Id = <Self as TableRow>::Key> + HasCachePolicy {}
+
+impl<T> CachedEntity for T where T: Table + CacheEntity<Id = <T as TableRow>::Key> + HasCachePolicy {}
 
 /// The database side of a cached entity: loads committed rows by id.
 ///
