@@ -149,9 +149,9 @@ async fn summary(f: &Fixture) {
     let p = percentile(&pooled, 0.5);
     println!(
         "summary: medians over {rounds} rounds: cache hit {:.1} µs, raw GET+decode \
-         {:.1} µs, find_by_id on a held connection {:.1} µs, find_by_id(&pool) {:.1} µs; \
-         hit/raw = {:.2}x (goal <= 1.10), find_by_id(&pool)/hit = {:.2}x (goal >= 3), \
-         find_by_id(connection)/hit = {:.2}x",
+         {:.1} µs, find on a held connection {:.1} µs, find(&pool) {:.1} µs; \
+         hit/raw = {:.2}x (goal <= 1.10), find(&pool)/hit = {:.2}x (goal >= 3), \
+         find(connection)/hit = {:.2}x",
         micros(h),
         micros(r),
         micros(s),
@@ -240,7 +240,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("raw_redis_get_decode", |b| {
         b.to_async(&rt).iter(|| raw_get_decode(&f.raw, &key))
     });
-    group.bench_function("find_by_id", |b| {
+    group.bench_function("find", |b| {
         b.to_async(&rt).iter(|| find_by_id(&f.pool, 1))
     });
     group.finish();

@@ -123,7 +123,7 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let id = target.id;
 
-    let mut g = c.benchmark_group("find_by_id");
+    let mut g = c.benchmark_group("find");
     g.bench_function("dbpat", |b| {
         b.to_async(&rt)
             .iter(|| async { Product::find(&pool, &id).await.unwrap().unwrap() })
