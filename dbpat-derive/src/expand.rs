@@ -78,13 +78,18 @@ fn cache_entity(cont: &Container) -> TokenStream {
     let ident = syn::Ident::new(&cont.ident.to_string(), cache.span);
     let key_ty = key.ty;
     let key_field = key.ident;
-    quote_spanned! {cache.span=>
+    // Wrapped in a macro of the runtime that drops the impl when dbpat's `cache` feature is
+    // off (a proc macro cannot see another crate's features).
+    let item = quote_spanned! {cache.span=>
         impl ::dbpat::cache::CacheEntity for #ident {
             type Id = #key_ty;
             fn cache_id(&self) -> Self::Id {
                 ::core::clone::Clone::clone(&self.#key_field)
             }
         }
+    };
+    quote! {
+        ::dbpat::__private::if_cache! { #item }
     }
 }
 

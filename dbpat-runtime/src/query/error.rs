@@ -74,6 +74,7 @@ pub enum Error {
     /// A cached read failed in a way the caller must see. Redis trouble never shows up here
     /// (reads degrade to the database); this carries a failure of the database load that
     /// several cached readers shared. The variants above come back as themselves instead.
+    #[cfg(feature = "cache")]
     #[error("cache error: {0}")]
     Cache(#[source] crate::cache::CacheError),
     /// An insert into a partitioned table found no partition for the row's partition key.
@@ -168,6 +169,7 @@ impl From<crate::tiers::TierError> for Error {
     }
 }
 
+#[cfg(feature = "cache")]
 impl From<crate::cache::CacheError> for Error {
     /// A shared load's failure comes back as the `dbpat::Error` it was, when it was one of the
     /// variants a caller matches on; anything else stays wrapped.

@@ -1,0 +1,1 @@
+#![cfg(any(feature = "tls-rustls", feature = "tls-native-tls"))]
