@@ -27,6 +27,6 @@
 pub use dbpat_derive::{DbEnum, Entity};
 pub use dbpat_runtime::*;
 
-pub use dbpat_runtime::{chrono, rust_decimal, serde_json, sqlx, uuid};
 #[cfg(any(feature = "cache", feature = "keyspace", feature = "testing"))]
 pub use dbpat_runtime::redis;
+pub use dbpat_runtime::{chrono, rust_decimal, serde_json, sqlx, uuid};

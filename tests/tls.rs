@@ -101,9 +101,9 @@ async fn tls_connection(client: &Client) -> ConnectionManager {
     let url = redis_tls_url();
     let mut conn = match ConnectionManager::new(client.clone()).await {
         Ok(conn) => conn,
-        Err(err) => panic!(
-            "the TLS Redis is not reachable at {url} ({STACKS}): {err}\nTo fix: {HINT}"
-        ),
+        Err(err) => {
+            panic!("the TLS Redis is not reachable at {url} ({STACKS}): {err}\nTo fix: {HINT}")
+        }
     };
     let pong: String = dbpat::redis::cmd("PING")
         .query_async(&mut conn)
@@ -152,9 +152,13 @@ impl TlsDatabase {
     async fn new() -> Self {
         let admin_url = pg_tls_url();
         let name = format!("dbpat_tls_{}", &Uuid::new_v4().simple().to_string()[..16]);
-        let mut admin = PgConnection::connect(&admin_url).await.unwrap_or_else(|err| {
-            panic!("PostgreSQL is not reachable at {admin_url} ({STACKS}): {err}\nTo fix: {HINT}")
-        });
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|err| {
+                panic!(
+                    "PostgreSQL is not reachable at {admin_url} ({STACKS}): {err}\nTo fix: {HINT}"
+                )
+            });
         sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .await
@@ -173,10 +177,13 @@ impl TlsDatabase {
         let mut admin = PgConnection::connect(&self.admin_url)
             .await
             .expect("admin connection");
-        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-            .execute(&mut admin)
-            .await
-            .expect("DROP DATABASE");
+        sqlx::raw_sql(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut admin)
+        .await
+        .expect("DROP DATABASE");
     }
 }
 
@@ -239,7 +246,10 @@ async fn cache_and_keyspace_round_trip_over_tls() {
     // Cache: an entity read from PostgreSQL over TLS, filled into and then read from the TLS
     // Redis.
     let db = TlsDatabase::new().await;
-    assert!(backend_ssl(&db.pool).await.0, "the entity's pool is encrypted");
+    assert!(
+        backend_ssl(&db.pool).await.0,
+        "the entity's pool is encrypted"
+    );
     let schema = dbpat::ddl::render_schema(&[&Note::TABLE]).expect("schema renders");
     sqlx::raw_sql(&schema)
         .execute(&db.pool)
@@ -250,7 +260,9 @@ async fn cache_and_keyspace_round_trip_over_tls() {
         cache.is_subscribed(),
         "the cache's wake-up subscription did not connect over TLS"
     );
-    let notes = cache.table::<Note>(db.pool.clone()).expect("Note is cached");
+    let notes = cache
+        .table::<Note>(db.pool.clone())
+        .expect("Note is cached");
     let note = notes
         .insert_row(&Note {
             id: Uuid::nil(),
@@ -273,7 +285,11 @@ async fn cache_and_keyspace_round_trip_over_tls() {
     let before = notes.metrics();
     assert_eq!(notes.find(&note.id).await.unwrap(), Some(note));
     let after = notes.metrics();
-    assert_eq!(after.hits, before.hits + 1, "the second read is a cache hit");
+    assert_eq!(
+        after.hits,
+        before.hits + 1,
+        "the second read is a cache hit"
+    );
     assert_eq!(after.redis_errors, 0, "{after:?}");
 
     // Clean up: this test's keys, then its database.
