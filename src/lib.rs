@@ -11,7 +11,7 @@
 //!
 //! | Feature | Default | What it adds |
 //! |---|---|---|
-//! | `cache` | yes | `dbpat::cache`, the Redis cache-aside layer, and `dbpat::redis` |
+//! | `cache` | yes | `dbpat::cache`, the Redis cache-aside layer, and `dbpat::redis`; implies `keyspace` |
 //! | `keyspace` | yes | `dbpat::keyspace`, typed Redis keyspaces, and `dbpat::redis` |
 //! | `cli` | yes | `dbpat::emit_sql` (clap) and the `emit-sql` binary |
 //! | `testing` | no | `dbpat::testing`: `TestDatabase` / `TestRedis` for your tests |
