@@ -6,10 +6,10 @@
 //!
 //! | Feature | Default | What it adds |
 //! |---|---|---|
-//! | `cache` | yes | [`cache`]: the Redis cache-aside layer (depends on `redis`; implies `keyspace`) |
-//! | `keyspace` | yes | [`keyspace`]: typed Redis keyspaces (depends on `redis`) |
-//! | `cli` | yes | [`emit_sql`]: the clap-based `emit-sql` command line (depends on `clap`) |
-//! | `testing` | no | [`testing`]: `TestDatabase` / `TestRedis` helpers (depends on `redis`) |
+//! | `cache` | yes | `cache`: the Redis cache-aside layer (depends on `redis`; implies `keyspace`) |
+//! | `keyspace` | yes | `keyspace`: typed Redis keyspaces (depends on `redis`) |
+//! | `cli` | yes | `emit_sql`: the clap-based `emit-sql` command line (depends on `clap`) |
+//! | `testing` | no | `testing`: `TestDatabase` / `TestRedis` helpers (depends on `redis`) |
 //! | `tls-rustls` | no | TLS via rustls: sqlx `tls-rustls`, redis `tokio-rustls-comp` |
 //! | `tls-native-tls` | no | TLS via the platform's library: sqlx `tls-native-tls`, redis `tokio-native-tls-comp` |
 //!
