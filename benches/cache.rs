@@ -240,9 +240,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("raw_redis_get_decode", |b| {
         b.to_async(&rt).iter(|| raw_get_decode(&f.raw, &key))
     });
-    group.bench_function("find", |b| {
-        b.to_async(&rt).iter(|| find_by_id(&f.pool, 1))
-    });
+    group.bench_function("find", |b| b.to_async(&rt).iter(|| find_by_id(&f.pool, 1)));
     group.finish();
     rt.block_on(summary(&f));
     drop_fixture(&rt, f);

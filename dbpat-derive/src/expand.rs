@@ -86,7 +86,9 @@ fn cache_entity(cont: &Container) -> TokenStream {
     let key_field = key.ident;
     let policy = cache_policy(cont, cache);
     let krate = &respan(krate, cache.span);
-    quote_spanned! {cache.span=>
+    // Wrapped in a macro of the runtime that drops the impls when dbpat's `cache` feature is
+    // off (a proc macro cannot see another crate's features).
+    let item = quote_spanned! {cache.span=>
         impl #krate::cache::CacheEntity for #ident {
             type Id = #key_ty;
             fn cache_id(&self) -> Self::Id {
@@ -99,6 +101,9 @@ fn cache_entity(cont: &Container) -> TokenStream {
         impl #krate::cache::HasCachePolicy for #ident {
             const POLICY: #krate::model::CachePolicy = #policy;
         }
+    };
+    quote! {
+        #krate::__private::if_cache! { #item }
     }
 }
 

@@ -95,7 +95,7 @@ pub fn entity(cont: &Container) -> TokenStream {
             let key_ty = key.ty;
             let policy = crate::expand::cache_policy(cont, cache);
             let krate = &respan(krate, cache.span);
-            quote_spanned! {cache.span=>
+            let item = quote_spanned! {cache.span=>
                 impl #krate::cache::CacheEntity for #ident {
                     type Id = #key_ty;
                     fn cache_id(&self) -> Self::Id {
@@ -105,7 +105,8 @@ pub fn entity(cont: &Container) -> TokenStream {
                 impl #krate::cache::HasCachePolicy for #ident {
                     const POLICY: #krate::model::CachePolicy = #policy;
                 }
-            }
+            };
+            quote! { #krate::__private::if_cache! { #item } }
         }
         _ => TokenStream::new(),
     };

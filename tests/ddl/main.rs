@@ -4,5 +4,6 @@
 mod support;
 
 mod catalog;
+#[cfg(feature = "cli")]
 mod emit_sql_cli;
 mod schema_snapshots;

@@ -4,6 +4,7 @@
 mod support;
 
 mod crud;
+#[cfg(feature = "cache")]
 mod entity_cache;
 mod explain;
 mod filters;

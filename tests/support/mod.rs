@@ -10,6 +10,7 @@ pub mod transfer;
 // `examples/shop/transfer.rs` refers to the models as `super::models`.
 use shop as models;
 
+#[cfg(feature = "cache")]
 pub mod cache;
 pub mod catalog;
 pub mod features;

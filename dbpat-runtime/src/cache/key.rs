@@ -12,7 +12,7 @@
 //! hash to the same Redis Cluster slot and the multi-key Lua scripts stay legal.
 //!
 //! The text is written by the crate's one key builder (`redis_key::KeyText`), which the
-//! keyspaces' validated [`crate::keyspace::KeyBuilder`] uses too. Ids are rendered with their
+//! keyspaces' validated `keyspace::KeyBuilder` uses too. Ids are rendered with their
 //! `Display` as they are (the entity name is one key segment, checked by the derive).
 
 use crate::model::CachePolicy;

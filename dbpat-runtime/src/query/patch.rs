@@ -39,6 +39,8 @@ pub struct Patch<'k, E: Table, Via = Direct> {
     key: &'k E::Key,
     sets: Vec<(&'static str, SetOp, Arc<dyn BindValue>)>,
     expect_version: Option<i64>,
+    // Read by the cached `execute` only.
+    #[cfg_attr(not(feature = "cache"), allow(dead_code))]
     via: Via,
 }
 
@@ -74,6 +76,7 @@ impl<'k, E: Table, Via> Patch<'k, E, Via> {
     }
 
     /// Splits off where the patch runs, leaving a direct patch.
+    #[cfg_attr(not(feature = "cache"), allow(dead_code))]
     pub(crate) fn into_direct(self) -> (Patch<'k, E>, Via) {
         (
             Patch {

@@ -45,7 +45,7 @@ impl ExistingPartition {
     /// Whether the partition's range intersects `[from, to)` (the default partition never does:
     /// a range partition can be created beside it).
     pub fn overlaps(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
-        !self.is_default && self.from.map_or(true, |f| f < to) && self.to.map_or(true, |t| from < t)
+        !self.is_default && self.from.is_none_or(|f| f < to) && self.to.is_none_or(|t| from < t)
     }
 
     /// Whether every row the partition can hold is older than `cutoff`.
@@ -55,7 +55,7 @@ impl ExistingPartition {
 
     /// Whether the partition can hold a row older than `cutoff`.
     pub fn may_hold_before(&self, cutoff: DateTime<Utc>) -> bool {
-        self.is_default || self.from.map_or(true, |f| f < cutoff)
+        self.is_default || self.from.is_none_or(|f| f < cutoff)
     }
 }
 
