@@ -40,6 +40,11 @@ pub trait HasCachePolicy {
 /// [`Table`] that is a [`CacheEntity`] keyed by its primary key and [`HasCachePolicy`].
 ///
 /// [`Cache::entity`]: super::Cache::entity
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no cache policy, so it has no cached handle",
+    label = "not a cached entity",
+    note = "add `#[dbpat(cache(ttl = \"15m\"))]` to `{Self}` (it must also derive `Serialize`, `Deserialize` and `Clone` and have a single-column primary key)"
+)]
 pub trait CachedEntity: Table + CacheEntity<Id = <Self as TableRow>::Key> + HasCachePolicy {}
 
 impl<T> CachedEntity for T where T: Table + CacheEntity<Id = <T as TableRow>::Key> + HasCachePolicy {}
