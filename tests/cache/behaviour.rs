@@ -346,3 +346,54 @@ async fn write_intent_around_an_outer_transaction() {
         .unwrap();
     assert_eq!(writers, 0, "the dropped writer unregistered");
 }
+
+/// Issue 11, item 1: a reply error (here `WRONGTYPE`, from a key that holds a hash) is about one
+/// key, not an outage: it must not open the handle's breaker, and a write right after it must
+/// still register, so another handle never serves the row as it was before the write.
+#[tokio::test]
+async fn a_reply_error_does_not_open_the_breaker_and_the_next_write_registers() {
+    let redis = TestRedis::new().await;
+    let db = database(3).await;
+    let writer = items(redis.prefix(), db.pool(), POLICY).await;
+    let reader = items(redis.prefix(), db.pool(), POLICY).await;
+    assert_eq!(reader.find(&1).await.unwrap().unwrap().name, "item-1");
+    assert_eq!(
+        reader.source().loads(),
+        1,
+        "the reader now holds row 1 in Redis"
+    );
+
+    let mut raw = raw(&testing::redis_url()).await;
+    let _: i64 = dbpat::cache::redis::cmd("HSET")
+        .arg(writer.key(&2))
+        .arg("field")
+        .arg("value")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(
+        writer.find(&2).await.unwrap().unwrap().name,
+        "item-2",
+        "a key Redis refuses is answered from the database"
+    );
+    assert!(writer.metrics().redis_errors >= 1, "the WRONGTYPE was seen");
+    let skipped = writer.metrics().redis_skipped;
+
+    writer
+        .write_with(&1, || update_name(db.pool(), 1, "after"))
+        .await
+        .unwrap();
+    assert_eq!(
+        writer.metrics().redis_skipped,
+        skipped,
+        "the breaker stayed closed: nothing was skipped"
+    );
+    for round in 0..10 {
+        assert_eq!(
+            reader.find(&1).await.unwrap().unwrap().name,
+            "after",
+            "round {round}: the other handle must not serve the pre-write row"
+        );
+    }
+    redis.cleanup().await;
+}

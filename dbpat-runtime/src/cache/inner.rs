@@ -38,8 +38,10 @@ impl CacheInner {
         self.conn.clone()
     }
 
-    /// Runs one Redis operation: skipped while the breaker is open; an error or timeout is
-    /// logged, counted and trips the breaker. `None` means "no answer from Redis".
+    /// Runs one Redis operation of a read: skipped while the breaker is open. A failure is
+    /// logged and counted; only an outage (I/O error, dropped or refused connection, timeout)
+    /// trips the breaker — a reply error such as `WRONGTYPE` or a script error is about one key
+    /// and says nothing about the server. `None` means "no answer from Redis".
     pub(super) async fn redis<T>(
         &self,
         what: &'static str,
@@ -49,16 +51,47 @@ impl CacheInner {
             Counters::inc(&self.counters.redis_skipped);
             return None;
         }
-        let err = match tokio::time::timeout(self.config.op_timeout, op).await {
+        self.attempt(what, op).await
+    }
+
+    /// Runs one Redis operation of a write (registration, end of write): always tried, whatever
+    /// the breaker says about reads, so a write is never silently left unregistered. A failure
+    /// is handled as in [`CacheInner::redis`].
+    pub(super) async fn redis_write<T>(
+        &self,
+        what: &'static str,
+        op: impl Future<Output = RedisResult<T>>,
+    ) -> Option<T> {
+        self.attempt(what, op).await
+    }
+
+    async fn attempt<T>(
+        &self,
+        what: &'static str,
+        op: impl Future<Output = RedisResult<T>>,
+    ) -> Option<T> {
+        let (err, outage) = match tokio::time::timeout(self.config.op_timeout, op).await {
             Ok(Ok(v)) => return Some(v),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("timed out after {:?}", self.config.op_timeout),
+            Ok(Err(e)) => {
+                let outage = e.is_io_error()
+                    || e.is_connection_dropped()
+                    || e.is_connection_refusal()
+                    || e.is_timeout();
+                (e.to_string(), outage)
+            }
+            Err(_) => (
+                format!("timed out after {:?}", self.config.op_timeout),
+                true,
+            ),
         };
         Counters::inc(&self.counters.redis_errors);
-        self.health.trip();
+        if outage {
+            self.health.trip();
+        }
         tracing::warn!(
             op = what,
             error = %err,
+            outage,
             "dbpat cache: Redis failed; serving from the database"
         );
         None
@@ -122,7 +155,7 @@ impl CacheInner {
         };
         let mut conn = self.conn();
         let stored: i64 = self
-            .redis("end_write", async {
+            .redis_write("end_write", async {
                 END_WRITE
                     .key(&keys.value)
                     .key(&keys.lease)

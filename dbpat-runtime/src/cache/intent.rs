@@ -26,7 +26,7 @@ impl<E: CacheEntity> EntityCache<E> {
         let token = new_token();
         let mut conn = c.conn();
         let others: Option<i64> = c
-            .redis("begin_write", async {
+            .redis_write("begin_write", async {
                 BEGIN_WRITE
                     .key(&keys.value)
                     .key(&keys.lease)

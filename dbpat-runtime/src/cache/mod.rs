@@ -35,8 +35,9 @@
 //!
 //! In one process, concurrent misses of one key share one load (single-flight), and a
 //! joiner only takes a result that was current after it joined. Redis errors and timeouts are
-//! logged, counted ([`CacheMetrics::redis_errors`]) and answered from the database; a short
-//! circuit breaker then skips Redis; invalidations that could not be delivered are retried in
+//! logged, counted ([`CacheMetrics::redis_errors`]) and answered from the database; after an
+//! outage (not a reply error about one key) a short circuit breaker skips Redis for reads,
+//! never for a write's registration; invalidations that could not be delivered are retried in
 //! the background while this process reads those rows from the database.
 //!
 //! The README's cache section has the key format, the options and the measured figures.
