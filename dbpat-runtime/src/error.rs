@@ -172,7 +172,7 @@ impl Error {
     }
 
     /// [`Error::Source`] from any error (for custom cache sources).
-    pub fn source(err: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
+    pub fn from_source(err: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
         Error::Source(Arc::from(err.into()))
     }
 

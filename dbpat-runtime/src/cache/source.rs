@@ -81,7 +81,7 @@ impl<T> CachedEntity for T where T: Table + CacheEntity<Id = <T as TableRow>::Ke
 /// ```
 ///
 /// Errors are [`dbpat::Error`](crate::Error)s: `?` converts sqlx errors (classified as usual),
-/// and [`Error::source`] wraps any other.
+/// and [`Error::from_source`] wraps any other.
 pub trait CacheSource<E: CacheEntity>: Send + Sync {
     /// The committed row with this id, or `None`.
     fn load(&self, id: &E::Id) -> impl Future<Output = Result<Option<E>, Error>> + Send;

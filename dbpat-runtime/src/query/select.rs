@@ -112,15 +112,20 @@ impl<'a, E: Table> Select<'a, E> {
         }
     }
 
-    /// Writes the WHERE predicate (filter and keyset seek), binding every value in order.
-    /// `None` when every row passes.
-    fn write_predicate(&self, w: &mut SqlWriter) -> Result<bool> {
+    /// Whether the query has a WHERE predicate (a filter or a keyset seek).
+    fn has_predicate(&self) -> bool {
+        !self.filter.is_all() || self.after.is_some()
+    }
+
+    /// Writes the WHERE predicate (filter and keyset seek), binding every value in order;
+    /// writes nothing when [`Select::has_predicate`] is false.
+    fn write_predicate(&self, w: &mut SqlWriter) -> Result<()> {
         let filtered = !self.filter.is_all();
         if filtered {
             self.filter.render(w);
         }
         let Some(last) = self.after else {
-            return Ok(filtered);
+            return Ok(());
         };
         if self.order.is_empty() {
             return Err(Error::InvalidQuery(
@@ -136,7 +141,7 @@ impl<'a, E: Table> Select<'a, E> {
             .map(|o| w.bind(|args| last.bind_column(o.index, args)))
             .collect();
         write_seek(w, &self.order, &params);
-        Ok(true)
+        Ok(())
     }
 
     /// Writes ORDER BY, LIMIT and OFFSET.
@@ -160,7 +165,7 @@ impl<'a, E: Table> Select<'a, E> {
     /// ORDER BY, LIMIT and OFFSET.
     fn build(&self, head: &str, with_tail: bool) -> Result<(String, PgArguments)> {
         let mut w = SqlWriter::starting_with(head);
-        if !self.filter.is_all() || self.after.is_some() {
+        if self.has_predicate() {
             w.push(" WHERE ");
             self.write_predicate(&mut w)?;
         }
@@ -176,24 +181,22 @@ impl<'a, E: Table> Select<'a, E> {
         if self.tiers == ReadTiers::Hot {
             return self.build(&E::sql().select, with_tail);
         }
+        // One writer for predicate and tail, so the tail's placeholders continue after the
+        // predicate's; the text is then split where the tail begins.
         let mut w = SqlWriter::new();
-        let has_predicate = self.write_predicate(&mut w)?;
-        let predicate = has_predicate.then(|| w.sql().to_owned());
-        let mut tail = SqlWriter::new();
+        self.write_predicate(&mut w)?;
+        let predicate_end = w.sql().len();
         if with_tail {
-            // The tail's placeholders continue after the predicate's.
-            w.push(" ");
-            let start = w.sql().len();
             self.write_tail(&mut w);
-            tail.push(w.sql()[start..].trim_start());
         }
-        let tail_sql = (!tail.sql().is_empty()).then(|| tail.sql().to_owned());
-        let (_, args) = w.finish()?;
+        let (text, args) = w.finish()?;
+        let (predicate, tail) = text.split_at(predicate_end);
+        let tail = tail.trim_start();
         let sql = select_sql(
             &E::TABLE,
             self.tiers,
-            predicate.as_deref(),
-            tail_sql.as_deref(),
+            self.has_predicate().then_some(predicate),
+            (!tail.is_empty()).then_some(tail),
         )?;
         Ok((sql, args))
     }
