@@ -255,7 +255,10 @@ async fn cache_and_keyspace_round_trip_over_tls() {
         .execute(&db.pool)
         .await
         .expect("schema applies");
-    let cache = Cache::connect(client.clone(), CacheConfig::new(prefix.as_str())).await;
+    // No restart grace: the test's key prefix is a dataset born now.
+    let mut config = CacheConfig::new(prefix.as_str());
+    config.restart_grace = std::time::Duration::ZERO;
+    let cache = Cache::connect(client.clone(), config).await;
     assert!(
         cache.is_subscribed(),
         "the cache's wake-up subscription did not connect over TLS"

@@ -150,6 +150,19 @@ pub enum Error {
     /// reported instead of a panic.
     #[error("invalid query: {0}")]
     InvalidQuery(&'static str),
+    /// The cache could not register a write with Redis (unreachable, frozen, too slow, or the
+    /// registration was refused), and the handle's
+    /// write guarantee is `WriteGuarantee::Strict` (the default): the write was refused
+    /// **before** anything was sent to PostgreSQL, so nothing was written. Retrying is safe.
+    #[error("cache unavailable: the write of {entity} {key} was not registered with Redis ({reason}); nothing was written")]
+    CacheUnavailable {
+        /// The entity's Rust name.
+        entity: &'static str,
+        /// The key, formatted with `Debug` (empty for an insert whose key the database generates).
+        key: String,
+        /// What Redis answered, or that it did not.
+        reason: String,
+    },
     /// A custom [`CacheSource`](crate::cache::CacheSource) failed with an error of its own.
     #[error("cache source failed: {0}")]
     Source(#[source] Arc<dyn std::error::Error + Send + Sync + 'static>),
@@ -187,13 +200,15 @@ impl Error {
         }
     }
 
-    /// Whether retrying the whole transaction may succeed: a serialization failure (40001) or a
-    /// deadlock (40P01).
+    /// Whether retrying the whole operation may succeed: a serialization failure (40001), a
+    /// deadlock (40P01), or a write the cache refused because Redis did not answer
+    /// ([`Error::CacheUnavailable`]).
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self.sqlstate().as_deref(),
-            Some(sqlstate::SERIALIZATION_FAILURE | sqlstate::DEADLOCK_DETECTED)
-        )
+        matches!(self, Error::CacheUnavailable { .. })
+            || matches!(
+                self.sqlstate().as_deref(),
+                Some(sqlstate::SERIALIZATION_FAILURE | sqlstate::DEADLOCK_DETECTED)
+            )
     }
 
     /// Whether a `lock_timeout` expired (SQLSTATE 55P03).

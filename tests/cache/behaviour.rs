@@ -37,7 +37,7 @@ async fn keys_ttls_hits_and_negative_entries() {
     let neg_key = items.key(&42);
     assert_eq!(
         raw_get(&mut raw, &neg_key).await.unwrap(),
-        Codec::negative()
+        Codec::negative(&items.cache().generation().unwrap())
     );
     let pttl = raw_pttl(&mut raw, &neg_key).await;
     assert!(
@@ -52,7 +52,7 @@ async fn keys_ttls_hits_and_negative_entries() {
             sqlx::query("INSERT INTO items (id, name) VALUES (42, 'new')")
                 .execute(&pool)
                 .await?;
-            Ok::<_, sqlx::Error>(Item {
+            Ok::<_, dbpat::Error>(Item {
                 id: 42,
                 name: "new".into(),
                 version: 1,
@@ -178,10 +178,15 @@ async fn invalidate_and_write_through_policies() {
 
     // A failed write (versioned update conflict) is returned unchanged and invalidates.
     let err = wt
-        .write_with(&2, || async { Err::<Item, _>("conflict") })
+        .write_with(&2, || async {
+            Err::<Item, _>(dbpat::Error::InvalidQuery("conflict"))
+        })
         .await
         .unwrap_err();
-    assert_eq!(err, "conflict");
+    assert!(
+        matches!(err, dbpat::Error::InvalidQuery("conflict")),
+        "{err:?}"
+    );
     assert!(raw_get(&mut raw, &wt.key(&2)).await.is_none());
 }
 
@@ -199,6 +204,7 @@ async fn delete_removes_the_row_and_its_attribute_keys() {
                 .execute(&pool)
                 .await
                 .map(|r| r.rows_affected())
+                .map_err(dbpat::Error::from)
         }
     };
 
@@ -249,7 +255,7 @@ async fn delete_removes_the_row_and_its_attribute_keys() {
     assert!(raw_get(&mut raw, &foreign).await.is_none());
     assert_eq!(
         raw_get(&mut raw, &scan.key(&2)).await.as_deref(),
-        Some(Codec::negative())
+        Some(&Codec::negative(&scan.cache().generation().unwrap())[..])
     );
     let loads = scan.source().loads();
     assert_eq!(scan.find(&2).await.unwrap(), None);
@@ -279,11 +285,14 @@ async fn undecodable_values_are_misses_and_replaced() {
     };
     set(items.key(&1), b"\xff garbage".to_vec()).await;
     // Written by an older build whose struct had another layout.
-    let old = Codec::new(7).encode(&Item {
-        id: 2,
-        name: "stale layout".into(),
-        version: 1,
-    });
+    let old = Codec::new(7).encode(
+        &items.cache().generation().unwrap(),
+        &Item {
+            id: 2,
+            name: "stale layout".into(),
+            version: 1,
+        },
+    );
     set(items.key(&2), old.unwrap()).await;
 
     assert_eq!(items.find(&1).await.unwrap().unwrap().name, "item-1");
@@ -305,7 +314,7 @@ async fn write_intent_around_an_outer_transaction() {
     let mut raw = raw(&testing::redis_url()).await;
     items.find(&1).await.unwrap();
 
-    let intent = items.begin_write(&1).await;
+    let intent = items.begin_write(&1).await.unwrap();
     let mut tx = db.pool().begin().await.unwrap();
     let row: (i64, String, i64) = sqlx::query_as(
         "UPDATE items SET name = 'in-tx', version = version + 1 WHERE id = 1 \

@@ -59,7 +59,7 @@ async fn slow_reader_cannot_put_back_an_old_value() {
 
         let cached = raw_get(&mut raw, &items.key(&1)).await;
         if let Some(bytes) = &cached {
-            let codec_value: Option<Item> = match items.codec().decode(bytes) {
+            let codec_value: Option<Item> = match items.decode_value(bytes) {
                 Decoded::Value(v) => Some(v),
                 other => panic!("unexpected cache entry {other:?}"),
             };
@@ -124,7 +124,7 @@ async fn history(policy: CachePolicy, prefix: String, run_for: Duration) -> (usi
                             version: row.version,
                             at: Instant::now(),
                         });
-                        Ok::<_, sqlx::Error>(row)
+                        Ok::<_, dbpat::Error>(row)
                     })
                     .await
                     .unwrap();

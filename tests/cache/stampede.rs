@@ -130,3 +130,67 @@ async fn waiters_wake_when_the_holder_fills() {
     assert_eq!(other.metrics().stampede_waits, 1);
     assert!(waited < Duration::from_millis(800), "{waited:?}");
 }
+
+/// A cached `find_many` of 100,000 ids (with the default 250 ms op timeout) returns every row,
+/// leaves no lease behind, and the next `find` of one of them is a plain miss: no wait for a
+/// lease nobody fills. (Before the lease script ran in chunks, one script call for 100,000
+/// ids outlived the timeout, ran anyway, and left 100,000 leases; the next `find` waited for
+/// one of them for seconds.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn find_many_of_100_000_ids_leaves_no_lease() {
+    const N: i64 = 100_000;
+    let redis = TestRedis::new().await;
+    let db = database(N).await;
+    let mut config = dbpat::cache::CacheConfig::new(redis.prefix());
+    config.restart_grace = Duration::ZERO;
+    let items = handle_at(&testing::redis_url(), config)
+        .await
+        .with_source(POLICY, PgItems::new(db.pool()));
+    let ids: Vec<i64> = (1..=N).collect();
+    let start = Instant::now();
+    let rows = items.find_many(&ids).await.unwrap();
+    let took = start.elapsed();
+    assert_eq!(rows.len(), N as usize);
+    assert!(rows
+        .iter()
+        .zip(&ids)
+        .all(|(row, id)| row.as_ref().map(|r| r.id) == Some(*id)));
+    let m = items.metrics();
+    eprintln!("find_many of {N} cold ids: {took:?}; {m:?}");
+
+    let mut raw = raw(&testing::redis_url()).await;
+    let mut leases = 0usize;
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, found): (u64, Vec<String>) = dbpat::cache::redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{}lease:*", redis.prefix()))
+            .arg("COUNT")
+            .arg(10_000)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        leases += found.len();
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    assert_eq!(leases, 0, "leases left behind; {m:?}");
+    assert_eq!(
+        m.redis_errors, 0,
+        "no script outlived the op timeout: {m:?}"
+    );
+
+    // The next read of a row that is not cached is a plain miss: one load, no lease wait.
+    items.invalidate(&77_777).await.unwrap();
+    let before = items.metrics();
+    let start = Instant::now();
+    assert_eq!(items.find(&77_777).await.unwrap().unwrap().id, 77_777);
+    let took = start.elapsed();
+    let after = items.metrics();
+    assert_eq!(after.stampede_waits, before.stampede_waits, "{after:?}");
+    assert_eq!(after.fills, before.fills + 1, "{after:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+}

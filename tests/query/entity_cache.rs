@@ -17,7 +17,10 @@ use uuid::Uuid;
 
 async fn cache_for(redis: &TestRedis) -> Cache {
     let client = dbpat::cache::redis::Client::open(dbpat::testing::redis_url()).unwrap();
-    Cache::connect(client, CacheConfig::new(redis.prefix())).await
+    // No restart grace: the test's key prefix is a dataset born now.
+    let mut config = CacheConfig::new(redis.prefix());
+    config.restart_grace = std::time::Duration::ZERO;
+    Cache::connect(client, config).await
 }
 
 async fn redis_get(redis: &TestRedis, key: &str) -> Option<String> {
@@ -399,10 +402,12 @@ async fn every_cached_and_table_operation_runs_in_spawned_tasks() {
         .unwrap();
     assert_eq!(patched.name, "Patched");
     let (u, id) = (users.clone(), ann.id);
-    spawned(async move { u.invalidate(&id).await }).await;
+    spawned(async move { u.invalidate(&id).await })
+        .await
+        .unwrap();
     let (u, id) = (users.clone(), ann.id);
     spawned(async move {
-        let intent = u.begin_write(&id).await;
+        let intent = u.begin_write(&id).await.unwrap();
         intent.abort().await
     })
     .await;

@@ -133,9 +133,12 @@ pub async fn database(rows: i64) -> TestDatabase {
     db
 }
 
-/// Test defaults: generous timeouts (a loaded CI machine must not trip the breaker).
+/// Test defaults: generous timeouts (a loaded CI machine must not trip the breaker), and no
+/// restart grace (each test's key prefix is a dataset born at its start; the grace after a
+/// Redis restart is proven by the `faults` test).
 pub fn config(prefix: &str) -> CacheConfig {
     let mut c = CacheConfig::new(prefix);
+    c.restart_grace = Duration::ZERO;
     c.op_timeout = Duration::from_secs(2);
     c.connect_timeout = Duration::from_secs(2);
     c
@@ -155,7 +158,7 @@ pub async fn items(prefix: &str, pool: &PgPool, policy: CachePolicy) -> SourceCa
 }
 
 /// `UPDATE items SET name = $2, version = version + 1 ... RETURNING` (autocommit).
-pub async fn update_name(pool: &PgPool, id: i64, name: &str) -> Result<Item, sqlx::Error> {
+pub async fn update_name(pool: &PgPool, id: i64, name: &str) -> Result<Item, dbpat::Error> {
     let row: Row = sqlx::query_as(
         "UPDATE items SET name = $2, version = version + 1 WHERE id = $1 \
          RETURNING id, name, version",

@@ -29,9 +29,12 @@ impl<E: CacheEntity> EntityCache<E> {
         let key = self.inner.keys.attribute(id, attribute);
         let keys = self.inner.keys.keys(id);
         let ttl_ms = c.jittered_ms(ttl.as_secs().max(1));
-        let mut conn = c.conn();
+        let Some(link) = c.read_link() else {
+            return;
+        };
+        let mut conn = link.conn.clone();
         let _: Option<i64> = c
-            .redis("put_attribute", async {
+            .redis(&link, "put_attribute", async {
                 PUT_ATTRIBUTE
                     .key(&key)
                     .key(&keys.subkeys)
@@ -51,9 +54,10 @@ impl<E: CacheEntity> EntityCache<E> {
     ) -> Option<T> {
         let c = self.c();
         let key = self.inner.keys.attribute(id, attribute);
-        let mut conn = c.conn();
+        let link = c.read_link()?;
+        let mut conn = link.conn.clone();
         let bytes: Vec<u8> = c
-            .redis("get_attribute", conn.get::<_, Option<Vec<u8>>>(&key))
+            .redis(&link, "get_attribute", conn.get::<_, Option<Vec<u8>>>(&key))
             .await??;
         match serde_json::from_slice(&bytes) {
             Ok(v) => Some(v),
@@ -64,11 +68,15 @@ impl<E: CacheEntity> EntityCache<E> {
         }
     }
 
+    /// Removes the attribute keys of a deleted row (always tried, like a write).
     pub(super) async fn sweep_attributes(&self, keys: &EntityKeys) {
         let c = self.c();
-        let mut conn = c.conn();
+        let Ok(link) = c.write_link() else {
+            return;
+        };
+        let mut conn = link.conn.clone();
         let _: Option<i64> = c
-            .redis("sweep_tracked", async {
+            .redis(&link, "sweep_tracked", async {
                 SWEEP_TRACKED
                     .key(&keys.subkeys)
                     .invoke_async(&mut conn)
@@ -79,9 +87,9 @@ impl<E: CacheEntity> EntityCache<E> {
             let pattern = &keys.attribute_pattern;
             let mut cursor: u64 = 0;
             loop {
-                let mut conn = c.conn();
+                let mut conn = link.conn.clone();
                 let page: Option<(u64, Vec<String>)> = c
-                    .redis("scan", async {
+                    .redis(&link, "scan", async {
                         redis::cmd("SCAN")
                             .arg(cursor)
                             .arg("MATCH")
@@ -94,8 +102,8 @@ impl<E: CacheEntity> EntityCache<E> {
                     .await;
                 let Some((next, found)) = page else { return };
                 if !found.is_empty() {
-                    let mut conn = c.conn();
-                    let _: Option<i64> = c.redis("unlink", conn.unlink(&found)).await;
+                    let mut conn = link.conn.clone();
+                    let _: Option<i64> = c.redis(&link, "unlink", conn.unlink(&found)).await;
                 }
                 if next == 0 {
                     return;

@@ -151,12 +151,9 @@ impl<E: CachedEntity> Cached<E> {
     /// [`Table::insert_many`](crate::Table::insert_many) in one statement; afterwards no negative entry or lease is left
     /// for any of the new keys.
     pub async fn insert_many(&self, pool: &PgPool, rows: &[E]) -> Result<Vec<E>> {
-        let insert: DbFuture<'_, Vec<E>> = Box::pin(E::insert_many(pool, rows));
-        let inserted = insert.await?;
-        for row in &inserted {
-            self.cache.invalidate(&row.key()).await;
-        }
-        Ok(inserted)
+        self.cache
+            .insert_many_with(|| -> DbFuture<'_, Vec<E>> { Box::pin(E::insert_many(pool, rows)) })
+            .await
     }
 
     /// Whole-row update ([`Table::update`](crate::Table::update), versioned when the entity has a version column:

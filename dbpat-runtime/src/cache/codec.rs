@@ -1,23 +1,26 @@
-//! The cached value's envelope: a version tag, the struct-layout fingerprint, then JSON.
+//! The cached value's envelope: a version tag, the Redis dataset's generation, the
+//! struct-layout fingerprint, then JSON.
 //!
-//! `v1:<layout as 16 hex digits>:<json>` for a row, `v1:-` for a negative (missing-row) entry.
-//! A value whose tag or layout differs (written by an older build whose struct had other
-//! fields), or whose JSON does not decode, is [`Decoded::Corrupt`]: the cache treats it as a
-//! miss and replaces it.
+//! `v2:<generation>:<layout as 16 hex digits>:<json>` for a row, `v2:<generation>:-` for a
+//! negative (missing-row) entry. The generation names the Redis dataset the value was written
+//! into (see the cache's module docs): a value of another generation came back with a restore
+//! or a failover from before writes it never saw, and is [`Decoded::OtherGeneration`]. A value
+//! whose tag or layout differs (written by an older build whose struct had other fields), or
+//! whose JSON does not decode, is [`Decoded::Corrupt`]. The cache treats both as a miss and
+//! replaces them.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-const TAG: &[u8] = b"v1:";
-const NEGATIVE: &[u8] = b"v1:-";
-/// `v1:` + 16 hex digits + `:`.
-const HEADER_LEN: usize = 3 + 16 + 1;
+const TAG: &[u8] = b"v2:";
+const NEGATIVE: &[u8] = b"-";
 
 /// Encodes and decodes one entity type's cached values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Codec {
     layout: u64,
-    header: [u8; HEADER_LEN],
+    /// `<layout as 16 hex digits>:`.
+    layout_text: [u8; 17],
 }
 
 /// What a cached value decoded to.
@@ -27,6 +30,8 @@ pub enum Decoded<E> {
     Value(E),
     /// A negative entry: the row does not exist.
     Negative,
+    /// Written into another Redis dataset (before a restart, restore or failover): a miss.
+    OtherGeneration,
     /// Undecodable (corrupt, or written with another layout): a miss.
     Corrupt,
 }
@@ -34,11 +39,13 @@ pub enum Decoded<E> {
 impl Codec {
     /// A codec whose values carry `layout` (a hash of the entity's columns, so a changed model never decodes old entries).
     pub fn new(layout: u64) -> Self {
-        let mut header = [0u8; HEADER_LEN];
-        header[..3].copy_from_slice(TAG);
-        header[3..19].copy_from_slice(format!("{layout:016x}").as_bytes());
-        header[19] = b':';
-        Codec { layout, header }
+        let mut layout_text = [0u8; 17];
+        layout_text[..16].copy_from_slice(format!("{layout:016x}").as_bytes());
+        layout_text[16] = b':';
+        Codec {
+            layout,
+            layout_text,
+        }
     }
 
     /// The layout fingerprint.
@@ -46,25 +53,58 @@ impl Codec {
         self.layout
     }
 
-    /// The bytes of a cached row.
-    pub fn encode<E: Serialize>(&self, value: &E) -> Result<Vec<u8>, serde_json::Error> {
+    /// `v2:<generation>:<body>`: a value's bytes in the dataset `generation`.
+    pub(crate) fn envelope(generation: &str, body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(TAG.len() + generation.len() + 1 + body.len());
+        out.extend_from_slice(TAG);
+        out.extend_from_slice(generation.as_bytes());
+        out.push(b':');
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// The generation-independent part of a row's bytes: `<layout>:<json>`.
+    pub(crate) fn body<E: Serialize>(&self, value: &E) -> Result<Vec<u8>, serde_json::Error> {
         let mut out = Vec::with_capacity(128);
-        out.extend_from_slice(&self.header);
+        out.extend_from_slice(&self.layout_text);
         serde_json::to_writer(&mut out, value)?;
         Ok(out)
     }
 
-    /// The bytes of a negative entry.
-    pub fn negative() -> &'static [u8] {
+    /// The generation-independent part of a negative entry.
+    pub(crate) fn negative_body() -> &'static [u8] {
         NEGATIVE
     }
 
-    /// Decodes cached bytes.
-    pub fn decode<E: DeserializeOwned>(&self, bytes: &[u8]) -> Decoded<E> {
-        if bytes == NEGATIVE {
+    /// The bytes of a cached row, for the dataset `generation`.
+    pub fn encode<E: Serialize>(
+        &self,
+        generation: &str,
+        value: &E,
+    ) -> Result<Vec<u8>, serde_json::Error> {
+        Ok(Self::envelope(generation, &self.body(value)?))
+    }
+
+    /// The bytes of a negative entry, for the dataset `generation`.
+    pub fn negative(generation: &str) -> Vec<u8> {
+        Self::envelope(generation, NEGATIVE)
+    }
+
+    /// Decodes cached bytes read from the dataset `generation`.
+    pub fn decode<E: DeserializeOwned>(&self, generation: &str, bytes: &[u8]) -> Decoded<E> {
+        let Some(rest) = bytes.strip_prefix(TAG) else {
+            return Decoded::Corrupt;
+        };
+        let Some(rest) = rest
+            .strip_prefix(generation.as_bytes())
+            .and_then(|r| r.strip_prefix(b":"))
+        else {
+            return Decoded::OtherGeneration;
+        };
+        if rest == NEGATIVE {
             return Decoded::Negative;
         }
-        match bytes.strip_prefix(&self.header[..]) {
+        match rest.strip_prefix(&self.layout_text[..]) {
             Some(json) => match serde_json::from_slice(json) {
                 Ok(v) => Decoded::Value(v),
                 Err(_) => Decoded::Corrupt,
@@ -107,14 +147,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_trip_negative_and_corrupt() {
+    fn round_trip_negative_corrupt_and_other_generation() {
         let c = Codec::new(0xabc);
-        let bytes = c.encode(&vec![1, 2]).unwrap();
-        assert!(bytes.starts_with(b"v1:0000000000000abc:"));
-        assert_eq!(c.decode::<Vec<i32>>(&bytes), Decoded::Value(vec![1, 2]));
-        assert_eq!(c.decode::<Vec<i32>>(Codec::negative()), Decoded::Negative);
-        assert_eq!(c.decode::<Vec<i32>>(b"garbage"), Decoded::Corrupt);
-        assert_eq!(c.decode::<String>(&bytes), Decoded::Corrupt);
-        assert_eq!(Codec::new(1).decode::<Vec<i32>>(&bytes), Decoded::Corrupt);
+        let g = "00000000000000g1";
+        let bytes = c.encode(g, &vec![1, 2]).unwrap();
+        assert_eq!(
+            &bytes[..],
+            &b"v2:00000000000000g1:0000000000000abc:[1,2]"[..]
+        );
+        assert_eq!(c.decode::<Vec<i32>>(g, &bytes), Decoded::Value(vec![1, 2]));
+        assert_eq!(
+            c.decode::<Vec<i32>>(g, &Codec::negative(g)),
+            Decoded::Negative
+        );
+        assert_eq!(c.decode::<Vec<i32>>(g, b"garbage"), Decoded::Corrupt);
+        assert_eq!(c.decode::<String>(g, &bytes), Decoded::Corrupt);
+        assert_eq!(
+            Codec::new(1).decode::<Vec<i32>>(g, &bytes),
+            Decoded::Corrupt
+        );
+        // The same bytes read from another dataset: neither the row nor the negative entry.
+        let other = "00000000000000g2";
+        assert_eq!(
+            c.decode::<Vec<i32>>(other, &bytes),
+            Decoded::OtherGeneration
+        );
+        assert_eq!(
+            c.decode::<Vec<i32>>(other, &Codec::negative(g)),
+            Decoded::OtherGeneration
+        );
+        // A generation that is a prefix of another does not match it.
+        assert_eq!(
+            c.decode::<Vec<i32>>("00000000000000g", &bytes),
+            Decoded::OtherGeneration
+        );
     }
 }

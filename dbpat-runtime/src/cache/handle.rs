@@ -2,24 +2,24 @@
 //! cache of one entity type, which [`Cached`](super::Cached) and
 //! [`SourceCache`](super::SourceCache) run their reads and writes through).
 
-use super::codec::Codec;
+use super::codec::{Codec, Decoded};
 use super::config::CacheConfig;
 use super::health::Health;
 use super::inner::{flush_deferred, CacheInner};
 use super::key::KeyBuilder;
 use super::lease::{run_subscriber, Wake};
+use super::link::{keep_link, Links};
 use super::metrics::{CacheMetrics, Counters};
 use super::single_flight::SingleFlight;
 use super::source::CacheEntity;
 use crate::error::Error;
 use crate::model::CachePolicy;
 use futures_util::future::BoxFuture;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::{Arc, RwLock, Weak};
-use std::time::Duration;
 use tokio::sync::Notify;
 
-/// One application's cache: a Redis [`ConnectionManager`], a wake-up subscription, the circuit
+/// One application's cache: a verified Redis connection (kept up by a background task, which
+/// also notices when Redis holds another dataset), a wake-up subscription, the circuit
 /// breaker and the counters. Cheap to clone; make one per process and Redis server, then one
 /// handle per entity with [`Cache::entity`] (derived entities) or [`Cache::with_source`].
 #[derive(Clone)]
@@ -36,20 +36,22 @@ impl std::fmt::Debug for Cache {
 }
 
 impl Cache {
-    /// Builds the handle. Never fails because Redis is down: the connection is lazy and
-    /// reconnects by itself, and reads use the database until it is back. Waits at most
-    /// `connect_timeout` for the wake-up subscription. Must run inside a tokio runtime.
+    /// Builds the handle. Never fails because Redis is down: the connection is kept up in
+    /// the background, and reads use the database until it is back (writes follow the
+    /// [`WriteGuarantee`](super::WriteGuarantee)). Waits at most `connect_timeout` for the
+    /// wake-up subscription and for the first verified connection. Must run inside a tokio
+    /// runtime.
     pub async fn connect(client: redis::Client, config: CacheConfig) -> Self {
-        let manager_config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(config.op_timeout))
-            .set_connection_timeout(Some(config.connect_timeout))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(20))
-            .set_max_delay(Duration::from_millis(200));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager_config)
-            .expect("a ConnectionManagerConfig without push settings is always valid");
         let wake = Arc::new(Wake::new());
         let channel = format!("{}~dbpat-wake", config.app_prefix);
+        let counters = Arc::new(Counters::default());
+        let links = Arc::new(Links::new(
+            client.clone(),
+            &config,
+            channel.clone(),
+            counters.clone(),
+        ));
+        let keeper = tokio::spawn(keep_link(links.clone()));
         let ready = Arc::new(Notify::new());
         let first_attempt = ready.clone();
         let first_attempt = first_attempt.notified();
@@ -62,16 +64,19 @@ impl Cache {
             config.connect_timeout,
             ready,
         ));
-        let _ = tokio::time::timeout(config.connect_timeout * 2, first_attempt).await;
+        let _ = tokio::join!(
+            tokio::time::timeout(config.connect_timeout * 2, first_attempt),
+            links.wait_ready(config.connect_timeout * 2)
+        );
         let inner = Arc::new_cyclic(|weak: &Weak<CacheInner>| {
             let flusher = tokio::spawn(flush_deferred(weak.clone()));
             CacheInner {
-                conn,
-                counters: Counters::default(),
+                links,
+                counters,
                 wake,
                 channel,
                 health: Health::new(config.breaker_cooldown),
-                tasks: vec![subscriber, flusher],
+                tasks: vec![keeper, subscriber, flusher],
                 config,
             }
         });
@@ -86,6 +91,13 @@ impl Cache {
     /// The handle's settings.
     pub fn config(&self) -> &CacheConfig {
         &self.inner.config
+    }
+
+    /// The generation of the Redis dataset this handle talks to (16 hex digits; every cached
+    /// value carries it), `None` while no verified connection is up. It changes when Redis
+    /// restarts, is restored, fails over or is flushed.
+    pub fn generation(&self) -> Option<String> {
+        self.inner.links.current().map(|l| l.generation.to_string())
     }
 
     /// Whether the wake-up subscription is live (waiters are woken by messages, not polling).
@@ -186,11 +198,21 @@ impl<E: CacheEntity> EntityCache<E> {
             .unwrap_or_else(|e| e.into_inner()) = hook;
     }
 
-    /// The bytes and TTL of a row (or of a negative entry); `None` if the row does not encode.
-    pub(super) fn entry_bytes(&self, row: Option<&E>) -> Option<(Vec<u8>, u64)> {
+    /// Decodes a value read from Redis (for example with `GET` of [`key`](Self::key)) as
+    /// this handle would: against the current dataset generation.
+    pub fn decode_value(&self, bytes: &[u8]) -> Decoded<E> {
+        match self.inner.cache.generation() {
+            Some(generation) => self.inner.codec.decode(&generation, bytes),
+            None => Decoded::OtherGeneration,
+        }
+    }
+
+    /// The generation-independent bytes and the TTL of a row (or of a negative entry); `None`
+    /// if the row does not encode.
+    pub(super) fn entry_body(&self, row: Option<&E>) -> Option<(Vec<u8>, u64)> {
         let c = self.c();
         match row {
-            Some(row) => match self.inner.codec.encode(row) {
+            Some(row) => match self.inner.codec.body(row) {
                 Ok(bytes) => Some((bytes, c.jittered_ms(self.inner.policy.ttl_secs))),
                 Err(err) => {
                     tracing::warn!(%err, "dbpat cache: row does not encode; not cached");
@@ -198,7 +220,7 @@ impl<E: CacheEntity> EntityCache<E> {
                 }
             },
             None => Some((
-                Codec::negative().to_vec(),
+                Codec::negative_body().to_vec(),
                 c.jittered_ms(self.inner.policy.negative_ttl_secs),
             )),
         }

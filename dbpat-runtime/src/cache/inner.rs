@@ -1,14 +1,15 @@
-//! [`CacheInner`]: what every handle of one [`Cache`](super::Cache) shares — the Redis
-//! connection, the wake-up channel, the circuit breaker and the counters — and the two
-//! operations below every read and write: one guarded Redis call, and the end-of-write script.
+//! [`CacheInner`]: what every handle of one [`Cache`](super::Cache) shares — the verified
+//! Redis link, the wake-up channel, the circuit breaker and the counters — and the operations
+//! below every read and write: one guarded Redis call, and the end-of-write script.
 
+use super::codec::Codec;
 use super::config::CacheConfig;
 use super::health::Health;
 use super::key::EntityKeys;
 use super::lease::Wake;
+use super::link::{is_outage, Link, Links};
 use super::metrics::Counters;
 use super::scripts::END_WRITE;
-use redis::aio::ConnectionManager;
 use redis::RedisResult;
 use std::future::Future;
 use std::sync::{Arc, Weak};
@@ -16,9 +17,9 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 pub(crate) struct CacheInner {
-    pub(super) conn: ConnectionManager,
+    pub(super) links: Arc<Links>,
     pub(super) config: CacheConfig,
-    pub(super) counters: Counters,
+    pub(super) counters: Arc<Counters>,
     pub(super) wake: Arc<Wake>,
     pub(super) channel: String,
     pub(super) health: Health,
@@ -33,68 +34,94 @@ impl Drop for CacheInner {
     }
 }
 
+/// A Redis command that got no answer: why, and whether it may still run on the server (it
+/// timed out after it was sent).
+#[derive(Debug, Clone)]
+pub(super) struct Unanswered {
+    pub(super) reason: String,
+    pub(super) may_run_later: bool,
+}
+
+impl Unanswered {
+    fn no_link() -> Self {
+        Unanswered {
+            reason: "no verified connection to Redis".into(),
+            may_run_later: false,
+        }
+    }
+}
+
 impl CacheInner {
-    pub(super) fn conn(&self) -> ConnectionManager {
-        self.conn.clone()
+    /// The link a read uses: `None` while the breaker is open (after an outage) or no link is
+    /// up — the read then uses the database only.
+    pub(super) fn read_link(&self) -> Option<Link> {
+        let link = if self.health.is_open() {
+            None
+        } else {
+            self.links.current()
+        };
+        if link.is_none() {
+            Counters::inc(&self.counters.redis_skipped);
+        }
+        link
     }
 
-    /// Runs one Redis operation of a read: skipped while the breaker is open. A failure is
-    /// logged and counted; only an outage (I/O error, dropped or refused connection, timeout)
-    /// trips the breaker — a reply error such as `WRONGTYPE` or a script error is about one key
-    /// and says nothing about the server. `None` means "no answer from Redis".
+    /// The link a write's registration uses: whatever the breaker says about reads, a write
+    /// always tries Redis, so it is never silently left unregistered.
+    pub(super) fn write_link(&self) -> Result<Link, Unanswered> {
+        self.links.current().ok_or_else(Unanswered::no_link)
+    }
+
+    /// Runs one Redis operation of a read on `link`. `None` means "no answer from Redis".
     pub(super) async fn redis<T>(
         &self,
+        link: &Link,
         what: &'static str,
         op: impl Future<Output = RedisResult<T>>,
     ) -> Option<T> {
-        if self.health.is_open() {
-            Counters::inc(&self.counters.redis_skipped);
-            return None;
-        }
-        self.attempt(what, op).await
+        self.attempt(link, what, op).await.ok()
     }
 
-    /// Runs one Redis operation of a write (registration, end of write): always tried, whatever
-    /// the breaker says about reads, so a write is never silently left unregistered. A failure
-    /// is handled as in [`CacheInner::redis`].
-    pub(super) async fn redis_write<T>(
+    /// Runs one Redis operation on `link`. A failure is logged and counted; only an outage (I/O
+    /// error, dropped or refused connection, timeout) trips the breaker, and an I/O-level one
+    /// also retires the link — a reply error such as `WRONGTYPE` or a script error is about
+    /// one key and says nothing about the server.
+    pub(super) async fn attempt<T>(
         &self,
+        link: &Link,
         what: &'static str,
         op: impl Future<Output = RedisResult<T>>,
-    ) -> Option<T> {
-        self.attempt(what, op).await
-    }
-
-    async fn attempt<T>(
-        &self,
-        what: &'static str,
-        op: impl Future<Output = RedisResult<T>>,
-    ) -> Option<T> {
-        let (err, outage) = match tokio::time::timeout(self.config.op_timeout, op).await {
-            Ok(Ok(v)) => return Some(v),
-            Ok(Err(e)) => {
-                let outage = e.is_io_error()
-                    || e.is_connection_dropped()
-                    || e.is_connection_refusal()
-                    || e.is_timeout();
-                (e.to_string(), outage)
-            }
-            Err(_) => (
-                format!("timed out after {:?}", self.config.op_timeout),
-                true,
-            ),
-        };
+    ) -> Result<T, Unanswered> {
+        let (reason, outage, may_run_later) =
+            match tokio::time::timeout(self.config.op_timeout, op).await {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) => {
+                    let outage = is_outage(&e);
+                    if outage && !e.is_timeout() {
+                        self.links.broken(link);
+                    }
+                    (e.to_string(), outage, e.is_timeout())
+                }
+                Err(_) => (
+                    format!("timed out after {:?}", self.config.op_timeout),
+                    true,
+                    true,
+                ),
+            };
         Counters::inc(&self.counters.redis_errors);
         if outage {
             self.health.trip();
         }
         tracing::warn!(
             op = what,
-            error = %err,
+            error = %reason,
             outage,
             "dbpat cache: Redis failed; serving from the database"
         );
-        None
+        Err(Unanswered {
+            reason,
+            may_run_later,
+        })
     }
 
     pub(super) fn jittered_ms(&self, secs: u64) -> u64 {
@@ -112,24 +139,27 @@ pub(super) async fn flush_deferred(cache: Weak<CacheInner>) {
             return;
         };
         for d in cache.health.due() {
-            if cache.health.is_open() {
-                break;
-            }
             if cache
                 .end_write(&d.keys, &d.token, &EndWrite::Invalidate)
                 .await
-                .is_some()
+                .is_ok()
             {
                 cache.health.settle(&d.keys.value, &d.token);
+            } else {
+                break;
             }
         }
     }
 }
 
+/// How a write ends in Redis.
 pub(super) enum EndWrite {
+    /// Delete the cached entry.
     Invalidate,
+    /// Store `body` (a row's, or a negative entry's, [`Codec`] body) when no other writer
+    /// overlapped this one, else delete.
     Store {
-        bytes: Vec<u8>,
+        body: Vec<u8>,
         ttl_ms: u64,
         negative: bool,
         solo: bool,
@@ -137,25 +167,31 @@ pub(super) enum EndWrite {
 }
 
 impl CacheInner {
-    /// Runs the end-of-write script; `None` if Redis did not answer.
+    /// Runs the end-of-write script; `Ok(true)` if it stored the row.
     pub(super) async fn end_write(
         &self,
         keys: &EntityKeys,
         token: &str,
         end: &EndWrite,
-    ) -> Option<bool> {
-        let (mode, value, ttl_ms, solo): (&str, &[u8], u64, bool) = match end {
-            EndWrite::Invalidate => ("inv", b"", 1, false),
+    ) -> Result<bool, Unanswered> {
+        let link = self.write_link()?;
+        let (mode, value, ttl_ms, solo): (&str, Vec<u8>, u64, bool) = match end {
+            EndWrite::Invalidate => ("inv", Vec::new(), 1, false),
             EndWrite::Store {
-                bytes,
+                body,
                 ttl_ms,
                 negative,
                 solo,
-            } => (if *negative { "neg" } else { "set" }, bytes, *ttl_ms, *solo),
+            } => (
+                if *negative { "neg" } else { "set" },
+                Codec::envelope(&link.generation, body),
+                *ttl_ms,
+                *solo,
+            ),
         };
-        let mut conn = self.conn();
+        let mut conn = link.conn.clone();
         let stored: i64 = self
-            .redis_write("end_write", async {
+            .attempt(&link, "end_write", async {
                 END_WRITE
                     .key(&keys.value)
                     .key(&keys.lease)
@@ -175,6 +211,6 @@ impl CacheInner {
         } else {
             Counters::inc(&self.counters.invalidations);
         }
-        Some(stored == 1)
+        Ok(stored == 1)
     }
 }

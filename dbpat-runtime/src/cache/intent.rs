@@ -2,6 +2,7 @@
 //! [`WriteIntent`] finished after the commit.
 
 use super::codec::Codec;
+use super::config::WriteGuarantee;
 use super::handle::{new_token, EntityCache};
 use super::health::Deferred;
 use super::inner::EndWrite;
@@ -9,6 +10,7 @@ use super::key::EntityKeys;
 use super::metrics::Counters;
 use super::scripts::BEGIN_WRITE;
 use super::source::CacheEntity;
+use crate::error::Error;
 use crate::model::CacheWrite;
 
 impl<E: CacheEntity> EntityCache<E> {
@@ -18,42 +20,77 @@ impl<E: CacheEntity> EntityCache<E> {
     /// [`WriteIntent::deleted`]) or fails ([`WriteIntent::abort`]). A dropped intent
     /// invalidates in the background.
     ///
+    /// When Redis does not confirm the registration, the handle's
+    /// [`WriteGuarantee`](super::WriteGuarantee) decides: `Strict` (the default) returns
+    /// [`Error::CacheUnavailable`] — do not write; `Available` returns an intent whose
+    /// invalidation is retried until Redis takes it.
+    ///
     /// Use this when the write runs in a transaction the caller commits; otherwise the cached
     /// handles' writes ([`Cached::update`](super::Cached::update), ...) do it all.
-    pub async fn begin_write(&self, id: &E::Id) -> WriteIntent<E> {
+    pub async fn begin_write(&self, id: &E::Id) -> Result<WriteIntent<E>, Error> {
         let c = self.c();
         let keys = self.inner.keys.keys(id);
         let token = new_token();
-        let mut conn = c.conn();
-        let others: Option<i64> = c
-            .redis_write("begin_write", async {
-                BEGIN_WRITE
-                    .key(&keys.value)
-                    .key(&keys.lease)
-                    .key(&keys.writers)
-                    .arg(&token)
-                    .arg(c.config.write_ttl.as_millis() as u64)
-                    .arg(&c.channel)
-                    .invoke_async(&mut conn)
-                    .await
-            })
-            .await;
-        if others.is_none() {
-            // Redis did not hear about this write: this process reads the row from the
-            // database until the invalidation reaches Redis.
-            Counters::inc(&self.counters().invalidations_deferred);
-            c.health.defer(Deferred {
-                keys: keys.clone(),
-                token: token.clone(),
-                in_flight: true,
-            });
-        }
-        WriteIntent {
+        // Tracked before it is sent, so a reconnect to a new dataset re-registers it.
+        c.links.in_flight.track(&token, &keys);
+        let registered = match c.write_link() {
+            Ok(link) => {
+                let mut conn = link.conn.clone();
+                c.attempt(&link, "begin_write", async {
+                    BEGIN_WRITE
+                        .key(&keys.value)
+                        .key(&keys.lease)
+                        .key(&keys.writers)
+                        .arg(&token)
+                        .arg(c.config.write_ttl.as_millis() as u64)
+                        .arg(&c.channel)
+                        .invoke_async::<i64>(&mut conn)
+                        .await
+                })
+                .await
+            }
+            Err(unanswered) => Err(unanswered),
+        };
+        let others = match registered {
+            Ok(others) => others,
+            Err(unanswered) => match c.config.write_guarantee {
+                WriteGuarantee::Strict => {
+                    c.links.in_flight.untrack(&token);
+                    Counters::inc(&self.counters().writes_refused);
+                    if unanswered.may_run_later {
+                        // The registration may still land: take it back once Redis answers.
+                        c.health.defer(Deferred {
+                            keys,
+                            token,
+                            in_flight: false,
+                        });
+                    }
+                    return Err(Error::CacheUnavailable {
+                        entity: E::entity_name(),
+                        key: id.to_string(),
+                        reason: unanswered.reason,
+                    });
+                }
+                WriteGuarantee::Available => {
+                    // Redis did not hear about this write: this process reads the row from
+                    // the database until the invalidation reaches Redis.
+                    Counters::inc(&self.counters().writes_unregistered);
+                    Counters::inc(&self.counters().invalidations_deferred);
+                    c.health.defer(Deferred {
+                        keys: keys.clone(),
+                        token: token.clone(),
+                        in_flight: true,
+                    });
+                    -1
+                }
+            },
+        };
+        Ok(WriteIntent {
             cache: Some(self.clone()),
             keys,
             token,
-            solo: others == Some(0),
-        }
+            solo: others == 0,
+        })
     }
 }
 
@@ -74,9 +111,9 @@ impl<E: CacheEntity> WriteIntent<E> {
             return;
         };
         let end = match cache.inner.policy.write {
-            CacheWrite::WriteThrough => match cache.entry_bytes(Some(row)) {
-                Some((bytes, ttl_ms)) => EndWrite::Store {
-                    bytes,
+            CacheWrite::WriteThrough => match cache.entry_body(Some(row)) {
+                Some((body, ttl_ms)) => EndWrite::Store {
+                    body,
                     ttl_ms,
                     negative: false,
                     solo: self.solo,
@@ -96,7 +133,7 @@ impl<E: CacheEntity> WriteIntent<E> {
         };
         let end = match cache.inner.policy.write {
             CacheWrite::WriteThrough => EndWrite::Store {
-                bytes: Codec::negative().to_vec(),
+                body: Codec::negative_body().to_vec(),
                 ttl_ms: cache.c().jittered_ms(cache.inner.policy.negative_ttl_secs),
                 negative: true,
                 solo: self.solo,
@@ -124,6 +161,7 @@ impl<E: CacheEntity> Drop for WriteIntent<E> {
         };
         let keys = self.keys.clone();
         let token = std::mem::take(&mut self.token);
+        cache.c().links.in_flight.untrack(&token);
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
                 rt.spawn(async move {

@@ -46,7 +46,8 @@ counters! {
     write_bypasses,
     /// Redis commands that failed or timed out (each logged at WARN).
     redis_errors,
-    /// Redis commands skipped while the circuit breaker was open after an error.
+    /// Reads that skipped Redis: the circuit breaker was open after an outage, or no verified
+    /// connection was up.
     redis_skipped,
     /// Cached values that did not decode (corrupt or older layout), treated as misses.
     decode_errors,
@@ -56,6 +57,20 @@ counters! {
     write_throughs,
     /// Invalidations that could not reach Redis and were queued for retry.
     invalidations_deferred,
+    /// Writes refused with [`Error::CacheUnavailable`](crate::Error::CacheUnavailable) because
+    /// Redis did not confirm their registration ([`WriteGuarantee::Strict`](super::WriteGuarantee::Strict)).
+    writes_refused,
+    /// Writes that went ahead although Redis did not confirm their registration
+    /// ([`WriteGuarantee::Available`](super::WriteGuarantee::Available)).
+    writes_unregistered,
+    /// Times this handle found Redis holding another dataset than before (a restart, a
+    /// restore, a failover, a flush).
+    dataset_changes,
+    /// Cached values of an older dataset generation, ignored and replaced.
+    other_generation_values,
+    /// Reads sent to the database without filling because the dataset was younger than
+    /// [`CacheConfig::restart_grace`](super::CacheConfig::restart_grace).
+    grace_bypasses,
 }
 
 impl Counters {

@@ -52,6 +52,7 @@ mod inner;
 mod intent;
 mod key;
 mod lease;
+mod link;
 mod metrics;
 mod read;
 mod read_many;
@@ -63,7 +64,7 @@ mod write;
 
 pub use cached::Cached;
 pub use codec::{Codec, Decoded};
-pub use config::{AttributeSweep, CacheConfig};
+pub use config::{AttributeSweep, CacheConfig, WriteGuarantee};
 pub use handle::{Cache, EntityCache};
 pub use intent::WriteIntent;
 pub use metrics::CacheMetrics;

@@ -1,10 +1,11 @@
 //! Single reads: [`EntityCache::read`] and its miss path (the fill lease, the wait for another
 //! holder, the guarded fill).
 
-use super::codec::Decoded;
+use super::codec::{Codec, Decoded};
 use super::handle::{new_token, EntityCache, ReadResult};
 use super::key::EntityKeys;
 use super::lease::Acquire;
+use super::link::Link;
 use super::metrics::Counters;
 use super::scripts::{ACQUIRE, FILL, RELEASE};
 use super::single_flight::{self, Entry, Stamped};
@@ -38,20 +39,26 @@ impl<E: CacheEntity> EntityCache<E> {
         let c = self.c();
         let value_key = self.inner.keys.entity(id);
         // The hit path: one GET, no single-flight bookkeeping.
-        let first = if c.health.is_deferred(&value_key) {
-            First::NoCache
+        let link = if c.health.is_deferred(&value_key) {
+            None
         } else {
-            let mut conn = c.conn();
-            match c
-                .redis("get", conn.get::<_, Option<Vec<u8>>>(&value_key))
-                .await
-            {
-                Some(Some(bytes)) => match self.decode(&bytes) {
-                    Some(v) => return Ok(v),
-                    None => First::Corrupt,
-                },
-                Some(None) => First::Missed,
-                None => First::NoCache,
+            c.read_link()
+        };
+        let first = match &link {
+            None => First::NoCache,
+            Some(link) => {
+                let mut conn = link.conn.clone();
+                match c
+                    .redis(link, "get", conn.get::<_, Option<Vec<u8>>>(&value_key))
+                    .await
+                {
+                    Some(Some(bytes)) => match self.decode(&link.generation, &bytes) {
+                        Some(v) => return Ok(v),
+                        None => First::Corrupt,
+                    },
+                    Some(None) => First::Missed,
+                    None => First::NoCache,
+                }
             }
         };
         Counters::inc(&self.counters().misses);
@@ -59,7 +66,14 @@ impl<E: CacheEntity> EntityCache<E> {
             match self.inner.flights.enter(&value_key) {
                 Entry::Leader(leader) => {
                     let keys = self.inner.keys.keys(id);
-                    let stamped = Arc::new(self.fetch(source, id, &keys, first).await);
+                    let stamped = match (&link, first) {
+                        (Some(link), First::Missed | First::Corrupt) => {
+                            let force = matches!(first, First::Corrupt);
+                            self.fetch(source, id, &keys, link, force).await
+                        }
+                        _ => self.load_direct(source, id).await,
+                    };
+                    let stamped = Arc::new(stamped);
                     let result = stamped.value.clone();
                     leader.finish(stamped);
                     return result;
@@ -74,8 +88,10 @@ impl<E: CacheEntity> EntityCache<E> {
         }
     }
 
-    pub(super) fn decode(&self, bytes: &[u8]) -> Option<Option<E>> {
-        match self.inner.codec.decode(bytes) {
+    /// Decodes a cached value of the dataset `generation`: `Some(row or None)` for a usable
+    /// entry, `None` for one to replace (corrupt, another layout, another generation).
+    pub(super) fn decode(&self, generation: &str, bytes: &[u8]) -> Option<Option<E>> {
+        match self.inner.codec.decode(generation, bytes) {
             Decoded::Value(v) => {
                 Counters::inc(&self.counters().hits);
                 Some(Some(v))
@@ -83,6 +99,10 @@ impl<E: CacheEntity> EntityCache<E> {
             Decoded::Negative => {
                 Counters::inc(&self.counters().negative_hits);
                 Some(None)
+            }
+            Decoded::OtherGeneration => {
+                Counters::inc(&self.counters().other_generation_values);
+                None
             }
             Decoded::Corrupt => {
                 Counters::inc(&self.counters().decode_errors);
@@ -92,33 +112,37 @@ impl<E: CacheEntity> EntityCache<E> {
     }
 
     /// The miss path of one flight leader: lease, load and fill, or wait for another holder.
+    /// `force`: the cached value is to be replaced (do not return it).
     async fn fetch<S: CacheSource<E>>(
         &self,
         source: &S,
         id: &E::Id,
         keys: &EntityKeys,
-        first: First,
+        link: &Link,
+        mut force: bool,
     ) -> Stamped<ReadResult<E>> {
         let c = self.c();
         let flights = &self.inner.flights;
-        let mut force = match first {
-            First::NoCache => return self.load_direct(source, id).await,
-            First::Corrupt => true,
-            First::Missed => false,
-        };
         // The caller's GET just missed: go straight to the lease script (which also returns a
         // value filled in the meantime).
         let mut skip_get = true;
         let mut waits = 0u32;
         let give_up = Instant::now() + c.config.max_wait;
         loop {
+            if !link.fills_allowed() {
+                // Redis lost its dataset a moment ago: writers registered in the old one are
+                // unknown until every process has re-registered its own.
+                Counters::inc(&self.counters().grace_bypasses);
+                return self.load_direct(source, id).await;
+            }
             if !force && !skip_get {
                 let t = flights.tick();
-                let mut conn = c.conn();
-                let got: Option<Option<Vec<u8>>> = c.redis("get", conn.get(&keys.value)).await;
+                let mut conn = link.conn.clone();
+                let got: Option<Option<Vec<u8>>> =
+                    c.redis(link, "get", conn.get(&keys.value)).await;
                 match got {
                     None => return self.load_direct(source, id).await,
-                    Some(Some(bytes)) => match self.decode(&bytes) {
+                    Some(Some(bytes)) => match self.decode(&link.generation, &bytes) {
                         Some(v) => return stamped(Ok(v), t),
                         None => force = true,
                     },
@@ -133,9 +157,9 @@ impl<E: CacheEntity> EntityCache<E> {
             notified.as_mut().enable();
             let token = new_token();
             let t = flights.tick();
-            let mut conn = c.conn();
+            let mut conn = link.conn.clone();
             let answer = c
-                .redis("acquire", async {
+                .attempt(link, "acquire", async {
                     ACQUIRE
                         .key(&keys.value)
                         .key(&keys.lease)
@@ -146,12 +170,21 @@ impl<E: CacheEntity> EntityCache<E> {
                         .invoke_async::<Value>(&mut conn)
                         .await
                 })
-                .await
-                .and_then(Acquire::parse_all)
-                .and_then(|mut v| v.pop());
+                .await;
+            let answer = match answer {
+                Ok(value) => Acquire::parse_all(value).and_then(|mut v| v.pop()),
+                Err(unanswered) => {
+                    if unanswered.may_run_later {
+                        // The script may still run and grant a lease nobody fills: give it
+                        // back (after it, on the same connection).
+                        self.release_later(link, vec![keys.clone()], token.clone());
+                    }
+                    None
+                }
+            };
             match answer {
                 None => return self.load_direct(source, id).await,
-                Some(Acquire::Cached(bytes)) => match self.decode(&bytes) {
+                Some(Acquire::Cached(bytes)) => match self.decode(&link.generation, &bytes) {
                     Some(v) => return stamped(Ok(v), t),
                     None => force = true,
                 },
@@ -159,7 +192,9 @@ impl<E: CacheEntity> EntityCache<E> {
                     Counters::inc(&self.counters().write_bypasses);
                     return self.load_direct(source, id).await;
                 }
-                Some(Acquire::Leased) => return self.load_and_fill(source, id, keys, &token).await,
+                Some(Acquire::Leased) => {
+                    return self.load_and_fill(source, id, keys, link, &token).await
+                }
                 Some(Acquire::Held { pttl_ms }) => {
                     let now = Instant::now();
                     if now >= give_up {
@@ -191,6 +226,7 @@ impl<E: CacheEntity> EntityCache<E> {
         source: &S,
         id: &E::Id,
         keys: &EntityKeys,
+        link: &Link,
         token: &str,
     ) -> Stamped<ReadResult<E>> {
         let c = self.c();
@@ -199,7 +235,7 @@ impl<E: CacheEntity> EntityCache<E> {
         let row = match source.load(id).await {
             Ok(row) => row,
             Err(e) => {
-                self.release(keys, token).await;
+                self.release(link, std::slice::from_ref(keys), token).await;
                 return stamped(Err(e), t_load);
             }
         };
@@ -212,19 +248,19 @@ impl<E: CacheEntity> EntityCache<E> {
         if let Some(hook) = hook {
             hook(keys.value.clone()).await;
         }
-        let Some((bytes, ttl_ms)) = self.entry_bytes(row.as_ref()) else {
-            self.release(keys, token).await;
+        let Some((body, ttl_ms)) = self.entry_body(row.as_ref()) else {
+            self.release(link, std::slice::from_ref(keys), token).await;
             return stamped(Ok(row), t_load);
         };
         let t_fill = self.inner.flights.tick();
-        let mut conn = c.conn();
+        let mut conn = link.conn.clone();
         let filled: Option<Vec<i64>> = c
-            .redis("fill", async {
+            .redis(link, "fill", async {
                 FILL.key(&keys.value)
                     .key(&keys.lease)
                     .arg(token)
                     .arg(&c.channel)
-                    .arg(bytes)
+                    .arg(Codec::envelope(&link.generation, &body))
                     .arg(ttl_ms)
                     .invoke_async(&mut conn)
                     .await
@@ -243,20 +279,28 @@ impl<E: CacheEntity> EntityCache<E> {
         }
     }
 
-    pub(super) async fn release(&self, keys: &EntityKeys, token: &str) {
+    /// Gives back the leases `token` holds on `keys` (a failed load, or nothing to fill).
+    pub(super) async fn release(&self, link: &Link, keys: &[EntityKeys], token: &str) {
         let c = self.c();
-        let mut conn = c.conn();
+        let mut conn = link.conn.clone();
         let _: Option<i64> = c
-            .redis("release", async {
-                RELEASE
-                    .key(&keys.value)
-                    .key(&keys.lease)
-                    .arg(token)
-                    .arg(&c.channel)
-                    .invoke_async(&mut conn)
-                    .await
+            .redis(link, "release", async {
+                let mut inv = RELEASE.prepare_invoke();
+                inv.arg(token).arg(&c.channel);
+                for k in keys {
+                    inv.key(&k.value).key(&k.lease);
+                }
+                inv.invoke_async(&mut conn).await
             })
             .await;
+    }
+
+    /// [`release`](Self::release) in the background, for an acquire that timed out but may
+    /// still run on the server: sent on the same connection, so it runs after it.
+    pub(super) fn release_later(&self, link: &Link, keys: Vec<EntityKeys>, token: String) {
+        let this = self.clone();
+        let link = link.clone();
+        tokio::spawn(async move { this.release(&link, &keys, &token).await });
     }
 }
 

@@ -1,8 +1,11 @@
-//! Batch reads: [`EntityCache::read_many`] (one `MGET`, one lease script, one database load).
+//! Batch reads: [`EntityCache::read_many`] (`MGET`, the lease script and the fill in chunks of
+//! [`CHUNK`] ids, one database load for all the misses).
 
+use super::codec::Codec;
 use super::handle::{new_token, EntityCache};
 use super::key::EntityKeys;
 use super::lease::Acquire;
+use super::link::Link;
 use super::metrics::Counters;
 use super::scripts::{ACQUIRE, FILL};
 use super::source::{CacheEntity, CacheSource};
@@ -10,10 +13,15 @@ use crate::error::Error;
 use redis::Value;
 use std::collections::HashMap;
 
+/// Ids per Redis call of a batch read. Bounds the work of one script call (a script runs to
+/// its end even after the client gave up waiting), so any batch size is safe: a chunk takes
+/// about a millisecond, far below the op timeout.
+pub(crate) const CHUNK: usize = 500;
+
 impl<E: CacheEntity> EntityCache<E> {
-    /// Reads many ids: one `MGET`, then one `load_many` of `source` for all the misses. Misses whose lease
-    /// this call obtains are filled (lease-guarded); the others are read from the database
-    /// without waiting. The result is in the order of `ids`.
+    /// Reads many ids: `MGET`, then one `load_many` of `source` for all the misses. Misses
+    /// whose lease this call obtains are filled (lease-guarded); the others are read from the
+    /// database without waiting. The result is in the order of `ids`.
     pub(crate) async fn read_many<S: CacheSource<E>>(
         &self,
         source: &S,
@@ -35,19 +43,27 @@ impl<E: CacheEntity> EntityCache<E> {
         let n = uniq.len();
         let mut found: Vec<Option<Option<E>>> = vec![None; n];
         let mut force = vec![false; n];
-        let mut redis_ok = false;
-        if n > 0 {
-            let mut conn = c.conn();
-            let values: Vec<&str> = uniq.iter().map(|(_, k)| k.value.as_str()).collect();
-            let got: Option<Vec<Option<Vec<u8>>>> = c
-                .redis("mget", async {
-                    redis::cmd("MGET").arg(&values).query_async(&mut conn).await
-                })
-                .await;
-            if let Some(got) = got {
-                redis_ok = true;
-                for (i, bytes) in got.into_iter().enumerate().take(n) {
-                    match bytes.map(|b| self.decode(&b)) {
+        let link = if n > 0 { c.read_link() } else { None };
+        let mut redis_ok = link.is_some();
+        if let Some(link) = &link {
+            for start in (0..n).step_by(CHUNK) {
+                let end = (start + CHUNK).min(n);
+                let values: Vec<&str> = uniq[start..end]
+                    .iter()
+                    .map(|(_, k)| k.value.as_str())
+                    .collect();
+                let mut conn = link.conn.clone();
+                let got: Option<Vec<Option<Vec<u8>>>> = c
+                    .redis(link, "mget", async {
+                        redis::cmd("MGET").arg(&values).query_async(&mut conn).await
+                    })
+                    .await;
+                let Some(got) = got else {
+                    redis_ok = false;
+                    break;
+                };
+                for (i, bytes) in (start..end).zip(got) {
+                    match bytes.map(|b| self.decode(&link.generation, &b)) {
                         Some(Some(v)) => found[i] = Some(v),
                         Some(None) => force[i] = true,
                         None => {}
@@ -55,36 +71,37 @@ impl<E: CacheEntity> EntityCache<E> {
                 }
             }
         }
-        let misses: Vec<usize> = (0..n)
-            .filter(|&i| found[i].is_none() && !c.health.is_deferred(&uniq[i].1.value))
-            .collect();
         for _ in 0..(0..n).filter(|&i| found[i].is_none()).count() {
             Counters::inc(&self.counters().misses);
         }
         let token = new_token();
         let mut leased: Vec<usize> = Vec::new();
-        if redis_ok && !misses.is_empty() {
-            let mut conn = c.conn();
-            let answers = c
-                .redis("acquire_many", async {
-                    let mut inv = ACQUIRE.prepare_invoke();
-                    inv.arg(&token).arg(c.config.lease_ttl.as_millis() as u64);
-                    for &i in &misses {
-                        let k = &uniq[i].1;
-                        inv.key(&k.value).key(&k.lease).key(&k.writers);
-                        inv.arg(if force[i] { "1" } else { "0" });
+        if let Some(link) = link.as_ref().filter(|_| redis_ok) {
+            if link.fills_allowed() {
+                let misses: Vec<usize> = (0..n)
+                    .filter(|&i| found[i].is_none() && !c.health.is_deferred(&uniq[i].1.value))
+                    .collect();
+                for chunk in misses.chunks(CHUNK) {
+                    let Some(answers) =
+                        self.acquire_chunk(link, &uniq, chunk, &force, &token).await
+                    else {
+                        break;
+                    };
+                    for (&i, answer) in chunk.iter().zip(answers) {
+                        match answer {
+                            Acquire::Cached(bytes) => {
+                                found[i] = self.decode(&link.generation, &bytes)
+                            }
+                            Acquire::Leased => leased.push(i),
+                            Acquire::WritersInFlight => {
+                                Counters::inc(&self.counters().write_bypasses)
+                            }
+                            Acquire::Held { .. } => {}
+                        }
                     }
-                    inv.invoke_async::<Value>(&mut conn).await
-                })
-                .await
-                .and_then(Acquire::parse_all);
-            for (&i, answer) in misses.iter().zip(answers.into_iter().flatten()) {
-                match answer {
-                    Acquire::Cached(bytes) => found[i] = self.decode(&bytes),
-                    Acquire::Leased => leased.push(i),
-                    Acquire::WritersInFlight => Counters::inc(&self.counters().write_bypasses),
-                    Acquire::Held { .. } => {}
                 }
+            } else {
+                Counters::inc(&self.counters().grace_bypasses);
             }
         }
         let to_load: Vec<usize> = (0..n).filter(|&i| found[i].is_none()).collect();
@@ -94,8 +111,12 @@ impl<E: CacheEntity> EntityCache<E> {
             let rows = match source.load_many(&load_ids).await {
                 Ok(rows) => rows,
                 Err(e) => {
-                    for &i in &leased {
-                        self.release(&uniq[i].1, &token).await;
+                    if let Some(link) = &link {
+                        let keys: Vec<EntityKeys> =
+                            leased.iter().map(|&i| uniq[i].1.clone()).collect();
+                        for chunk in keys.chunks(CHUNK) {
+                            self.release(link, chunk, &token).await;
+                        }
                     }
                     return Err(e);
                 }
@@ -108,7 +129,11 @@ impl<E: CacheEntity> EntityCache<E> {
                     found[i] = Some(Some(row));
                 }
             }
-            self.fill_many(&uniq, &found, &leased, &token).await;
+            if let Some(link) = &link {
+                for chunk in leased.chunks(CHUNK) {
+                    self.fill_chunk(link, &uniq, &found, chunk, &token).await;
+                }
+            }
         }
         Ok(positions
             .into_iter()
@@ -116,28 +141,78 @@ impl<E: CacheEntity> EntityCache<E> {
             .collect())
     }
 
-    async fn fill_many(
+    /// The lease script for one chunk of misses; `None` if Redis did not answer (then the
+    /// leases it may still grant are given back in the background).
+    async fn acquire_chunk(
         &self,
+        link: &Link,
+        uniq: &[(E::Id, EntityKeys)],
+        chunk: &[usize],
+        force: &[bool],
+        token: &str,
+    ) -> Option<Vec<Acquire>> {
+        let c = self.c();
+        let mut conn = link.conn.clone();
+        let answer = c
+            .attempt(link, "acquire_many", async {
+                let mut inv = ACQUIRE.prepare_invoke();
+                inv.arg(token).arg(c.config.lease_ttl.as_millis() as u64);
+                for &i in chunk {
+                    let k = &uniq[i].1;
+                    inv.key(&k.value).key(&k.lease).key(&k.writers);
+                    inv.arg(if force[i] { "1" } else { "0" });
+                }
+                inv.invoke_async::<Value>(&mut conn).await
+            })
+            .await;
+        match answer {
+            Ok(value) => Acquire::parse_all(value),
+            Err(unanswered) => {
+                if unanswered.may_run_later {
+                    let keys = chunk.iter().map(|&i| uniq[i].1.clone()).collect();
+                    self.release_later(link, keys, token.to_owned());
+                }
+                None
+            }
+        }
+    }
+
+    /// The lease-guarded fill of one chunk of leased ids (rows that do not encode give their
+    /// lease back instead).
+    async fn fill_chunk(
+        &self,
+        link: &Link,
         uniq: &[(E::Id, EntityKeys)],
         found: &[Option<Option<E>>],
-        leased: &[usize],
+        chunk: &[usize],
         token: &str,
     ) {
-        if leased.is_empty() {
+        let c = self.c();
+        let mut entries = Vec::with_capacity(chunk.len());
+        let mut unencodable = Vec::new();
+        for &i in chunk {
+            let row = found[i].as_ref().and_then(|r| r.as_ref());
+            match self.entry_body(row) {
+                Some((body, ttl)) => {
+                    entries.push((i, Codec::envelope(&link.generation, &body), ttl))
+                }
+                None => unencodable.push(uniq[i].1.clone()),
+            }
+        }
+        if !unencodable.is_empty() {
+            self.release(link, &unencodable, token).await;
+        }
+        if entries.is_empty() {
             return;
         }
-        let c = self.c();
-        let mut conn = c.conn();
+        let mut conn = link.conn.clone();
         let filled: Option<Vec<i64>> = c
-            .redis("fill_many", async {
+            .redis(link, "fill_many", async {
                 let mut inv = FILL.prepare_invoke();
                 inv.arg(token).arg(&c.channel);
-                for &i in leased {
-                    let k = &uniq[i].1;
-                    let row = found[i].as_ref().and_then(|r| r.as_ref());
-                    // An unencodable row keeps its lease until the TTL; nothing is stored.
-                    let (bytes, ttl) = self.entry_bytes(row).unwrap_or_default();
-                    inv.key(&k.value).key(&k.lease).arg(bytes).arg(ttl.max(1));
+                for (i, bytes, ttl) in &entries {
+                    let k = &uniq[*i].1;
+                    inv.key(&k.value).key(&k.lease).arg(bytes).arg(*ttl);
                 }
                 inv.invoke_async(&mut conn).await
             })

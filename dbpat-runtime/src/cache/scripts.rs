@@ -88,13 +88,52 @@ return out
     )
 });
 
-/// Gives a lease back without filling (the load failed). KEYS: `K L`; ARGV: `token channel`.
+/// Gives leases back without filling (the load failed, or the acquire timed out and may still
+/// have run). KEYS: `K1 L1 K2 L2 ...`; ARGV: `token channel`.
 pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
     script(
         r#"
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-redis.call('PUBLISH', ARGV[2], KEYS[1])
+for i = 1, #KEYS, 2 do
+  if redis.call('GET', KEYS[i + 1]) == ARGV[1] then redis.call('DEL', KEYS[i + 1]) end
+  redis.call('PUBLISH', ARGV[2], KEYS[i])
+end
 return 1
+"#,
+    )
+});
+
+/// Adopts or starts the dataset generation. KEYS: `marker` (a hash `run_id generation born`);
+/// ARGV: `run_id candidate_generation`. A marker of this server process is adopted; a missing
+/// one, or one written under another `run_id` (the server restarted, empty or from a dump, or
+/// another server took over), is replaced by the candidate, born now.
+/// ARGV[3] is the marker's TTL in ms (refreshed by every heartbeat; a marker that expired
+/// because no process ran for that long only starts a new generation, which is safe).
+/// Returns `{generation, born_ms, now_ms}` (server clock).
+pub(crate) static DATASET: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local now = now_ms()
+local m = redis.call('HMGET', KEYS[1], 'run_id', 'generation', 'born')
+if m[1] == ARGV[1] and m[2] and m[3] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return {m[2], tonumber(m[3]), now}
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'run_id', ARGV[1], 'generation', ARGV[2], 'born', string.format('%d', now))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {ARGV[2], now, now}
+"#,
+    )
+});
+
+/// The keeper's heartbeat: the marker's generation (nil if it vanished), its TTL refreshed.
+/// KEYS: `marker`; ARGV: `ttl_ms`.
+pub(crate) static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local g = redis.call('HGET', KEYS[1], 'generation')
+if g then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return g
 "#,
     )
 });

@@ -106,11 +106,15 @@ impl<E: CacheEntity, S: CacheSource<E>> SourceCache<E, S> {
     /// A write of `id` (an update, a patch, a versioned update, an insert with a known id):
     /// `write` performs the database write **and commits**, returning the committed row.
     /// The cache is made consistent per the policy; an error from `write` is returned
-    /// unchanged (and the entry invalidated).
+    /// unchanged (and the entry invalidated). Under the default
+    /// [`WriteGuarantee::Strict`](super::WriteGuarantee::Strict), a write Redis does not
+    /// register is refused with [`Error::CacheUnavailable`] before `write` runs (hence
+    /// `Er: From<Error>`).
     pub async fn write_with<F, Fut, Er>(&self, id: &E::Id, write: F) -> Result<E, Er>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<E, Er>>,
+        Er: From<Error>,
     {
         self.cache.write_with(id, write).await
     }
@@ -121,6 +125,7 @@ impl<E: CacheEntity, S: CacheSource<E>> SourceCache<E, S> {
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<E, Er>>,
+        Er: From<Error>,
     {
         self.cache.insert_with(write).await
     }
@@ -131,6 +136,7 @@ impl<E: CacheEntity, S: CacheSource<E>> SourceCache<E, S> {
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, Er>>,
+        Er: From<Error>,
     {
         self.cache.delete_with(id, write).await
     }
