@@ -1,82 +1,20 @@
 //! Redis slow, then stopped mid-test, then back: every read is still answered (from
-//! PostgreSQL), writes still commit, nothing is returned to the caller, and caching resumes.
-//! Uses a private redis-server on its own port, killed by a drop guard.
+//! PostgreSQL), `Available` writes still commit (`Strict` ones are refused), nothing is returned to the caller, and caching resumes.
+//! Uses a private redis-server on its own port (`support::redis_server`), killed by a drop guard.
 
 use crate::support::cache as cache_common;
+use crate::support::redis_server::PrivateRedis;
 
 use cache_common::*;
 use dbpat::testing::TestRedis;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct PrivateRedis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl PrivateRedis {
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
-
-    async fn start(port: u16) -> Self {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .args(["--enable-debug-command", "yes"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (/usr/bin/redis-server)");
-        let server = PrivateRedis {
-            port,
-            child: Some(child),
-        };
-        let client = dbpat::cache::redis::Client::open(server.url()).unwrap();
-        for _ in 0..200 {
-            if let Ok(mut c) = client.get_multiplexed_async_connection().await {
-                if dbpat::cache::redis::cmd("PING")
-                    .query_async::<String>(&mut c)
-                    .await
-                    .is_ok()
-                {
-                    return server;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("private redis-server on port {port} did not start");
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_survive_a_slow_then_dead_redis_and_caching_resumes() {
     let prefix = TestRedis::new().await.prefix().to_owned();
     let db = database(3).await;
     let pool = db.pool().clone();
-    let port = PrivateRedis::free_port();
-    let mut server = PrivateRedis::start(port).await;
+    let mut server = PrivateRedis::start().await;
     let mut config = config(&prefix);
     config.op_timeout = Duration::from_millis(100);
     config.connect_timeout = Duration::from_millis(100);
@@ -100,14 +38,7 @@ async fn reads_survive_a_slow_then_dead_redis_and_caching_resumes() {
     assert!(raw_get(&mut raw_conn, &items.key(&1)).await.is_some());
 
     // Slow: the server sleeps 600 ms; reads time out after 100 ms and use the database.
-    let mut sleeper = raw(&server.url()).await;
-    let sleeping = tokio::spawn(async move {
-        let _: Result<String, _> = dbpat::cache::redis::cmd("DEBUG")
-            .arg("SLEEP")
-            .arg("0.6")
-            .query_async(&mut sleeper)
-            .await;
-    });
+    let sleeping = tokio::spawn(server.debug_sleep(Duration::from_millis(600)));
     tokio::time::sleep(Duration::from_millis(50)).await;
     let start = Instant::now();
     assert_eq!(items.find(&2).await.unwrap().unwrap().name, "item-2");
@@ -118,7 +49,7 @@ async fn reads_survive_a_slow_then_dead_redis_and_caching_resumes() {
 
     // Dead: every read still succeeds, an `Available` write still commits, no read error
     // reaches the caller.
-    server.kill();
+    server.kill9();
     let mut slowest = Duration::ZERO;
     for round in 0..30 {
         let id = round % 3 + 1;
@@ -166,7 +97,7 @@ async fn reads_survive_a_slow_then_dead_redis_and_caching_resumes() {
     assert_eq!(version, 2, "the write committed");
 
     // Back on the same port (empty): caching resumes.
-    let server = PrivateRedis::start(port).await;
+    server.restart_empty().await;
     let mut raw_conn = raw(&server.url()).await;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {

@@ -16,4 +16,6 @@ pub mod catalog;
 pub mod features;
 pub mod migrate;
 pub mod query;
+#[cfg(feature = "cache")]
+pub mod redis_server;
 pub mod tiers;
