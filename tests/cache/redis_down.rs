@@ -118,3 +118,101 @@ async fn reads_survive_a_slow_then_dead_redis_and_caching_resumes() {
     assert_eq!(items.source().loads(), loads, "served from Redis again");
     assert_eq!(items.metrics().hits, before + 1);
 }
+
+/// Waits until `cache` talks to a dataset other than `old`.
+async fn until_generation_changes(cache: &dbpat::cache::Cache, old: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(g) = cache.generation().filter(|g| g != old) {
+            return g;
+        }
+        assert!(Instant::now() < deadline, "no new dataset generation seen");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A write in flight while Redis restarts empty: its registration is lost with the dataset,
+/// and its process re-registers it in the new one as soon as it reconnects. With no restart
+/// grace at all, only that re-registration stops another handle from filling the row it
+/// loads before the commit — the read after the commit must see the new row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_in_flight_across_a_restart_is_re_registered() {
+    let prefix = TestRedis::new().await.prefix().to_owned();
+    let db = database(1).await;
+    let mut server = PrivateRedis::start().await;
+    let config = config(&prefix); // restart_grace: zero
+    let writer = handle_at(&server.url(), config.clone())
+        .await
+        .with_source(POLICY, PgItems::new(db.pool()));
+    let reader = handle_at(&server.url(), config)
+        .await
+        .with_source(POLICY, PgItems::new(db.pool()));
+    assert_eq!(reader.find(&1).await.unwrap().unwrap().name, "item-1");
+    let before = reader.cache().generation().unwrap();
+    assert_eq!(writer.cache().generation().as_deref(), Some(&*before));
+
+    let intent = writer.begin_write(&1).await.unwrap();
+    server.kill9();
+    server.restart_empty().await;
+    let new = until_generation_changes(writer.cache(), &before).await;
+    assert_eq!(until_generation_changes(reader.cache(), &before).await, new);
+    assert_eq!(writer.metrics().dataset_changes, 1);
+
+    // Before the commit the reader loads the old row; it must not cache it.
+    assert_eq!(reader.find(&1).await.unwrap().unwrap().name, "item-1");
+    let mut raw_conn = raw(&server.url()).await;
+    assert!(
+        raw_get(&mut raw_conn, &reader.key(&1)).await.is_none(),
+        "the writer's re-registration refused the fill"
+    );
+    let row = update_name(db.pool(), 1, "committed").await.unwrap();
+    // Committed, intent not finished yet: a read now must not return the old row.
+    assert_eq!(reader.find(&1).await.unwrap().unwrap().name, "committed");
+    intent.committed(&row).await;
+    assert_eq!(reader.find(&1).await.unwrap().unwrap().name, "committed");
+}
+
+/// For `restart_grace` after a dataset is born nobody fills (writers of the lost dataset
+/// may not have re-registered yet); afterwards caching resumes; values cached in an older
+/// dataset are never served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_fill_during_the_restart_grace_and_no_value_of_an_older_dataset() {
+    let prefix = TestRedis::new().await.prefix().to_owned();
+    let db = database(2).await;
+    let mut server = PrivateRedis::start().await;
+    let mut config = config(&prefix);
+    config.restart_grace = Duration::from_millis(800);
+    let items = handle_at(&server.url(), config)
+        .await
+        .with_source(POLICY, PgItems::new(db.pool()));
+    let mut raw_conn = raw(&server.url()).await;
+    // Born now: the first reads go to the database and fill nothing.
+    assert_eq!(items.find(&1).await.unwrap().unwrap().name, "item-1");
+    assert!(raw_get(&mut raw_conn, &items.key(&1)).await.is_none());
+    assert!(items.metrics().grace_bypasses >= 1);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    items.find(&1).await.unwrap();
+    let old_value = raw_get(&mut raw_conn, &items.key(&1))
+        .await
+        .expect("filled after the grace");
+    server.save_dump().await;
+
+    // The row changes behind the dump's back; the server comes back from the dump.
+    let before = items.cache().generation().unwrap();
+    items
+        .write_with(&1, || update_name(db.pool(), 1, "after-the-dump"))
+        .await
+        .unwrap();
+    server.kill9();
+    server.restart_from_saved_dump().await;
+    until_generation_changes(items.cache(), &before).await;
+    let mut raw_conn = raw(&server.url()).await;
+    assert_eq!(
+        raw_get(&mut raw_conn, &items.key(&1)).await.as_deref(),
+        Some(&old_value[..]),
+        "the dump brought the old value back"
+    );
+    let ignored = items.metrics().other_generation_values;
+    assert_eq!(items.find(&1).await.unwrap().unwrap().name, "after-the-dump");
+    assert_eq!(items.metrics().other_generation_values, ignored + 1);
+}
