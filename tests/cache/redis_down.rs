@@ -213,6 +213,9 @@ async fn no_fill_during_the_restart_grace_and_no_value_of_an_older_dataset() {
         "the dump brought the old value back"
     );
     let ignored = items.metrics().other_generation_values;
-    assert_eq!(items.find(&1).await.unwrap().unwrap().name, "after-the-dump");
+    assert_eq!(
+        items.find(&1).await.unwrap().unwrap().name,
+        "after-the-dump"
+    );
     assert_eq!(items.metrics().other_generation_values, ignored + 1);
 }

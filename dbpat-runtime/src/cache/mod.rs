@@ -12,8 +12,17 @@
 //!
 //! Once a write made through the API has **committed** in PostgreSQL, no read that starts
 //! afterwards returns the row as it was before that write, from any process — provided the
-//! write transaction is shorter than [`CacheConfig::write_ttl`] and Redis did not lose the
-//! write's registration. Reads that overlap the write may return either version.
+//! write transaction is shorter than [`CacheConfig::write_ttl`]. Reads that overlap the write
+//! may return either version. When Redis does not confirm a write's registration,
+//! [`WriteGuarantee::Strict`] (the default) refuses the write before PostgreSQL sees it
+//! ([`Error::CacheUnavailable`](crate::Error::CacheUnavailable)); [`WriteGuarantee::Available`]
+//! lets it commit and bounds the staleness by the retry of its invalidation.
+//!
+//! When Redis loses its data (restart, restore from an older dump, failover, flush), the
+//! handle notices at once — every connection is verified against the server's `run_id` and a
+//! dataset marker — and starts a new dataset *generation*: values of older generations are
+//! never served, writes in flight are re-registered, and nobody fills for
+//! [`CacheConfig::restart_grace`].
 //!
 //! # The protocol
 //!
@@ -39,6 +48,12 @@
 //! outage (not a reply error about one key) a short circuit breaker skips Redis for reads,
 //! never for a write's registration; invalidations that could not be delivered are retried in
 //! the background while this process reads those rows from the database.
+//!
+//! Module map: `config` (settings), `link` (the verified connection and the dataset
+//! generation), `inner` (what the handles share; one guarded Redis call), `scripts` (the Lua
+//! protocol), `read` / `read_many` / `write` / `intent` / `attributes` (the operations),
+//! `cached` / `source_cache` (the two front-ends), `codec`, `key`, `lease`, `health`,
+//! `single_flight`, `metrics`.
 //!
 //! The README's cache section has the key format, the options and the measured figures.
 
