@@ -81,8 +81,9 @@ async fn raw_get_decode(raw: &ConnectionManager, key: &str) -> Item {
         .query_async(&mut conn)
         .await
         .unwrap();
-    // The same bytes the cache reads: skip the 20-byte envelope header, decode the JSON.
-    serde_json::from_slice(&bytes[20..]).unwrap()
+    // The same bytes the cache reads: skip the envelope header
+    // (`v2:<generation>:<layout>:`, 37 bytes), decode the JSON.
+    serde_json::from_slice(&bytes[37..]).unwrap()
 }
 
 async fn find_by_id(pool: &PgPool, id: i64) -> Item {
