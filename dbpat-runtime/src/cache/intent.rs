@@ -8,7 +8,7 @@ use super::health::Deferred;
 use super::inner::EndWrite;
 use super::key::EntityKeys;
 use super::metrics::Counters;
-use super::scripts::BEGIN_WRITE;
+use super::scripts;
 use super::source::CacheEntity;
 use crate::error::Error;
 use crate::model::CacheWrite;
@@ -37,15 +37,14 @@ impl<E: CacheEntity> EntityCache<E> {
             Ok(link) => {
                 let mut conn = link.conn.clone();
                 c.attempt(&link, "begin_write", async {
-                    BEGIN_WRITE
-                        .key(&keys.value)
-                        .key(&keys.lease)
-                        .key(&keys.writers)
-                        .arg(&token)
-                        .arg(c.config.write_ttl.as_millis() as u64)
-                        .arg(&c.channel)
-                        .invoke_async::<i64>(&mut conn)
-                        .await
+                    scripts::begin_write(
+                        &keys,
+                        &token,
+                        c.config.write_ttl.as_millis() as u64,
+                        &c.channel,
+                    )
+                    .invoke_async::<i64>(&mut conn)
+                    .await
                 })
                 .await
             }

@@ -18,7 +18,7 @@
 use super::config::CacheConfig;
 use super::key::EntityKeys;
 use super::metrics::Counters;
-use super::scripts::{BEGIN_WRITE, DATASET, HEARTBEAT as HEARTBEAT_SCRIPT};
+use super::scripts::{self, DATASET, HEARTBEAT as HEARTBEAT_SCRIPT};
 use crate::redis_key::KeyText;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisResult};
@@ -215,14 +215,13 @@ impl Links {
                 let _: i64 = self
                     .within(
                         self.op_timeout,
-                        BEGIN_WRITE
-                            .key(&keys.value)
-                            .key(&keys.lease)
-                            .key(&keys.writers)
-                            .arg(&token)
-                            .arg(self.write_ttl.as_millis() as u64)
-                            .arg(&self.channel)
-                            .invoke_async(&mut conn),
+                        scripts::begin_write(
+                            &keys,
+                            &token,
+                            self.write_ttl.as_millis() as u64,
+                            &self.channel,
+                        )
+                        .invoke_async(&mut conn),
                     )
                     .await?;
             }

@@ -5,7 +5,8 @@
 //! presumed dead and pruned. Every script that changes `K` or `L` publishes `K` on the wake
 //! channel so waiting readers re-check at once.
 
-use redis::Script;
+use super::key::EntityKeys;
+use redis::{Script, ScriptInvocation};
 use std::sync::LazyLock;
 
 const PRELUDE: &str = r#"
@@ -154,6 +155,24 @@ return others
 "#,
     )
 });
+
+/// The [`BEGIN_WRITE`] call of writer `token` on the id of `keys` (a registration, or a
+/// re-registration in a new dataset).
+pub(crate) fn begin_write<'a>(
+    keys: &EntityKeys,
+    token: &str,
+    write_ttl_ms: u64,
+    channel: &str,
+) -> ScriptInvocation<'a> {
+    let mut inv = BEGIN_WRITE.prepare_invoke();
+    inv.key(&keys.value)
+        .key(&keys.lease)
+        .key(&keys.writers)
+        .arg(token)
+        .arg(write_ttl_ms)
+        .arg(channel);
+    inv
+}
 
 /// A writer finishes after its commit (or abort): unregisters, deletes the lease, and either
 /// stores the new row (write-through, only when no other writer overlapped its window) or
