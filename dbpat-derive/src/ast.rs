@@ -6,7 +6,7 @@
 //! [`crate::valid`].
 
 use crate::attr::{self, ContainerAttrs, EnumAttrs, FieldAttrs};
-use crate::case::{apply_rename_rule, default_table_name};
+use crate::case::{apply_rename_rule, default_table_name, snake_case};
 use crate::ctxt::Ctxt;
 use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{quote, ToTokens};
@@ -116,6 +116,19 @@ impl<'a> Container<'a> {
     /// The primary-key fields, in declaration order.
     pub fn primary_key(&self) -> impl Iterator<Item = &Field<'a>> {
         self.fields.iter().filter(|f| f.attrs.primary_key.is_some())
+    }
+
+    /// The `CachePolicy::key_prefix` of a cached entity: `cache(prefix = "...")`, else the
+    /// struct name in snake_case.
+    pub fn cache_key_prefix(&self) -> Option<String> {
+        let cache = self.attrs.cache.as_ref()?;
+        Some(
+            cache
+                .prefix
+                .as_ref()
+                .map(|p| p.value.clone())
+                .unwrap_or_else(|| snake_case(&self.ident.to_string())),
+        )
     }
 
     /// The `#[dbpat(version)]` field, if any.

@@ -7,7 +7,6 @@
 
 use crate::ast::{respan, Container, Field};
 use crate::attr::{DefaultAttr, IndexTarget, Interval, OnDeleteAttr};
-use crate::case::snake_case;
 use crate::names::{self, column_of};
 use crate::valid::{Requirement, TypeRule};
 use proc_macro2::{Span, TokenStream};
@@ -365,11 +364,7 @@ fn cache(cont: &Container) -> TokenStream {
 /// The `CachePolicy` literal of a `cache(...)` attribute (also the `CachedEntity::POLICY`).
 pub(crate) fn cache_policy(cont: &Container, c: &crate::attr::CacheAttr) -> TokenStream {
     let krate = &cont.krate();
-    let prefix = c
-        .prefix
-        .as_ref()
-        .map(|p| p.value.clone())
-        .unwrap_or_else(|| snake_case(&cont.ident.to_string()));
+    let prefix = cont.cache_key_prefix().unwrap_or_default();
     let ttl = c.ttl.as_ref().map_or(0, |t| t.value);
     let negative = c.negative_ttl.as_ref().map_or(60, |t| t.value);
     let write = if c.write_through {

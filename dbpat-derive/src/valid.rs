@@ -33,6 +33,11 @@ use quote::ToTokens;
 use std::collections::BTreeMap;
 use syn::{Fields, Ident};
 
+/// The first segments of the cache's own keys (`lease:<entity>:<id>`, ...) and one to come:
+/// no entity may have them as its key prefix. The runtime's `cache::key::RESERVED_KEY_PREFIXES`
+/// holds the same names (for policies written by hand).
+const RESERVED_CACHE_KEY_PREFIXES: &[&str] = &["lease", "writers", "subkeys", "dataset"];
+
 impl<'a> Container<'a> {
     /// Reports every broken rule of the entity to `cx`.
     pub fn validate(&self, cx: &Ctxt) {
@@ -296,6 +301,22 @@ impl<'a> Container<'a> {
             cx.error_at(
                 cache.span,
                 "a cached entity needs a single-column primary key (it is the <id> of `<entity>:<id>`)",
+            );
+        }
+        let prefix = self.cache_key_prefix().unwrap_or_default();
+        if RESERVED_CACHE_KEY_PREFIXES.contains(&prefix.as_str()) {
+            let (at, origin) = match &cache.prefix {
+                Some(p) => (p.span, String::new()),
+                None => (
+                    cache.span,
+                    format!(" (the name of {} in snake_case)", self.ident),
+                ),
+            };
+            cx.error_at(
+                at,
+                format!(
+                    "the cache key prefix `{prefix}`{origin} is reserved for the cache's own keys (`lease:<entity>:<id>`, `writers:`, `subkeys:`, `dataset:`), which `{prefix}:<id>:<attribute>` would collide with; write another one, e.g. `prefix = \"{prefix}_entry\"`"
+                ),
             );
         }
     }

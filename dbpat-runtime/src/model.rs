@@ -481,7 +481,9 @@ pub enum CacheWrite {
 /// no cache policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CachePolicy {
-    /// Key prefix, the `<entity>` of `<entity>:<id>`.
+    /// Key prefix, the `<entity>` of `<entity>:<id>`: one key segment (not empty, no `:`, `{`,
+    /// `}`, `*` or spaces), and not `lease`, `writers`, `subkeys` or `dataset` (the cache's own
+    /// keys start with those). The derive checks it; `Cache::with_source` panics otherwise.
     pub key_prefix: &'static str,
     /// TTL of cached rows, in seconds (mandatory).
     pub ttl_secs: u64,

@@ -9,8 +9,9 @@
 //!
 //! It depends on neither `cache` nor `keyspace`, so both can build on it without an import
 //! cycle. [`KeyText`] itself never validates: the keyspace front-end validates every segment
-//! first, the cache front-end renders entity ids as they are (its entity names are checked by
-//! the derive).
+//! first (and rejects what does not fit), the cache front-end writes entity ids and attribute
+//! names percent-escaped ([`KeyText::segment_escaped`]; its entity names are checked by the
+//! derive).
 
 #![warn(missing_docs)]
 // Validation, hash tags and slots serve the keyspaces; the cache alone builds keys only.
@@ -140,10 +141,76 @@ impl Display for KeyText {
     }
 }
 
+// Escaped segments serve the entity cache (the keyspaces reject what would need escaping).
+#[cfg_attr(not(feature = "cache"), allow(dead_code))]
+impl KeyText {
+    /// Appends `:<segment>` with the segment's `Display` text percent-escaped, so any text is
+    /// exactly one segment: `%` is written `%25`, and `:` `{` `}` `*` `?` `[` `]` `\` `^`,
+    /// space and every ASCII control character `%XX` (two upper-case hex digits); everything
+    /// else (letters, digits, `-`, `_`, `.`, non-ASCII UTF-8, ...) is kept as is, so numbers and
+    /// UUIDs are unchanged (`123` stays `123`, `a:b*` becomes `a%3Ab%2A`).
+    ///
+    /// The escaping is injective (two different texts never escape to the same one, as `%`
+    /// itself is escaped), and its result contains neither the separator, nor braces, nor a
+    /// glob character: a key made of escaped segments splits back into them, a hash tag
+    /// `{<escaped>}` is well formed, and a `SCAN MATCH` pattern `<key>:*` (its prefix
+    /// glob-escaped) matches only keys that continue that exact key. The entity cache writes its
+    /// ids and attribute names this way; the keyspaces reject such segments instead
+    /// ([`validate_segment`]).
+    pub fn segment_escaped(mut self, segment: impl Display) -> Self {
+        self.separate();
+        push_escaped(&mut self.text, segment);
+        self
+    }
+
+    /// Appends `:{<segment>}`, the segment percent-escaped as by [`KeyText::segment_escaped`]:
+    /// the tag is exactly the segment, as the escaped text has no `}`.
+    pub fn tagged_escaped(mut self, segment: impl Display) -> Self {
+        self.separate();
+        self.text.push('{');
+        push_escaped(&mut self.text, segment);
+        self.text.push('}');
+        self
+    }
+}
+
 fn push_display(out: &mut String, value: impl Display) {
     // Invariant: `fmt::Write for String` never fails; only a `Display` impl that returns
     // `Err` on its own could, and the std docs call that a bug of that impl.
     write!(out, "{value}").expect("a Display implementation returned an error");
+}
+
+/// Whether [`KeyText::segment_escaped`] writes `c` as `%XX`.
+#[cfg_attr(not(feature = "cache"), allow(dead_code))]
+fn needs_escape(c: char) -> bool {
+    matches!(
+        c,
+        '%' | SEPARATOR | '{' | '}' | '*' | '?' | '[' | ']' | '\\' | '^' | ' '
+    ) || c.is_ascii_control()
+}
+
+/// A `fmt::Write` that percent-escapes what it is given into a `String`.
+#[cfg_attr(not(feature = "cache"), allow(dead_code))]
+struct Escaping<'a>(&'a mut String);
+
+impl fmt::Write for Escaping<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for c in s.chars() {
+            if needs_escape(c) {
+                // Every escaped character is ASCII: one byte, two hex digits.
+                write!(self.0, "%{:02X}", c as u32)?;
+            } else {
+                self.0.push(c);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg_attr(not(feature = "cache"), allow(dead_code))]
+fn push_escaped(out: &mut String, value: impl Display) {
+    // As in `push_display`: only a failing `Display` impl can make this fail.
+    write!(Escaping(out), "{value}").expect("a Display implementation returned an error");
 }
 
 /// Escapes the glob metacharacters of `SCAN MATCH` (`* ? [ ] \`) so `text` matches literally.
@@ -242,6 +309,60 @@ mod tests {
         assert_eq!(hash_slot("123456789"), 0x31C3 & 0x3FFF);
         assert_eq!(hash_slot("somekey"), 11058);
         assert_eq!(hash_slot("foo{hash_tag}"), 2515);
+    }
+
+    fn escape_segment(value: impl Display) -> String {
+        KeyText::new("").segment_escaped(value).finish()
+    }
+
+    #[test]
+    fn segment_escaping() {
+        // Unchanged: what numbers, UUIDs and plain names are made of.
+        for plain in [
+            "123",
+            "-5",
+            "a-b_c.d",
+            "üñ",
+            "00000000-0000-0000-0000-000000000000",
+        ] {
+            assert_eq!(escape_segment(plain), plain);
+        }
+        assert_eq!(escape_segment(42), "42");
+        assert_eq!(escape_segment(""), "");
+        assert_eq!(
+            escape_segment("%:{}*?[]\\^ "),
+            "%25%3A%7B%7D%2A%3F%5B%5D%5C%5E%20"
+        );
+        assert_eq!(escape_segment("a\nb\u{0}\u{1f}\u{7f}"), "a%0Ab%00%1F%7F");
+        assert_eq!(
+            escape_segment("%3A"),
+            "%253A",
+            "an escape sequence is escaped again"
+        );
+        assert_eq!(escape_segment("é\u{a0}"), "é\u{a0}", "non-ASCII is kept");
+        // The escaped text is one segment, a well-formed tag and a literal glob.
+        let nasty = "a:{b}*?[c]\\^ %";
+        let escaped = escape_segment(nasty);
+        assert!(validate_segment(&escaped).is_ok(), "{escaped}");
+        assert_eq!(glob_escape(&escaped), escaped);
+        assert_eq!(
+            KeyText::new("")
+                .segment("user")
+                .tagged_escaped(nasty)
+                .finish(),
+            format!("user:{{{escaped}}}")
+        );
+        assert_eq!(
+            hash_tag(&KeyText::new("").tagged_escaped("a}b").finish()),
+            Some("a%7Db")
+        );
+        assert_eq!(
+            KeyText::new("p:")
+                .segment_escaped("a:b")
+                .segment_escaped(7)
+                .finish(),
+            "p:a%3Ab:7"
+        );
     }
 
     #[test]

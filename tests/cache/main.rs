@@ -5,5 +5,6 @@ mod support;
 
 mod behaviour;
 mod consistency;
+mod keys;
 mod redis_down;
 mod stampede;

@@ -186,3 +186,72 @@ pub async fn raw_get(conn: &mut redis::aio::MultiplexedConnection, key: &str) ->
 pub async fn raw_pttl(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> i64 {
     redis::cmd("PTTL").arg(key).query_async(conn).await.unwrap()
 }
+
+/// A row keyed by free text (a `TEXT` primary key), to check that ids with `:`, braces and glob
+/// characters get keys of their own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Named {
+    pub id: String,
+    pub name: String,
+}
+
+impl CacheEntity for Named {
+    type Id = String;
+    fn cache_id(&self) -> String {
+        self.id.clone()
+    }
+}
+
+/// The database side of [`Named`]: the `named_items` table, counting its `load` calls.
+#[derive(Clone)]
+pub struct PgNamed {
+    pub pool: PgPool,
+    pub loads: Arc<AtomicUsize>,
+}
+
+impl PgNamed {
+    pub fn new(pool: &PgPool) -> Self {
+        PgNamed {
+            pool: pool.clone(),
+            loads: Arc::default(),
+        }
+    }
+
+    pub fn loads(&self) -> usize {
+        self.loads.load(Ordering::SeqCst)
+    }
+}
+
+impl CacheSource<Named> for PgNamed {
+    async fn load(&self, id: &String) -> Result<Option<Named>, dbpat::Error> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT id, name FROM named_items WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(id, name)| Named { id, name }))
+    }
+
+    async fn load_many(&self, ids: &[String]) -> Result<Vec<Named>, dbpat::Error> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, name FROM named_items WHERE id = ANY($1)")
+                .bind(ids)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name)| Named { id, name })
+            .collect())
+    }
+}
+
+/// A fresh database with an empty `named_items (id TEXT PRIMARY KEY, name TEXT)` table.
+pub async fn named_database() -> TestDatabase {
+    let db = TestDatabase::new().await;
+    sqlx::raw_sql("CREATE TABLE named_items (id TEXT PRIMARY KEY, name TEXT NOT NULL)")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    db
+}

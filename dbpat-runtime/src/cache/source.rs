@@ -13,7 +13,9 @@ use std::future::Future;
 /// `#[derive(Entity)]` emits it for an entity with `#[dbpat(cache(...))]` and a single-column
 /// primary key; implement it by hand for a type served by a custom [`CacheSource`].
 pub trait CacheEntity: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
-    /// The primary key; its `Display` form is the `<id>` of `<entity>:<id>`.
+    /// The primary key; its `Display` form, percent-escaped (`:` `{` `}` `*` `?` `[` `]` `\`
+    /// `^` `%`, space and control characters become `%XX`; numbers and UUIDs stay as they are),
+    /// is the `<id>` of `<entity>:<id>`.
     type Id: Display + Clone + Send + Sync + 'static;
 
     /// This row's id.

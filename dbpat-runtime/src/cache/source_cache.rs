@@ -63,6 +63,13 @@ impl Cache {
     /// The closure-based cache of any serde type over a [`CacheSource`] of your own, with an
     /// explicit policy (for rows that are not one derived entity: a view, a join, a remote
     /// service).
+    ///
+    /// # Panics
+    ///
+    /// If `policy.key_prefix` is not one key segment (empty, or with `:`, `{`, `}`, `*` or a
+    /// space) or is `lease`, `writers`, `subkeys` or `dataset`, the first segments of the
+    /// cache's own keys: the entity's keys could be another's. These are the rules the derive
+    /// checks at compile time for `#[dbpat(cache(prefix = "..."))]`.
     pub fn with_source<E, S>(&self, policy: CachePolicy, source: S) -> SourceCache<E, S>
     where
         E: CacheEntity,
