@@ -163,6 +163,16 @@ pub enum Error {
         /// What Redis answered, or that it did not.
         reason: String,
     },
+    /// A hand-written cache policy whose `key_prefix` cannot be a cache key segment (empty,
+    /// with `:`, `{`, `}`, `*` or a space) or is reserved for the cache's own keys (`lease`,
+    /// `writers`, `subkeys`, `dataset`).
+    #[error("invalid cache policy: key prefix {key_prefix:?}: {reason}")]
+    InvalidPolicy {
+        /// The rejected prefix.
+        key_prefix: String,
+        /// Why.
+        reason: &'static str,
+    },
     /// A custom [`CacheSource`](crate::cache::CacheSource) failed with an error of its own.
     #[error("cache source failed: {0}")]
     Source(#[source] Arc<dyn std::error::Error + Send + Sync + 'static>),

@@ -483,7 +483,7 @@ pub enum CacheWrite {
 pub struct CachePolicy {
     /// Key prefix, the `<entity>` of `<entity>:<id>`: one key segment (not empty, no `:`, `{`,
     /// `}`, `*` or spaces), and not `lease`, `writers`, `subkeys` or `dataset` (the cache's own
-    /// keys start with those). The derive checks it; `Cache::with_source` panics otherwise.
+    /// keys start with those). The derive checks it; `Cache::with_source` returns `Error::InvalidPolicy` otherwise.
     pub key_prefix: &'static str,
     /// TTL of cached rows, in seconds (mandatory).
     pub ttl_secs: u64,

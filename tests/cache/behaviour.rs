@@ -240,7 +240,8 @@ async fn delete_removes_the_row_and_its_attribute_keys() {
     config.attribute_sweep = AttributeSweep::Scan;
     let scan = handle_at(&testing::redis_url(), config)
         .await
-        .with_source(WRITE_THROUGH, PgItems::new(db.pool()));
+        .with_source(WRITE_THROUGH, PgItems::new(db.pool()))
+        .unwrap();
     let foreign = scan.attribute_key(&2, "by-someone-else");
     let _: () = dbpat::cache::redis::cmd("SET")
         .arg(&foreign)

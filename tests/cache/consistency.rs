@@ -101,7 +101,7 @@ async fn history(policy: CachePolicy, prefix: String, run_for: Duration) -> (usi
         .map(|h| {
             let mut source = PgItems::new(&pool);
             source.random_delay = Duration::from_millis(3);
-            h.with_source(policy, source)
+            h.with_source(policy, source).unwrap()
         })
         .collect();
     let commits = Arc::new(Mutex::new(Vec::<Commit>::new()));

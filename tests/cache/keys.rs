@@ -72,7 +72,7 @@ async fn assert_intact(
         name: name_of(id),
     };
     assert_eq!(
-        cache.codec().decode::<Named>(&bytes),
+        cache.decode_value(&bytes),
         Decoded::Value(expected.clone()),
         "{what}: {key:?} holds the row of {id:?}"
     );
@@ -126,7 +126,8 @@ async fn every_id_has_its_own_keys_and_a_delete_sweeps_only_its_own() {
             config.attribute_sweep = sweep;
             let cache = handle_at(&testing::redis_url(), config)
                 .await
-                .with_source(CachePolicy { hash_tag, ..NAMED }, PgNamed::new(db.pool()));
+                .with_source(CachePolicy { hash_tag, ..NAMED }, PgNamed::new(db.pool()))
+                .unwrap();
 
             // Every row cached, then every attribute written (and a foreign one for SCAN).
             for id in IDS {
@@ -162,6 +163,7 @@ async fn every_id_has_its_own_keys_and_a_delete_sweeps_only_its_own() {
                             .execute(&pool)
                             .await
                             .map(|r| r.rows_affected())
+                            .map_err(dbpat::Error::from)
                     })
                     .await
                     .unwrap();
@@ -188,4 +190,32 @@ async fn every_id_has_its_own_keys_and_a_delete_sweeps_only_its_own() {
             }
         }
     }
+}
+
+/// A hand-written policy whose key prefix could collide with the cache's own keys (or is not
+/// one segment) is a typed error, not a panic, and no handle is built.
+#[tokio::test]
+async fn a_hand_written_policy_with_a_reserved_or_malformed_prefix_is_refused() {
+    let redis = TestRedis::new().await;
+    let db = database(1).await;
+    let cache = handle(redis.prefix()).await;
+    for bad in [
+        "lease", "writers", "subkeys", "dataset", "", "a:b", "a b", "{x}", "x*",
+    ] {
+        let err = cache
+            .with_source(
+                CachePolicy {
+                    key_prefix: bad,
+                    ..POLICY
+                },
+                PgItems::new(db.pool()),
+            )
+            .err()
+            .unwrap_or_else(|| panic!("{bad:?} accepted"));
+        match err {
+            dbpat::Error::InvalidPolicy { key_prefix, .. } => assert_eq!(key_prefix, bad),
+            other => panic!("{bad:?}: {other:?}"),
+        }
+    }
+    assert!(cache.with_source(POLICY, PgItems::new(db.pool())).is_ok());
 }

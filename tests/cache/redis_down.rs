@@ -24,11 +24,13 @@ async fn reads_survive_a_slow_then_dead_redis_and_caching_resumes() {
     // handle (the default) refuses it, and writes nothing.
     let strict = handle_at(&server.url(), config.clone())
         .await
-        .with_source(POLICY, PgItems::new(db.pool()));
+        .with_source(POLICY, PgItems::new(db.pool()))
+        .unwrap();
     config.write_guarantee = dbpat::cache::WriteGuarantee::Available;
     let items = handle_at(&server.url(), config)
         .await
-        .with_source(POLICY, PgItems::new(db.pool()));
+        .with_source(POLICY, PgItems::new(db.pool()))
+        .unwrap();
 
     // The private server's dataset is born now: no fills during the restart grace.
     tokio::time::sleep(Duration::from_millis(350)).await;
@@ -143,10 +145,12 @@ async fn a_write_in_flight_across_a_restart_is_re_registered() {
     let config = config(&prefix); // restart_grace: zero
     let writer = handle_at(&server.url(), config.clone())
         .await
-        .with_source(POLICY, PgItems::new(db.pool()));
+        .with_source(POLICY, PgItems::new(db.pool()))
+        .unwrap();
     let reader = handle_at(&server.url(), config)
         .await
-        .with_source(POLICY, PgItems::new(db.pool()));
+        .with_source(POLICY, PgItems::new(db.pool()))
+        .unwrap();
     assert_eq!(reader.find(&1).await.unwrap().unwrap().name, "item-1");
     let before = reader.cache().generation().unwrap();
     assert_eq!(writer.cache().generation().as_deref(), Some(&*before));
@@ -184,7 +188,8 @@ async fn no_fill_during_the_restart_grace_and_no_value_of_an_older_dataset() {
     config.restart_grace = Duration::from_millis(800);
     let items = handle_at(&server.url(), config)
         .await
-        .with_source(POLICY, PgItems::new(db.pool()));
+        .with_source(POLICY, PgItems::new(db.pool()))
+        .unwrap();
     let mut raw_conn = raw(&server.url()).await;
     // Born now: the first reads go to the database and fill nothing.
     assert_eq!(items.find(&1).await.unwrap().unwrap().name, "item-1");

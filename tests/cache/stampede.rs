@@ -22,7 +22,7 @@ async fn two_hundred_gets_through_four_handles_load_once() {
     for _ in 0..4 {
         let h = handle(redis.prefix()).await;
         assert!(h.is_subscribed(), "wake-up subscription is live");
-        caches.push(h.with_source(POLICY, source.clone()));
+        caches.push(h.with_source(POLICY, source.clone()).unwrap());
     }
     let barrier = Arc::new(Barrier::new(200));
     let tasks: Vec<_> = (0..200)
@@ -105,10 +105,13 @@ async fn a_dead_lease_holder_blocks_only_until_the_lease_ttl() {
 async fn waiters_wake_when_the_holder_fills() {
     let redis = TestRedis::new().await;
     let db = database(1).await;
-    let slow = handle(redis.prefix()).await.with_source(
-        POLICY,
-        PgItems::new(db.pool()).with_delay(Duration::from_millis(300)),
-    );
+    let slow = handle(redis.prefix())
+        .await
+        .with_source(
+            POLICY,
+            PgItems::new(db.pool()).with_delay(Duration::from_millis(300)),
+        )
+        .unwrap();
     let other = items(redis.prefix(), db.pool(), POLICY).await;
     let holder = tokio::spawn({
         let slow = slow.clone();
@@ -145,7 +148,8 @@ async fn find_many_of_100_000_ids_leaves_no_lease() {
     config.restart_grace = Duration::ZERO;
     let items = handle_at(&testing::redis_url(), config)
         .await
-        .with_source(POLICY, PgItems::new(db.pool()));
+        .with_source(POLICY, PgItems::new(db.pool()))
+        .unwrap();
     let ids: Vec<i64> = (1..=N).collect();
     let start = Instant::now();
     let rows = items.find_many(&ids).await.unwrap();

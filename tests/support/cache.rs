@@ -154,7 +154,10 @@ pub async fn handle(prefix: &str) -> Cache {
 }
 
 pub async fn items(prefix: &str, pool: &PgPool, policy: CachePolicy) -> SourceCache<Item, PgItems> {
-    handle(prefix).await.with_source(policy, PgItems::new(pool))
+    handle(prefix)
+        .await
+        .with_source(policy, PgItems::new(pool))
+        .unwrap()
 }
 
 /// `UPDATE items SET name = $2, version = version + 1 ... RETURNING` (autocommit).

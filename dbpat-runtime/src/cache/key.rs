@@ -74,8 +74,8 @@ impl KeyBuilder {
     ///
     /// If `policy.key_prefix` is not one key segment or is one of [`RESERVED_KEY_PREFIXES`]
     /// (see [`key_prefix_error`]): its keys could be another entity's or a role key. A derived
-    /// policy never is (the derive rejects it); a hand-written one is a programming error,
-    /// reported before any key is written.
+    /// policy never is (the derive rejects it), and `Cache::with_source` checks a hand-written
+    /// one first (returning `Error::InvalidPolicy`), so this is an internal guard.
     pub fn new(app_prefix: &str, policy: &CachePolicy) -> Self {
         if let Some(reason) = key_prefix_error(policy.key_prefix) {
             panic!(

@@ -22,7 +22,7 @@
 //!     write: CacheWrite::Invalidate,
 //!     hash_tag: false,
 //! };
-//! let items = cache.with_source(policy, Items(pool.clone()));
+//! let items = cache.with_source(policy, Items(pool.clone()))?;
 //! let item = items.find(&7).await?;
 //! let renamed = items
 //!     .write_with(&7, || async {
@@ -38,6 +38,7 @@
 
 use super::codec::layout_of_type_name;
 use super::handle::{Cache, EntityCache};
+use super::key::key_prefix_error;
 use super::source::{CacheEntity, CacheSource};
 use crate::error::{Error, Result};
 use crate::model::CachePolicy;
@@ -64,19 +65,23 @@ impl Cache {
     /// explicit policy (for rows that are not one derived entity: a view, a join, a remote
     /// service).
     ///
-    /// # Panics
-    ///
-    /// If `policy.key_prefix` is not one key segment (empty, or with `:`, `{`, `}`, `*` or a
-    /// space) or is `lease`, `writers`, `subkeys` or `dataset`, the first segments of the
-    /// cache's own keys: the entity's keys could be another's. These are the rules the derive
-    /// checks at compile time for `#[dbpat(cache(prefix = "..."))]`.
-    pub fn with_source<E, S>(&self, policy: CachePolicy, source: S) -> SourceCache<E, S>
+    /// [`Error::InvalidPolicy`] if `policy.key_prefix` is not one key segment (empty, or
+    /// with `:`, `{`, `}`, `*` or a space) or is `lease`, `writers`, `subkeys` or `dataset`,
+    /// the first segments of the cache's own keys: the entity's keys could be another's. These
+    /// are the rules the derive checks at compile time for `#[dbpat(cache(prefix = "..."))]`.
+    pub fn with_source<E, S>(&self, policy: CachePolicy, source: S) -> Result<SourceCache<E, S>>
     where
         E: CacheEntity,
         S: CacheSource<E>,
     {
+        if let Some(reason) = key_prefix_error(policy.key_prefix) {
+            return Err(Error::InvalidPolicy {
+                key_prefix: policy.key_prefix.to_owned(),
+                reason,
+            });
+        }
         let layout = layout_of_type_name(std::any::type_name::<E>());
-        SourceCache::new(self.build(policy, layout), source)
+        Ok(SourceCache::new(self.build(policy, layout), source))
     }
 }
 
