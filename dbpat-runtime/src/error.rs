@@ -19,7 +19,7 @@ mod sqlstate {
     pub const SERIALIZATION_FAILURE: &str = "40001";
     /// `deadlock_detected`
     pub const DEADLOCK_DETECTED: &str = "40P01";
-    /// `lock_not_available` (a `lock_timeout` expired)
+    /// `lock_not_available` (a `lock_timeout` expired, or a `NOWAIT` lock found the row held)
     pub const LOCK_NOT_AVAILABLE: &str = "55P03";
     /// `check_violation`, which PostgreSQL also uses for "no partition of relation ... found
     /// for row".
@@ -221,7 +221,9 @@ impl Error {
             )
     }
 
-    /// Whether a `lock_timeout` expired (SQLSTATE 55P03).
+    /// Whether a lock was not available (SQLSTATE 55P03): a `lock_timeout` expired, or a
+    /// [`nowait`](crate::query::Locked::nowait) row lock found the row held by another
+    /// transaction. Not retried by [`transaction`](crate::transaction).
     pub fn is_lock_timeout(&self) -> bool {
         self.sqlstate().as_deref() == Some(sqlstate::LOCK_NOT_AVAILABLE)
     }

@@ -1,4 +1,5 @@
-//! Typed queries on real PostgreSQL (CRUD of every column kind, filters, EXPLAIN, transactions, versioned updates) and the cached entity handle on real Redis.
+//! Typed queries on real PostgreSQL (CRUD of every column kind, filters, EXPLAIN, row locks,
+//! streams, transactions, versioned updates) and the cached entity handle on real Redis.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -8,5 +9,7 @@ mod crud;
 mod entity_cache;
 mod explain;
 mod filters;
+mod locks;
+mod stream;
 mod tx;
 mod versioned;

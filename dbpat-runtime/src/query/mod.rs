@@ -1,6 +1,7 @@
 //! Typed queries over sqlx/PostgreSQL: the [`Table`] API the derive implements, typed
-//! [`Column`] filters, [`Select`] with keyset pagination and reads over the archive tier,
-//! versioned updates, [`Patch`], retried transactions, the pool and `EXPLAIN`.
+//! [`Column`] filters, [`Select`] with keyset pagination, reads over the archive tier, row
+//! streams ([`RowStream`]) and row locks ([`Locked`]), versioned updates, [`Patch`], retried
+//! transactions, the pool and `EXPLAIN`.
 //!
 //! Every statement text is rendered once per entity from its model ([`TableSql`]); every value
 //! is a bound parameter; every identifier comes from the model.
@@ -8,12 +9,14 @@
 mod explain;
 mod filter;
 mod history;
+mod lock;
 mod patch;
 mod pool;
 pub(crate) mod read;
 mod row;
 mod select;
 mod sql;
+mod stream;
 mod table;
 mod tx;
 pub(crate) mod value;
@@ -23,11 +26,13 @@ mod writer;
 pub use explain::plan_uses_index;
 pub use filter::{Column, Filter, JsonField, Order};
 pub use history::ReadTiers;
+pub use lock::{LockStrength, LockWait, Locked, NoWait, SkipLocked, Wait};
 pub use patch::{Direct, Patch};
 pub use pool::{connect, PoolConfig};
 pub use row::TableRow;
 pub use select::Select;
 pub use sql::{FullTextSql, TableSql};
+pub use stream::RowStream;
 pub use table::Table;
 pub use tx::{transaction, transaction_with, BoxFuture, Isolation, RetryPolicy};
 pub use value::{IntoValue, JsonColumn, Numeric, SqlValue, UnnestColumn, UnnestScalar};

@@ -1,8 +1,11 @@
-//! [`Select`]: filter, order, limit/offset and keyset pagination over one entity.
+//! [`Select`]: filter, order, limit/offset and keyset pagination over one entity; its rows as a
+//! `Vec`, one row, or a stream; row locks through [`Locked`].
 
 use super::filter::{Filter, Order};
 use super::history::{select_sql, ReadTiers};
+use super::lock::{LockStrength, Locked};
 use super::row::TableRow as Table;
+use super::stream::{rows, RowStream};
 use super::writer::SqlWriter;
 use crate::error::{Error, Result};
 use sqlx::postgres::PgArguments;
@@ -219,15 +222,33 @@ impl<'a, E: Table> Select<'a, E> {
             .unwrap_or_default()
     }
 
+    /// The row query ending with a locking clause (`FOR UPDATE` and the like, then `wait`:
+    /// empty, ` SKIP LOCKED` or ` NOWAIT`). Both tiers at once are a `UNION ALL`, which
+    /// PostgreSQL cannot lock: [`Error::InvalidQuery`].
+    pub(crate) fn build_locked(
+        &self,
+        strength: LockStrength,
+        wait: &str,
+    ) -> Result<(String, PgArguments)> {
+        if self.tiers == ReadTiers::All {
+            return Err(Error::InvalidQuery(
+                "row locks (for_update, for_share, ...) cannot lock a UNION ALL of both tiers; \
+                 lock the hot table or the archive alone",
+            ));
+        }
+        let (mut sql, args) = self.build_rows(true)?;
+        sql.push(' ');
+        sql.push_str(strength.sql());
+        sql.push_str(wait);
+        Ok((sql, args))
+    }
+
     /// All matching rows.
     pub async fn fetch_all<'e, X>(self, ex: X) -> Result<Vec<E>>
     where
         X: Executor<'e, Database = Postgres>,
     {
-        let (sql, args) = self.build_rows(true)?;
-        Ok(sqlx::query_as_with::<_, E, _>(&sql, args)
-            .fetch_all(ex)
-            .await?)
+        fetch_all(self.build_rows(true), ex).await
     }
 
     /// The first matching row, if any.
@@ -235,10 +256,7 @@ impl<'a, E: Table> Select<'a, E> {
     where
         X: Executor<'e, Database = Postgres>,
     {
-        let (sql, args) = self.build_rows(true)?;
-        Ok(sqlx::query_as_with::<_, E, _>(&sql, args)
-            .fetch_optional(ex)
-            .await?)
+        fetch_optional(self.build_rows(true), ex).await
     }
 
     /// The first matching row, or [`Error::NotFound`] (with an empty key).
@@ -246,12 +264,60 @@ impl<'a, E: Table> Select<'a, E> {
     where
         X: Executor<'e, Database = Postgres>,
     {
-        self.fetch_optional(ex)
-            .await?
-            .ok_or_else(|| Error::NotFound {
-                entity: E::TABLE.entity,
-                key: String::new(),
-            })
+        self.fetch_optional(ex).await?.ok_or_else(not_found::<E>)
+    }
+
+    /// The matching rows as a [`Stream`](futures_util::Stream), decoded one at a time as they
+    /// arrive (sqlx's `fetch`), instead of collected into a `Vec`: a sweep over millions of
+    /// rows, over any [`ReadTiers`], runs in constant memory. Each item is one row or the
+    /// error it failed with, classified like the same error from [`Select::fetch_all`] (a
+    /// row that does not decode is [`Error::Decode`]); a query that cannot run as built is
+    /// the stream's only item. The statement is built when `stream` is called and sent when
+    /// the stream is first polled; on a pool, the stream holds one connection until it ends
+    /// or is dropped.
+    ///
+    /// ```no_run
+    /// # use dbpat_runtime::query::Column;
+    /// # async fn demo<E: dbpat_runtime::Table>(pool: &sqlx::PgPool, id: Column<E, i64>)
+    /// # -> dbpat_runtime::Result<()> {
+    /// use futures_util::TryStreamExt;
+    /// let mut rows = E::query().with_archive().order_by(id.asc()).stream(pool);
+    /// while let Some(row) = rows.try_next().await? {
+    ///     // one row at a time
+    /// #   let _ = row;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn stream<'e, X>(self, ex: X) -> RowStream<'e, E>
+    where
+        X: Executor<'e, Database = Postgres> + 'e,
+        E: 'e,
+    {
+        rows(self.build_rows(true), ex)
+    }
+
+    /// `... FOR UPDATE`: locks the rows it returns until the transaction ends (see
+    /// [`Locked`]; add `.skip_locked()` or `.nowait()` there).
+    pub fn for_update(self) -> Locked<'a, E> {
+        Locked::new(self, LockStrength::Update)
+    }
+
+    /// `... FOR NO KEY UPDATE`: like [`Select::for_update`] for updates that keep the key,
+    /// so foreign-key checks against these rows are not blocked.
+    pub fn for_no_key_update(self) -> Locked<'a, E> {
+        Locked::new(self, LockStrength::NoKeyUpdate)
+    }
+
+    /// `... FOR SHARE`: the rows cannot change until the transaction ends; other readers may
+    /// share the lock.
+    pub fn for_share(self) -> Locked<'a, E> {
+        Locked::new(self, LockStrength::Share)
+    }
+
+    /// `... FOR KEY SHARE`: the rows cannot be deleted nor their key changed until the
+    /// transaction ends; only `FOR UPDATE` conflicts.
+    pub fn for_key_share(self) -> Locked<'a, E> {
+        Locked::new(self, LockStrength::KeyShare)
     }
 
     /// `SELECT count(*)` of the matching rows (ORDER BY, LIMIT and OFFSET are ignored).
@@ -305,6 +371,42 @@ impl<'a, E: Table> Select<'a, E> {
     {
         let (sql, args) = self.build_rows(true)?;
         super::explain::explain_analyze(ex, &sql, args).await
+    }
+}
+
+/// Runs a built row query and collects its rows.
+pub(crate) async fn fetch_all<'e, E: Table, X>(
+    built: Result<(String, PgArguments)>,
+    ex: X,
+) -> Result<Vec<E>>
+where
+    X: Executor<'e, Database = Postgres>,
+{
+    let (sql, args) = built?;
+    Ok(sqlx::query_as_with::<_, E, _>(&sql, args)
+        .fetch_all(ex)
+        .await?)
+}
+
+/// Runs a built row query and returns its first row.
+pub(crate) async fn fetch_optional<'e, E: Table, X>(
+    built: Result<(String, PgArguments)>,
+    ex: X,
+) -> Result<Option<E>>
+where
+    X: Executor<'e, Database = Postgres>,
+{
+    let (sql, args) = built?;
+    Ok(sqlx::query_as_with::<_, E, _>(&sql, args)
+        .fetch_optional(ex)
+        .await?)
+}
+
+/// The [`Error::NotFound`] of a `fetch_one` that matched nothing.
+pub(crate) fn not_found<E: Table>() -> Error {
+    Error::NotFound {
+        entity: E::TABLE.entity,
+        key: String::new(),
     }
 }
 

@@ -4,7 +4,7 @@ use super::filter::Filter;
 use super::patch::Patch;
 use super::row::TableRow;
 use super::select::Select;
-use super::{read, write};
+use super::{lock, read, write};
 use crate::error::Result;
 use sqlx::{Executor, Postgres};
 use std::future::Future;
@@ -20,6 +20,7 @@ use std::future::Future;
 /// | `find(ex, &key)` | `Option<Self>` |
 /// | `get(ex, &key)` | `Self`, or [`Error::NotFound`](crate::Error::NotFound) |
 /// | `find_many(ex, &keys)` | `Vec<Option<Self>>`, in the order of `keys` |
+/// | `find_many_for_update(ex, &keys)` | the same, the rows locked `FOR UPDATE` in key order |
 /// | `insert(ex, &row)` / `insert_many(ex, &rows)` | the rows as stored |
 /// | `update(ex, &mut row)` | `()`, `row` reloaded (versioned when the entity has a version) |
 /// | `patch(&key).set(..).execute(ex)` | the row as it is now |
@@ -65,6 +66,24 @@ pub trait Table: TableRow {
         Self: Clone,
     {
         read::find_many(ex, keys)
+    }
+
+    /// [`Table::find_many`] that also locks the rows `FOR UPDATE` until the transaction ends,
+    /// always in primary-key order whatever the order of `keys` (`WHERE (key) IN (...) ORDER
+    /// BY key FOR UPDATE`): transactions that lock overlapping sets of rows this way queue on
+    /// the first row they share instead of deadlocking. Run it inside a transaction, before
+    /// writing any of the rows (e.g. the two accounts of a transfer). The rows come back in
+    /// the order of `keys`, `None` where there is no row. Bypasses any cache: locks are taken
+    /// in PostgreSQL.
+    fn find_many_for_update<'e, X>(
+        ex: X,
+        keys: &[Self::Key],
+    ) -> impl Future<Output = Result<Vec<Option<Self>>>> + Send
+    where
+        X: Executor<'e, Database = Postgres>,
+        Self: Clone,
+    {
+        lock::find_many_for_update(ex, keys)
     }
 
     /// Whether a row with this key exists.
