@@ -131,22 +131,38 @@ impl CacheInner {
     }
 }
 
-/// Retries the invalidations owed to Redis, every 100 ms, until they succeed.
+/// How many owed invalidations are retried at once (they are pipelined on one connection).
+const RETRY_CONCURRENCY: usize = 256;
+
+/// Retries the invalidations owed to Redis, every 100 ms, until they succeed — all that are
+/// due at once (pipelined), so a backlog left by an outage clears in about one round trip
+/// once Redis answers again, not one round trip per write.
 pub(super) async fn flush_deferred(cache: Weak<CacheInner>) {
+    use futures_util::StreamExt;
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let Some(cache) = cache.upgrade() else {
             return;
         };
-        for d in cache.health.due() {
-            if cache
-                .end_write(&d.keys, &d.token, &EndWrite::Invalidate)
-                .await
-                .is_ok()
-            {
+        let due = cache.health.due();
+        if due.is_empty() {
+            continue;
+        }
+        let cache = &cache;
+        let settled: Vec<_> = futures_util::stream::iter(due)
+            .map(|d| async move {
+                let ok = cache
+                    .end_write(&d.keys, &d.token, &EndWrite::Invalidate)
+                    .await
+                    .is_ok();
+                (d, ok)
+            })
+            .buffer_unordered(RETRY_CONCURRENCY)
+            .collect()
+            .await;
+        for (d, ok) in settled {
+            if ok {
                 cache.health.settle(&d.keys.value, &d.token);
-            } else {
-                break;
             }
         }
     }
