@@ -53,6 +53,7 @@ const INDEX_OPTIONS: &[&str] = &[
     "name", "where", "expr", "language", "unique", "gin", "fulltext",
 ];
 const PARTITION_KEYS: &[&str] = &["by", "interval", "from", "count"];
+const REFERENCES_OPTIONS: &[&str] = &["on_delete", "no_index"];
 const ON_DELETE: &[&str] = &[
     "cascade",
     "restrict",
@@ -265,7 +266,7 @@ pub enum OnDeleteAttr {
     NoAction,
 }
 
-/// `references(Target, on_delete = ...)`.
+/// `references(Target, on_delete = ..., no_index)`.
 pub struct ReferencesAttr {
     /// The `references` key.
     pub span: Span,
@@ -273,6 +274,8 @@ pub struct ReferencesAttr {
     pub target: syn::Path,
     /// `on_delete = ...`, at the action.
     pub on_delete: Option<Spanned<OnDeleteAttr>>,
+    /// `no_index`: no index on the column for the foreign key (see [`crate::fk_index`]).
+    pub no_index: Option<Span>,
 }
 
 impl ReferencesAttr {
@@ -932,6 +935,11 @@ pub fn parse_field(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
             "money" => flag(&mut money)?,
             "numeric" => numeric.set(cx, key, span, parse_numeric(cx, meta)?),
             "sql_type" => sql_type.set(cx, key, span, parse_sql_type(&lit_str(meta)?)?),
+            "no_index" => {
+                return Err(meta.error(
+                    "`no_index` is an option of the foreign key: write `references(Target, on_delete = ..., no_index)` (a column without `references` gets no index)",
+                ))
+            }
             _ => {
                 out.primary_key_typo |=
                     did_you_mean(key, FIELD_KEYS.iter().copied()) == Some("primary_key");
@@ -1011,25 +1019,40 @@ fn parse_numeric(cx: &Ctxt, meta: &ParseNestedMeta) -> syn::Result<Spanned<(u8, 
 }
 
 fn parse_references(cx: &Ctxt, meta: &ParseNestedMeta) -> syn::Result<ReferencesAttr> {
+    const CONTEXT: &str = "references option";
     let span = meta.path.span();
     let content;
     syn::parenthesized!(content in meta.input);
     let target: syn::Path = content.parse()?;
-    let mut on_delete = Slot::new("references option");
+    let mut on_delete = Slot::new(CONTEXT);
+    let mut no_index = Slot::new(CONTEXT);
     while !content.is_empty() {
         content.parse::<Token![,]>()?;
         if content.is_empty() {
             break;
         }
         let key: Ident = content.parse()?;
-        if key != "on_delete" {
-            return Err(syn::Error::new(
-                key.span(),
-                format!(
-                    "unknown references option `{key}`{}; the option is on_delete = ...",
-                    hint(&key.to_string(), ["on_delete"])
-                ),
-            ));
+        match key.to_string().as_str() {
+            "on_delete" => {}
+            "no_index" => {
+                if content.peek(Token![=]) || content.peek(syn::token::Paren) {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        "`no_index` is a flag and takes no value: write `references(Target, on_delete = ..., no_index)`",
+                    ));
+                }
+                no_index.set(cx, "no_index", key.span(), key.span());
+                continue;
+            }
+            other => {
+                return Err(syn::Error::new(
+                    key.span(),
+                    format!(
+                        "unknown references option `{other}`{}; the options are on_delete = ... and no_index",
+                        hint(other, REFERENCES_OPTIONS.iter().copied())
+                    ),
+                ));
+            }
         }
         content.parse::<Token![=]>()?;
         let action: Ident = content.parse()?;
@@ -1060,6 +1083,7 @@ fn parse_references(cx: &Ctxt, meta: &ParseNestedMeta) -> syn::Result<References
         span,
         target,
         on_delete: on_delete.get(),
+        no_index: no_index.get(),
     })
 }
 

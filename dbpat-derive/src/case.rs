@@ -59,6 +59,18 @@ pub fn truncate_ident(mut name: String) -> String {
     name
 }
 
+/// `base` + `suffix`, with `base` cut (at a character boundary, without a trailing `_`) so the
+/// whole fits PostgreSQL's 63-byte limit and the suffix is kept.
+pub fn truncate_ident_keeping(base: &str, suffix: &str) -> String {
+    let room = 63usize.saturating_sub(suffix.len());
+    let mut cut = base.len().min(room);
+    while !base.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let head = base[..cut].trim_end_matches('_');
+    format!("{head}{suffix}")
+}
+
 /// The enum value renames `#[dbpat(rename_all = "...")]` accepts.
 pub const RENAME_RULES: &[&str] = &[
     "snake_case",
@@ -95,5 +107,10 @@ mod tests {
         assert_eq!(slug("status = 'active'"), "status_active");
         assert_eq!(slug("(metadata->>'role')"), "metadata_role");
         assert_eq!(apply_rename_rule("kebab-case", "OnHold"), "on-hold");
+        assert_eq!(truncate_ident_keeping("idx_t_a", "_fk"), "idx_t_a_fk");
+        let long = format!("idx_{}_b", "t".repeat(70));
+        let cut = truncate_ident_keeping(&long, "_fk2");
+        assert_eq!(cut.len(), 63);
+        assert!(cut.ends_with("t_fk2"), "{cut}");
     }
 }

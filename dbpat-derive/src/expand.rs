@@ -28,7 +28,14 @@ pub fn expand(cont: &Container) -> TokenStream {
     };
     let uniques = uniques(cont);
     let checks = checks(cont);
-    let indexes = cont.attrs.indexes.iter().map(|i| index_def(cont, i));
+    // The declared indexes, then one on each foreign-key column no index leads with.
+    let indexes: Vec<TokenStream> = cont
+        .attrs
+        .indexes
+        .iter()
+        .map(|i| index_def(cont, i))
+        .chain(cont.fk_indexes().iter().map(|i| fk_index_def(cont, i)))
+        .collect();
     let partition = partition(cont);
     let archive = cont.attrs.archive;
     let cache = cache(cont);
@@ -328,6 +335,24 @@ fn index_def(cont: &Container, index: &crate::attr::IndexAttr) -> TokenStream {
     };
     quote! {
         #krate::model::IndexDef { name: #name, kind: #kind, unique: #unique, predicate: #predicate }
+    }
+}
+
+/// The plain B-tree index on a foreign-key column (see [`crate::fk_index`]).
+fn fk_index_def(cont: &Container, index: &crate::fk_index::FkIndex) -> TokenStream {
+    let krate = &cont.krate();
+    let name = &index.name;
+    let column = &index.field.column;
+    quote! {
+        #krate::model::IndexDef {
+            name: #name,
+            kind: #krate::model::IndexKind::BTree(&[#krate::model::IndexKey {
+                column: #column,
+                order: #krate::model::SortOrder::Asc,
+            }]),
+            unique: false,
+            predicate: ::core::option::Option::None,
+        }
     }
 }
 

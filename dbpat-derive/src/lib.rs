@@ -23,6 +23,7 @@ mod db_enum;
 mod expand;
 mod expand_query;
 mod fallback;
+mod fk_index;
 mod names;
 mod suggest;
 mod types;

@@ -4,7 +4,8 @@
 
 use crate::ast::{Container, Field};
 use crate::attr::{IndexAttr, IndexTarget};
-use crate::case::{slug, truncate_ident};
+use crate::case::{slug, truncate_ident, truncate_ident_keeping};
+use std::collections::BTreeSet;
 use syn::Ident;
 
 /// The column name of the field `ident` (falls back to the ident when it is not a field; that
@@ -41,6 +42,29 @@ pub fn index_name(cont: &Container, index: &IndexAttr) -> String {
         name.push_str(&slug(predicate));
     }
     truncate_ident(name)
+}
+
+/// The name of the index the model adds on a foreign-key column: `idx_<table>_<column>`, the
+/// name an unnamed `index(<column>)` gets, or, when a name of the model already `taken` it,
+/// `idx_<table>_<column>_fk`, then `_fk2`, `_fk3`, ... (the suffix survives the cut to 63
+/// bytes, so two long names cannot become one).
+pub fn foreign_key_index_name(table: &str, column: &str, taken: &BTreeSet<String>) -> String {
+    let base = format!("idx_{table}_{column}");
+    let first = truncate_ident(base.clone());
+    if !taken.contains(&first) {
+        return first;
+    }
+    (1..)
+        .map(|n| {
+            let suffix = if n == 1 {
+                "_fk".to_owned()
+            } else {
+                format!("_fk{n}")
+            };
+            truncate_ident_keeping(&base, &suffix)
+        })
+        .find(|name| !taken.contains(name))
+        .expect("some suffix is free")
 }
 
 /// `<table>_<columns>_key`, PostgreSQL's own name for a UNIQUE constraint.

@@ -60,6 +60,7 @@ impl<'a> Container<'a> {
         self.validate_columns_unique(cx);
         self.validate_roles(cx);
         self.validate_indexes(cx);
+        self.validate_no_index(cx);
         self.validate_uniques(cx);
         self.validate_partition(cx);
         self.validate_cache(cx);
@@ -228,6 +229,25 @@ impl<'a> Container<'a> {
                 cx.error_at(
                     at,
                     format!("two indexes are named `{name}`; give this one `name = \"...\"`"),
+                );
+            }
+        }
+    }
+
+    /// `references(..., no_index)` opts out of the foreign-key index (see [`crate::fk_index`]);
+    /// on a column an index of the model already leads with, it would do nothing.
+    fn validate_no_index(&self, cx: &Ctxt) {
+        for field in &self.fields {
+            let Some(span) = field.attrs.references.as_ref().and_then(|r| r.no_index) else {
+                continue;
+            };
+            if let Some(covering) = self.covering_index(field) {
+                cx.error_at(
+                    span,
+                    format!(
+                        "`no_index` does nothing here: {} `{}` already starts with `{}`, and PostgreSQL uses it for the foreign key; remove `no_index`",
+                        covering.what, covering.name, field.column
+                    ),
                 );
             }
         }

@@ -229,8 +229,13 @@ async fn every_index_kind_is_built() {
     assert_eq!(
         indexes,
         [
+            // The foreign-key indexes: tenant_id and invited_by lead the primary key and
+            // memberships_inviter_tenant, the other three foreign keys get their own.
+            "CREATE INDEX idx_memberships_billing_tenant ON public.memberships USING btree (billing_tenant)",
+            "CREATE INDEX idx_memberships_fallback_matrix ON public.memberships USING btree (fallback_matrix)",
             "CREATE INDEX idx_memberships_labels_gin ON public.memberships USING gin (labels)",
             "CREATE INDEX idx_memberships_lower_role ON public.memberships USING btree (lower(role))",
+            "CREATE INDEX idx_memberships_matrix_id ON public.memberships USING btree (matrix_id)",
             "CREATE INDEX idx_memberships_profile_gin ON public.memberships USING gin (profile jsonb_path_ops)",
             "CREATE INDEX idx_memberships_role_note_fts ON public.memberships USING gin (to_tsvector('simple'::regconfig, ((role || ' '::text) || COALESCE(note, ''::text))))",
             "CREATE INDEX idx_memberships_tenant_id_joined_at ON public.memberships USING btree (tenant_id, joined_at DESC)",

@@ -6,4 +6,5 @@ mod support;
 mod catalog;
 #[cfg(feature = "cli")]
 mod emit_sql_cli;
+mod fk_index;
 mod schema_snapshots;

@@ -1,13 +1,14 @@
 //! `emit-sql migrate` refuses destructive changes without the flag; `emit-sql check` fails
 //! after a model edit and passes after `migrate`; `check --database` reports drift made by hand;
-//! a snapshot written by an earlier dbpat still reads back as the same models.
+//! a snapshot written by an earlier dbpat still reads back as the models it was written from, and
+//! `migrate` brings its folder up to date with today's (the foreign-key indexes).
 
 use crate::support::features;
 use crate::support::migrate as migrate_support;
 
 use clap::Parser;
 use dbpat::emit_sql::{run, Cli};
-use dbpat::migrate::{self, Drift, MigrateError};
+use dbpat::migrate::{self, Drift, MigrateError, MigrationOutcome};
 use dbpat::model::*;
 use dbpat::testing::TestDatabase;
 use migrate_support::*;
@@ -285,16 +286,41 @@ async fn check_database_reports_drift_made_by_hand() {
     db.drop_now().await;
 }
 
+/// The indexes dbpat adds on the feature models' foreign-key columns since it indexes them.
+const FK_INDEXES: [&str; 3] = [
+    "idx_memberships_matrix_id",
+    "idx_memberships_billing_tenant",
+    "idx_memberships_fallback_matrix",
+];
+
 /// `features_schema_format_1.json` is the snapshot of the feature models as dbpat wrote it when
-/// the snapshot had serde types of its own: the model types read it back as the same models,
-/// write it back byte for byte, and find a folder holding it up to date.
+/// the snapshot had serde types of its own, before foreign-key columns were indexed: the model
+/// types read it back as those models (today's without their foreign-key indexes) and write it
+/// back byte for byte; a folder holding it needs exactly the foreign-key indexes, each built
+/// concurrently in its own file, and is up to date after `migrate`.
 #[test]
 fn snapshots_of_format_1_read_back_unchanged() {
     let json = include_str!("../support/features_schema_format_1.json");
     let tables = features::tables();
+    let kept: Vec<Vec<IndexDef>> = tables
+        .iter()
+        .map(|t| {
+            t.indexes
+                .iter()
+                .filter(|i| !FK_INDEXES.contains(&i.name))
+                .copied()
+                .collect()
+        })
+        .collect();
+    let then: Vec<TableDef> = tables
+        .iter()
+        .zip(&kept)
+        .map(|(t, indexes)| TableDef { indexes, ..**t })
+        .collect();
+    let then: Vec<&TableDef> = then.iter().collect();
     let arena = migrate::Bump::new();
     let read = migrate::SchemaSnapshot::from_json(json, &arena).unwrap();
-    assert_eq!(read, migrate::SchemaSnapshot::from_tables(&tables));
+    assert_eq!(read, migrate::SchemaSnapshot::from_tables(&then));
     assert_eq!(read.to_json(), json);
 
     let tmp = tempfile::tempdir().unwrap();
@@ -302,5 +328,42 @@ fn snapshots_of_format_1_read_back_unchanged() {
     std::fs::create_dir_all(dir.join(".dbpat")).unwrap();
     std::fs::write(dir.join(migrate::SNAPSHOT_PATH), json).unwrap();
     std::fs::write(dir.join("20250101000000_init.sql"), "SELECT 1;\n").unwrap();
+    assert_eq!(migrate::check_folder(&dir, &then).unwrap(), Vec::new());
+    let mut changes: Vec<String> = migrate::check_folder(&dir, &tables)
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    changes.sort();
+    assert_eq!(
+        changes,
+        [
+            "create index CREATE INDEX idx_memberships_billing_tenant ON memberships (billing_tenant)",
+            "create index CREATE INDEX idx_memberships_fallback_matrix ON memberships (fallback_matrix)",
+            "create index CREATE INDEX idx_memberships_matrix_id ON memberships (matrix_id)",
+        ]
+    );
+    let MigrationOutcome::Written { files, .. } =
+        migrate::write_migration(&dir, "fk indexes", &tables, false).unwrap()
+    else {
+        panic!("the foreign-key indexes are a change");
+    };
+    for index in FK_INDEXES {
+        let file = files
+            .iter()
+            .find(|f| {
+                f.to_string_lossy()
+                    .ends_with(&format!("_index_{index}.sql"))
+            })
+            .unwrap_or_else(|| panic!("no file for {index}: {files:#?}"));
+        let text = std::fs::read_to_string(file).unwrap();
+        assert!(text.starts_with("-- no-transaction\n"), "{text}");
+        assert!(
+            text.contains(&format!(
+                "CREATE INDEX CONCURRENTLY {index} ON memberships ("
+            )),
+            "{text}"
+        );
+    }
     assert_eq!(migrate::check_folder(&dir, &tables).unwrap(), Vec::new());
 }

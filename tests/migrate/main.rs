@@ -6,4 +6,5 @@
 mod support;
 
 mod check;
+mod fk_index;
 mod walk;

@@ -73,6 +73,8 @@ struct Customer {
     born_on: Option<NaiveDate>,
     #[dbpat(references(Self, on_delete = set_null))]
     referred_by: Option<i64>,
+    #[dbpat(references(Self, on_delete = set_null, no_index))]
+    merged_into: Option<i64>,
     #[dbpat(version)]
     version: i64,
     #[dbpat(created_at)]
@@ -141,7 +143,14 @@ fn main() {
     assert_eq!(cache.write, CacheWrite::WriteThrough);
     assert!(cache.hash_tag);
 
-    assert_eq!(t.indexes.len(), 8);
+    // The eight declared indexes, then the foreign-key index of `referred_by` (`merged_into`
+    // opted out).
+    assert_eq!(t.indexes.len(), 9);
+    assert_eq!(t.indexes[8].name, "idx_customers_referred_by");
+    assert!(t
+        .indexes
+        .iter()
+        .all(|i| !i.name.contains("merged_into")));
     assert!(t.indexes.iter().any(|i| i.name == "customers_recent"));
     assert!(t.indexes.iter().any(|i| i.kind
         == IndexKind::Gin {
