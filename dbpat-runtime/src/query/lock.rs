@@ -111,6 +111,33 @@ pub struct Locked<'a, E, W = Wait> {
     wait: PhantomData<W>,
 }
 
+/// The lock modes of a [`Select`] (here, so that `select` does not depend on `lock`).
+impl<'a, E: Table> Select<'a, E> {
+    /// `... FOR UPDATE`: locks the rows it returns until the transaction ends (see
+    /// [`Locked`]; add `.skip_locked()` or `.nowait()` there).
+    pub fn for_update(self) -> Locked<'a, E> {
+        Locked::new(self, LockStrength::Update)
+    }
+
+    /// `... FOR NO KEY UPDATE`: like [`Select::for_update`] for updates that keep the key,
+    /// so foreign-key checks against these rows are not blocked.
+    pub fn for_no_key_update(self) -> Locked<'a, E> {
+        Locked::new(self, LockStrength::NoKeyUpdate)
+    }
+
+    /// `... FOR SHARE`: the rows cannot change until the transaction ends; other readers may
+    /// share the lock.
+    pub fn for_share(self) -> Locked<'a, E> {
+        Locked::new(self, LockStrength::Share)
+    }
+
+    /// `... FOR KEY SHARE`: the rows cannot be deleted nor their key changed until the
+    /// transaction ends; only `FOR UPDATE` conflicts.
+    pub fn for_key_share(self) -> Locked<'a, E> {
+        Locked::new(self, LockStrength::KeyShare)
+    }
+}
+
 impl<E, W: LockWait> std::fmt::Debug for Locked<'_, E, W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Locked")
@@ -154,7 +181,7 @@ impl<'a, E: Table> Locked<'a, E, Wait> {
 
 impl<'a, E: Table, W: LockWait> Locked<'a, E, W> {
     fn build(&self) -> Result<(String, PgArguments)> {
-        self.select.build_locked(self.strength, W::SQL)
+        self.select.build_locked(self.strength.sql(), W::SQL)
     }
 
     /// The SQL text this query runs; empty if it cannot run (see [`Select::to_sql`]).

@@ -1,9 +1,8 @@
 //! [`Select`]: filter, order, limit/offset and keyset pagination over one entity; its rows as a
-//! `Vec`, one row, or a stream; row locks through [`Locked`].
+//! `Vec`, one row, or a stream; row locks through [`Locked`](super::Locked) (module `lock`).
 
 use super::filter::{Filter, Order};
 use super::history::{select_sql, ReadTiers};
-use super::lock::{LockStrength, Locked};
 use super::row::TableRow as Table;
 use super::stream::{rows, RowStream};
 use super::writer::SqlWriter;
@@ -225,11 +224,7 @@ impl<'a, E: Table> Select<'a, E> {
     /// The row query ending with a locking clause (`FOR UPDATE` and the like, then `wait`:
     /// empty, ` SKIP LOCKED` or ` NOWAIT`). Both tiers at once are a `UNION ALL`, which
     /// PostgreSQL cannot lock: [`Error::InvalidQuery`].
-    pub(crate) fn build_locked(
-        &self,
-        strength: LockStrength,
-        wait: &str,
-    ) -> Result<(String, PgArguments)> {
+    pub(crate) fn build_locked(&self, strength: &str, wait: &str) -> Result<(String, PgArguments)> {
         if self.tiers == ReadTiers::All {
             return Err(Error::InvalidQuery(
                 "row locks (for_update, for_share, ...) cannot lock a UNION ALL of both tiers; \
@@ -238,7 +233,7 @@ impl<'a, E: Table> Select<'a, E> {
         }
         let (mut sql, args) = self.build_rows(true)?;
         sql.push(' ');
-        sql.push_str(strength.sql());
+        sql.push_str(strength);
         sql.push_str(wait);
         Ok((sql, args))
     }
@@ -294,30 +289,6 @@ impl<'a, E: Table> Select<'a, E> {
         E: 'e,
     {
         rows(self.build_rows(true), ex)
-    }
-
-    /// `... FOR UPDATE`: locks the rows it returns until the transaction ends (see
-    /// [`Locked`]; add `.skip_locked()` or `.nowait()` there).
-    pub fn for_update(self) -> Locked<'a, E> {
-        Locked::new(self, LockStrength::Update)
-    }
-
-    /// `... FOR NO KEY UPDATE`: like [`Select::for_update`] for updates that keep the key,
-    /// so foreign-key checks against these rows are not blocked.
-    pub fn for_no_key_update(self) -> Locked<'a, E> {
-        Locked::new(self, LockStrength::NoKeyUpdate)
-    }
-
-    /// `... FOR SHARE`: the rows cannot change until the transaction ends; other readers may
-    /// share the lock.
-    pub fn for_share(self) -> Locked<'a, E> {
-        Locked::new(self, LockStrength::Share)
-    }
-
-    /// `... FOR KEY SHARE`: the rows cannot be deleted nor their key changed until the
-    /// transaction ends; only `FOR UPDATE` conflicts.
-    pub fn for_key_share(self) -> Locked<'a, E> {
-        Locked::new(self, LockStrength::KeyShare)
     }
 
     /// `SELECT count(*)` of the matching rows (ORDER BY, LIMIT and OFFSET are ignored).
