@@ -145,6 +145,7 @@ pub fn inherent_impl(cont: &Container, placeholder: Option<&TokenStream>) -> Tok
     let ident = cont.ident;
     let sqlx = quote!(#krate::__private::sqlx);
     let mut consts = Vec::new();
+    let mut taken: Vec<String> = RESERVED_CONSTS.iter().map(|c| (*c).to_owned()).collect();
     for (i, field) in cont.fields.iter().enumerate() {
         let f = field.ident;
         let ty = field.ty;
@@ -154,6 +155,7 @@ pub fn inherent_impl(cont: &Container, placeholder: Option<&TokenStream>) -> Tok
         if RESERVED_CONSTS.contains(&upper.as_str()) {
             upper.push('_');
         }
+        taken.push(upper.clone());
         let cname = syn::Ident::new(&upper, f.span());
         let doc = format!("The `{col}` column: filter, order and patch by it.");
         consts.push(quote! {
@@ -161,6 +163,7 @@ pub fn inherent_impl(cont: &Container, placeholder: Option<&TokenStream>) -> Tok
             pub const #cname: #krate::Column<#ident, #ty> = #krate::Column::new(#i, #col);
         });
     }
+    consts.extend(crate::conflict::conflict_consts(cont, &mut taken));
     let mut finders = Vec::new();
     for (i, field) in cont.fields.iter().enumerate() {
         if field.attrs.unique.is_none() {

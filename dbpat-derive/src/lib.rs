@@ -18,6 +18,7 @@
 mod ast;
 mod attr;
 mod case;
+mod conflict;
 mod ctxt;
 mod db_enum;
 mod expand;

@@ -75,6 +75,20 @@ pub enum Error {
         /// Constraint (or unique index) name.
         constraint: String,
     },
+    /// An upsert batch (`upsert_many(...).on(key).do_update(...)`) held two rows with the same
+    /// value of the conflict key: PostgreSQL cannot update one row twice in one statement
+    /// ("ON CONFLICT DO UPDATE command cannot affect row a second time", SQLSTATE 21000), so
+    /// the statement failed and nothing was written. Remove the duplicates from the batch
+    /// (keep the last row of each key, say) and retry.
+    #[error(
+        "upsert of {entity}: two rows of the batch have the same `{constraint}` key;          PostgreSQL cannot update one row twice in one statement, nothing was written          (de-duplicate the batch by that key)"
+    )]
+    UpsertDuplicateKey {
+        /// The entity's Rust name.
+        entity: &'static str,
+        /// The conflict target's constraint (`users_email_key`, `users_pkey`).
+        constraint: &'static str,
+    },
     /// A CHECK constraint rejected the write.
     #[error("check constraint `{constraint}` violated")]
     CheckViolation {

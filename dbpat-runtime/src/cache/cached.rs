@@ -32,7 +32,7 @@ use std::ops::Deref;
 use std::pin::Pin;
 
 /// A boxed database future, `Send` for every lifetime (see the module docs).
-type DbFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+pub(super) type DbFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
 
 /// The cached data API of entity `E`, from [`Cache::entity`](super::Cache::entity). Cheap to
 /// clone. Reads go to Redis first and to `pool` on a miss; writes run on `pool` inside the
@@ -129,15 +129,23 @@ impl<E: CachedEntity> Cached<E> {
         count.await
     }
 
-    /// A query over the table, run on PostgreSQL: query results are not cached (rows read by
-    /// key are). The same as [`Table::query`](crate::Table::query).
-    pub fn query(&self) -> Select<'static, E> {
-        E::query()
+    /// A query over the table, as [`Table::query`](crate::Table::query). Its reads
+    /// (`fetch_all`, `count`, `stream`, ...) run on PostgreSQL: query results are not cached
+    /// (rows read by key are). Its writes — `update().set(..).execute(&pool)` and
+    /// `delete(&pool)` — run inside the cache protocol: every row they touch is invalidated
+    /// (see [`Cached::filter`]).
+    pub fn query(&self) -> Select<'static, E, &Cached<E>> {
+        E::query().with_via(self)
     }
 
-    /// A query starting from `filter`, run on PostgreSQL; the same as [`Table::filter`](crate::Table::filter).
-    pub fn filter(&self, filter: Filter<E>) -> Select<'static, E> {
-        E::filter(filter)
+    /// A query starting from `filter`, as [`Table::filter`](crate::Table::filter); reads run
+    /// on PostgreSQL. `users.filter(f).update().set(User::STATUS, s).execute(&pool)` and
+    /// `users.filter(f).delete(&pool)` run in a transaction, `... RETURNING` the rows they
+    /// touch; each row's key is registered as a write in flight before `COMMIT`, and
+    /// invalidated (write-through: stored) after it, so no read that starts after the commit
+    /// returns a row as it was before.
+    pub fn filter(&self, filter: Filter<E>) -> Select<'static, E, &Cached<E>> {
+        E::filter(filter).with_via(self)
     }
 
     /// `INSERT ... RETURNING *` ([`Table::insert`](crate::Table::insert)); afterwards a negative entry or fill lease

@@ -59,6 +59,7 @@
 
 mod attributes;
 mod cached;
+mod cached_writes;
 mod codec;
 mod config;
 mod handle;

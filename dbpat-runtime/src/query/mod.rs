@@ -1,6 +1,7 @@
 //! Typed queries over sqlx/PostgreSQL: the [`Table`] API the derive implements, typed
 //! [`Column`] filters, [`Select`] with keyset pagination, reads over the archive tier, row
-//! streams ([`RowStream`]) and row locks ([`Locked`]), versioned updates, [`Patch`], retried
+//! streams ([`RowStream`]) and row locks ([`Locked`]), versioned updates, [`Patch`], upserts
+//! ([`Upsert`]), updates and deletes by filter ([`Update`]), retried
 //! transactions, the pool and `EXPLAIN`.
 //!
 //! Every statement text is rendered once per entity from its model ([`TableSql`]); every value
@@ -19,6 +20,8 @@ mod sql;
 mod stream;
 mod table;
 mod tx;
+pub(crate) mod update;
+pub(crate) mod upsert;
 pub(crate) mod value;
 mod write;
 mod writer;
@@ -31,8 +34,10 @@ pub use patch::{Direct, Patch};
 pub use pool::{connect, PoolConfig};
 pub use row::TableRow;
 pub use select::Select;
-pub use sql::{FullTextSql, TableSql};
+pub use sql::{FullTextSql, TableSql, UpsertSql};
 pub use stream::RowStream;
 pub use table::Table;
+pub use update::Update;
+pub use upsert::{AnyColumn, ConflictTarget, IntoConflictTarget, OnConflict, Upsert, UpdateColumns};
 pub use tx::{transaction, transaction_with, BoxFuture, Isolation, RetryPolicy};
 pub use value::{IntoValue, JsonColumn, Numeric, SqlValue, UnnestColumn, UnnestScalar};

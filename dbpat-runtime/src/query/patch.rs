@@ -18,6 +18,63 @@ enum SetOp {
     JsonMerge,
 }
 
+/// The `SET` list of an UPDATE, shared by [`Patch`] (one row) and
+/// [`Update`](super::Update) (every row a filter matches): `col = $n`, `col = NULL`,
+/// `col = col + $n`, `col = col || $n`, in the order given.
+pub(crate) struct Sets {
+    sets: Vec<(&'static str, SetOp, Arc<dyn BindValue>)>,
+}
+
+impl Sets {
+    pub(crate) fn new() -> Self {
+        Sets { sets: Vec::new() }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.sets.is_empty()
+    }
+
+    pub(crate) fn assign(&mut self, column: &'static str, value: Arc<dyn BindValue>) {
+        self.sets.push((column, SetOp::Assign, value));
+    }
+
+    pub(crate) fn add(&mut self, column: &'static str, value: Arc<dyn BindValue>) {
+        self.sets.push((column, SetOp::Add, value));
+    }
+
+    pub(crate) fn merge(&mut self, column: &'static str, value: Arc<dyn BindValue>) {
+        self.sets.push((column, SetOp::JsonMerge, value));
+    }
+
+    /// Writes `a = $n, b = b + $m, ...` and, for a versioned entity (`version` is its quoted
+    /// column name), `, version = version + 1`, binding every value in order.
+    pub(crate) fn write(&self, w: &mut SqlWriter, version: Option<&str>) {
+        for (i, (column, op, value)) in self.sets.iter().enumerate() {
+            if i > 0 {
+                w.push(", ");
+            }
+            let c = ident(column);
+            w.push(&c).push(" = ");
+            match op {
+                SetOp::Assign => {}
+                SetOp::Add => {
+                    w.push(&c).push(" + ");
+                }
+                SetOp::JsonMerge => {
+                    w.push(&c).push(" || ");
+                }
+            }
+            w.push_bind(value.as_ref());
+        }
+        if let Some(v) = version {
+            if !self.sets.is_empty() {
+                w.push(", ");
+            }
+            w.push(v).push(" = ").push(v).push(" + 1");
+        }
+    }
+}
+
 /// Where a [`Patch`] runs: on an executor directly (this type), or through an entity's cache
 /// (the patch of [`Cached::patch`](crate::cache::Cached::patch), whose `execute` keeps Redis
 /// consistent).
@@ -37,7 +94,7 @@ pub struct Direct;
 /// notice it); [`Patch::expect_version`] makes the patch itself conditional on the version.
 pub struct Patch<'k, E: Table, Via = Direct> {
     key: &'k E::Key,
-    sets: Vec<(&'static str, SetOp, Arc<dyn BindValue>)>,
+    sets: Sets,
     expect_version: Option<i64>,
     // Read by the cached `execute` only.
     #[cfg_attr(not(feature = "cache"), allow(dead_code))]
@@ -64,7 +121,7 @@ impl<'k, E: Table, Via> Patch<'k, E, Via> {
     pub(crate) fn via(key: &'k E::Key, via: Via) -> Self {
         Patch {
             key,
-            sets: Vec::new(),
+            sets: Sets::new(),
             expect_version: None,
             via,
         }
@@ -96,7 +153,7 @@ impl<'k, E: Table, Via> Patch<'k, E, Via> {
         value: impl IntoValue<T::Value>,
     ) -> Self {
         self.sets
-            .push((column.name(), SetOp::Assign, Arc::new(value.into_value())));
+            .assign(column.name(), Arc::new(value.into_value()));
         self
     }
 
@@ -105,8 +162,7 @@ impl<'k, E: Table, Via> Patch<'k, E, Via> {
     where
         Option<T::Value>: BindValue,
     {
-        self.sets
-            .push((column.name(), SetOp::Assign, Arc::new(None::<T::Value>)));
+        self.sets.assign(column.name(), Arc::new(None::<T::Value>));
         self
     }
 
@@ -116,8 +172,7 @@ impl<'k, E: Table, Via> Patch<'k, E, Via> {
         column: Column<E, T>,
         amount: impl IntoValue<T::Value>,
     ) -> Self {
-        self.sets
-            .push((column.name(), SetOp::Add, Arc::new(amount.into_value())));
+        self.sets.add(column.name(), Arc::new(amount.into_value()));
         self
     }
 
@@ -130,8 +185,7 @@ impl<'k, E: Table, Via> Patch<'k, E, Via> {
         column: Column<E, T>,
         value: impl serde::Serialize,
     ) -> Self {
-        self.sets
-            .push((column.name(), SetOp::JsonMerge, json_value(value)));
+        self.sets.merge(column.name(), json_value(value));
         self
     }
 
@@ -156,29 +210,7 @@ impl<'k, E: Table, Via> Patch<'k, E, Via> {
         w.push(&ident(table.name)).push(" SET ");
         // The key's placeholders come first ($1..$k), so the pre-rendered key predicate fits.
         w.bind_many(key_count, |args| E::bind_key(self.key, args));
-        for (i, (column, op, value)) in self.sets.iter().enumerate() {
-            if i > 0 {
-                w.push(", ");
-            }
-            let c = ident(column);
-            w.push(&c).push(" = ");
-            match op {
-                SetOp::Assign => {}
-                SetOp::Add => {
-                    w.push(&c).push(" + ");
-                }
-                SetOp::JsonMerge => {
-                    w.push(&c).push(" || ");
-                }
-            }
-            w.push_bind(value.as_ref());
-        }
-        if let Some(v) = &version {
-            if !self.sets.is_empty() {
-                w.push(", ");
-            }
-            w.push(v).push(" = ").push(v).push(" + 1");
-        }
+        self.sets.write(&mut w, version.as_deref());
         let key = sql.key_predicate_from(1);
         w.push(" WHERE ").push(&key);
         let checked = match (&version, self.expect_version, sql.version_column) {

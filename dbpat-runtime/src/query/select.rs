@@ -3,6 +3,7 @@
 
 use super::filter::{Filter, Order};
 use super::history::{select_sql, ReadTiers};
+use super::patch::Direct;
 use super::row::TableRow as Table;
 use super::stream::{rows, RowStream};
 use super::writer::SqlWriter;
@@ -22,16 +23,21 @@ use sqlx::{Executor, Postgres};
 ///     .limit(20);
 /// # let _ = page; }
 /// ```
-pub struct Select<'a, E> {
+///
+/// `Via` is where its writes (`update()`, `delete`) run: directly on an executor
+/// ([`Direct`], the default), or through an entity's cache (the select of
+/// [`Cached::query`](crate::cache::Cached::query), whose writes keep Redis consistent).
+pub struct Select<'a, E, Via = Direct> {
     filter: Filter<E>,
     order: Vec<Order<E>>,
     limit: Option<i64>,
     offset: Option<i64>,
     after: Option<&'a E>,
     tiers: ReadTiers,
+    via: Via,
 }
 
-impl<E> std::fmt::Debug for Select<'_, E> {
+impl<E, Via> std::fmt::Debug for Select<'_, E, Via> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Select")
             .field("filter", &self.filter)
@@ -60,7 +66,77 @@ impl<'a, E: Table> Select<'a, E> {
             offset: None,
             after: None,
             tiers: ReadTiers::Hot,
+            via: Direct,
         }
+    }
+
+    /// The same query, its writes running `via` (the cached handle).
+    #[cfg_attr(not(feature = "cache"), allow(dead_code))]
+    pub(crate) fn with_via<Via>(self, via: Via) -> Select<'a, E, Via> {
+        Select {
+            filter: self.filter,
+            order: self.order,
+            limit: self.limit,
+            offset: self.offset,
+            after: self.after,
+            tiers: self.tiers,
+            via,
+        }
+    }
+}
+
+impl<'a, E: Table, Via> Select<'a, E, Via> {
+    /// Splits off where the writes run, leaving a direct select.
+    pub(crate) fn into_direct(self) -> (Select<'a, E>, Via) {
+        let via = self.via;
+        let select = Select {
+            filter: self.filter,
+            order: self.order,
+            limit: self.limit,
+            offset: self.offset,
+            after: self.after,
+            tiers: self.tiers,
+            via: Direct,
+        };
+        (select, via)
+    }
+
+    /// For `UPDATE`/`DELETE` by filter, which write every matching row of the hot table: an
+    /// error naming `op` if the query limits the rows (LIMIT, OFFSET, a keyset `after`) or
+    /// reads another tier.
+    pub(super) fn check_whole_set(&self, op: WholeSet) -> Result<()> {
+        if self.limit.is_some() || self.offset.is_some() || self.after.is_some() {
+            return Err(Error::InvalidQuery(match op {
+                WholeSet::Update => {
+                    "update() writes every matching row: an UPDATE has no LIMIT/OFFSET; drop \
+                     `limit`/`offset`/`after` (or select the keys first)"
+                }
+                WholeSet::Delete => {
+                    "delete writes every matching row: a DELETE has no LIMIT/OFFSET; drop \
+                     `limit`/`offset`/`after` (or select the keys first)"
+                }
+            }));
+        }
+        if self.tiers != ReadTiers::Hot {
+            return Err(Error::InvalidQuery(match op {
+                WholeSet::Update => {
+                    "update works on the hot table only; drop `.tiers(...)`/`.with_archive()`"
+                }
+                WholeSet::Delete => {
+                    "delete works on the hot table only; drop `.tiers(...)`/`.with_archive()`"
+                }
+            }));
+        }
+        Ok(())
+    }
+
+    /// Writes ` WHERE <filter>` (nothing without a filter), binding the values in order.
+    pub(super) fn write_where(&self, w: &mut SqlWriter) -> Result<()> {
+        if self.has_predicate() {
+            w.push(" WHERE ");
+            self.write_predicate(w)?;
+        }
+        Ok(())
     }
 
     /// Which storage tiers the rows come from: the table alone ([`ReadTiers::Hot`], the
@@ -107,7 +183,7 @@ impl<'a, E: Table> Select<'a, E> {
     /// otherwise. End the ORDER BY with a unique column (the key) so pages neither skip nor
     /// repeat rows, and order by NOT NULL columns. Without any `order_by` the query fails with
     /// [`Error::InvalidQuery`] when it runs.
-    pub fn after(self, last: &'a E) -> Select<'a, E> {
+    pub fn after(self, last: &'a E) -> Select<'a, E, Via> {
         Select {
             after: Some(last),
             ..self
@@ -314,26 +390,6 @@ impl<'a, E: Table> Select<'a, E> {
             .await?)
     }
 
-    /// Deletes the matching rows of the hot table; returns how many. (Rows leave the archive
-    /// only through your own retention policy: a query with other [`ReadTiers`] fails with
-    /// [`Error::InvalidQuery`] here instead of deleting history.)
-    pub async fn delete<'e, X>(self, ex: X) -> Result<u64>
-    where
-        X: Executor<'e, Database = Postgres>,
-    {
-        if self.tiers != ReadTiers::Hot {
-            return Err(Error::InvalidQuery(
-                "delete works on the hot table only; drop `.tiers(...)`/`.with_archive()`",
-            ));
-        }
-        let head = format!("DELETE FROM {}", crate::ddl::ident(E::TABLE.name));
-        let (sql, args) = self.build(&head, false)?;
-        Ok(sqlx::query_with(&sql, args)
-            .execute(ex)
-            .await?
-            .rows_affected())
-    }
-
     /// `EXPLAIN (ANALYZE, BUFFERS)` of this query with its bound values: the plan PostgreSQL
     /// ran, one line per plan node. The query is executed (ANALYZE); its rows are discarded.
     pub async fn explain<'e, X>(self, ex: X) -> Result<String>
@@ -343,6 +399,13 @@ impl<'a, E: Table> Select<'a, E> {
         let (sql, args) = self.build_rows(true)?;
         super::explain::explain_analyze(ex, &sql, args).await
     }
+}
+
+/// The writes over every row a [`Select`] matches (see [`Select::check_whole_set`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum WholeSet {
+    Update,
+    Delete,
 }
 
 /// Runs a built row query and collects its rows.

@@ -58,6 +58,9 @@ pub struct TableSql {
     pub find_by_unique: Vec<(usize, String)>,
     /// The table's full-text indexes, in model order.
     pub fulltext: Vec<FullTextSql>,
+    /// The upserts of every unique key: the primary key first, then the UNIQUE constraints
+    /// in model order.
+    pub upserts: Vec<UpsertSql>,
     /// Positions of the primary-key columns.
     pub key_columns: Vec<usize>,
     /// Positions of the columns `insert` binds (all but the server-owned ones).
@@ -95,6 +98,184 @@ pub fn checked_update(table: &str, update: &str, columns: &str, key_predicate: &
          UNION ALL SELECT {columns}, FALSE FROM {table} WHERE {key_predicate} \
          AND NOT EXISTS (SELECT 1 FROM u)"
     )
+}
+
+/// `INSERT INTO t (<columns>) SELECT ... FROM UNNEST($1::T[], ...) AS u(...)`, without
+/// `RETURNING`: one array parameter per scalar column, in the order of `columns`.
+///
+/// An array column is passed flattened plus the lower and upper bound of each row's slice
+/// (PostgreSQL arrays of arrays must be rectangular, so ragged `Vec<Vec<T>>` cannot be one
+/// 2-D parameter).
+pub(crate) fn unnest_insert(table: &TableDef, columns: &[usize]) -> String {
+    let cols = &table.columns;
+    let mut unnest_args = Vec::new();
+    let mut unnest_names = Vec::new();
+    let mut select_exprs = Vec::new();
+    let mut param = 0usize;
+    for (n, &i) in columns.iter().enumerate() {
+        let c = &cols[i];
+        if c.sql_type.array {
+            let elems = param + 1;
+            let (lo, hi) = (param + 2, param + 3);
+            param += 3;
+            unnest_args.push(format!("${lo}::INT4[]"));
+            unnest_args.push(format!("${hi}::INT4[]"));
+            unnest_names.push(format!("l{n}"));
+            unnest_names.push(format!("h{n}"));
+            select_exprs.push(format!(
+                "(${elems}::{})[u.l{n}:u.h{n}]",
+                array_cast(c.sql_type)
+            ));
+        } else {
+            param += 1;
+            unnest_args.push(format!("${param}::{}", array_cast(c.sql_type)));
+            unnest_names.push(format!("c{n}"));
+            select_exprs.push(format!("u.c{n}"));
+        }
+    }
+    format!(
+        "INSERT INTO {} ({}) SELECT {} FROM UNNEST({}) AS u({})",
+        ident(table.name),
+        column_names(table, columns),
+        select_exprs.join(", "),
+        unnest_args.join(", "),
+        unnest_names.join(", ")
+    )
+}
+
+/// `a, b, c`: the quoted names of the columns at these positions.
+fn column_names(table: &TableDef, columns: &[usize]) -> String {
+    columns
+        .iter()
+        .map(|&i| ident(table.columns[i].name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The upsert statements of one unique key of an entity (its primary key, a `unique` field or
+/// a `unique(a, b)` constraint): `INSERT ... ON CONFLICT (<key>)`, for one row and for a batch,
+/// each followed by `DO NOTHING` or `DO UPDATE SET ...`, then `RETURNING <columns>`.
+#[derive(Debug)]
+pub struct UpsertSql {
+    /// The constraint's name (`users_pkey`, `users_email_key`).
+    pub constraint: String,
+    /// The key's columns, as in the model.
+    pub target: &'static [&'static str],
+    /// Positions of the columns the insert writes: the ones `insert` writes, plus the key
+    /// columns when the target is the primary key (a conflict on a generated key needs the key).
+    pub insert_columns: Vec<usize>,
+    /// `INSERT INTO t (...) VALUES ($1, ...) ON CONFLICT (<key>)`
+    pub one_head: String,
+    /// `INSERT INTO t (...) SELECT ... FROM UNNEST(...) AS u(...) ON CONFLICT (<key>)`
+    pub many_head: String,
+    /// ` DO UPDATE SET a = EXCLUDED.a, ..., version = t.version + 1 RETURNING <columns>` over
+    /// every column `update` writes except the key's.
+    pub update_all: String,
+    /// ` DO NOTHING RETURNING <columns>`
+    pub nothing: String,
+    /// `version = t.version + 1` for a versioned entity.
+    pub version_bump: Option<String>,
+    /// The assignment used when there is nothing else to set, so the statement still returns
+    /// the row: `<first key column> = EXCLUDED.<first key column>`.
+    pub noop_set: String,
+}
+
+impl UpsertSql {
+    fn render(sql: &TableSql, constraint: String, target: &'static [&'static str]) -> Option<Self> {
+        let table = sql.table;
+        let (plain_insert, key_columns, update_columns) =
+            (&sql.insert_columns, &sql.key_columns, &sql.update_columns);
+        let (version_column, columns) = (sql.version_column, sql.columns.as_str());
+        let cols = &table.columns;
+        let target_idx: Vec<usize> = target
+            .iter()
+            .map(|t| cols.iter().position(|c| c.name == *t))
+            .collect::<Option<_>>()?;
+        let mut insert_columns = plain_insert.to_vec();
+        if target == table.primary_key {
+            for &k in key_columns.iter() {
+                if !insert_columns.contains(&k) {
+                    insert_columns.push(k);
+                }
+            }
+            insert_columns.sort_unstable();
+        }
+        let t = ident(table.name);
+        let on = format!(" ON CONFLICT ({})", column_names(table, &target_idx));
+        let one_head = format!(
+            "INSERT INTO {t} ({}) VALUES ({}){on}",
+            column_names(table, &insert_columns),
+            (1..=insert_columns.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let many_head = format!("{}{on}", unnest_insert(table, &insert_columns));
+        let version_bump = version_column.map(|v| {
+            let v = ident(cols[v].name);
+            format!("{v} = {t}.{v} + 1")
+        });
+        let noop_set = {
+            let c = ident(cols[target_idx[0]].name);
+            format!("{c} = EXCLUDED.{c}")
+        };
+        let sets: Vec<usize> = update_columns
+            .iter()
+            .copied()
+            .filter(|i| !target_idx.contains(i))
+            .collect();
+        let update_all = Self::update_set(
+            table,
+            &sets,
+            version_bump.as_deref(),
+            &noop_set,
+            columns,
+        );
+        Some(UpsertSql {
+            constraint,
+            target,
+            insert_columns,
+            one_head,
+            many_head,
+            update_all,
+            nothing: format!(" DO NOTHING RETURNING {columns}"),
+            version_bump,
+            noop_set,
+        })
+    }
+
+    /// ` DO UPDATE SET c = EXCLUDED.c, ...[, version bump] RETURNING <columns>`.
+    fn update_set(
+        table: &TableDef,
+        sets: &[usize],
+        version_bump: Option<&str>,
+        noop_set: &str,
+        columns: &str,
+    ) -> String {
+        let mut parts: Vec<String> = sets
+            .iter()
+            .map(|&i| {
+                let c = ident(table.columns[i].name);
+                format!("{c} = EXCLUDED.{c}")
+            })
+            .collect();
+        parts.extend(version_bump.map(str::to_owned));
+        if parts.is_empty() {
+            parts.push(noop_set.to_owned());
+        }
+        format!(" DO UPDATE SET {} RETURNING {columns}", parts.join(", "))
+    }
+
+    /// ` DO UPDATE SET` of the chosen columns (positions; already checked), plus the version.
+    pub(crate) fn update_chosen(&self, table: &TableDef, sets: &[usize], columns: &str) -> String {
+        Self::update_set(
+            table,
+            sets,
+            self.version_bump.as_deref(),
+            &self.noop_set,
+            columns,
+        )
+    }
 }
 
 fn key_predicate(table: &TableDef, key: &[usize], first: usize) -> String {
@@ -156,40 +337,9 @@ impl TableSql {
                 .join(", ")
         );
 
-        // UNNEST: one array per scalar column; an array column is passed flattened plus the
-        // lower and upper bound of each row's slice (PostgreSQL arrays of arrays must be
-        // rectangular, so ragged Vec<Vec<T>> cannot be one 2-D parameter).
-        let mut unnest_args = Vec::new();
-        let mut unnest_names = Vec::new();
-        let mut select_exprs = Vec::new();
-        let mut param = 0usize;
-        for (n, &i) in insert_columns.iter().enumerate() {
-            let c = &cols[i];
-            if c.sql_type.array {
-                let elems = param + 1;
-                let (lo, hi) = (param + 2, param + 3);
-                param += 3;
-                unnest_args.push(format!("${lo}::INT4[]"));
-                unnest_args.push(format!("${hi}::INT4[]"));
-                unnest_names.push(format!("l{n}"));
-                unnest_names.push(format!("h{n}"));
-                select_exprs.push(format!(
-                    "(${elems}::{})[u.l{n}:u.h{n}]",
-                    array_cast(c.sql_type)
-                ));
-            } else {
-                param += 1;
-                unnest_args.push(format!("${param}::{}", array_cast(c.sql_type)));
-                unnest_names.push(format!("c{n}"));
-                select_exprs.push(format!("u.c{n}"));
-            }
-        }
         let insert_many = format!(
-            "INSERT INTO {t} ({}) SELECT {} FROM UNNEST({}) AS u({}) RETURNING {columns}",
-            names(&insert_columns),
-            select_exprs.join(", "),
-            unnest_args.join(", "),
-            unnest_names.join(", ")
+            "{} RETURNING {columns}",
+            unnest_insert(table, &insert_columns)
         );
 
         let find_by_key = format!("{select} WHERE {key_pred}");
@@ -254,7 +404,8 @@ impl TableSql {
                 _ => None,
             })
             .collect();
-        TableSql {
+        let mut sql = TableSql {
+            upserts: Vec::new(),
             table,
             columns,
             select,
@@ -276,7 +427,17 @@ impl TableSql {
             update_columns,
             version_column,
             key_predicate: key_pred,
-        }
+        };
+        sql.upserts = std::iter::once((format!("{}_pkey", table.name), table.primary_key))
+            .chain(table.uniques.iter().map(|u| (u.name.to_owned(), u.columns)))
+            .filter_map(|(name, target)| UpsertSql::render(&sql, name, target))
+            .collect();
+        sql
+    }
+
+    /// The upserts of the unique key with these columns, if the model has that key.
+    pub fn upsert(&self, target: &[&str]) -> Option<&UpsertSql> {
+        self.upserts.iter().find(|u| u.target == target)
     }
 
     /// The key predicate with placeholders starting at `$first`.

@@ -4,6 +4,7 @@ use super::filter::Filter;
 use super::patch::Patch;
 use super::row::TableRow;
 use super::select::Select;
+use super::upsert::Upsert;
 use super::{lock, read, write};
 use crate::error::Result;
 use sqlx::{Executor, Postgres};
@@ -22,11 +23,13 @@ use std::future::Future;
 /// | `find_many(ex, &keys)` | `Vec<Option<Self>>`, in the order of `keys` |
 /// | `find_many_for_update(ex, &keys)` | the same, the rows locked `FOR UPDATE` in key order |
 /// | `insert(ex, &row)` / `insert_many(ex, &rows)` | the rows as stored |
+/// | `upsert(ex, &row).on(E::EMAIL_KEY).do_update(cols)` / `.do_nothing()` | the row as stored / `Option<Self>` |
+/// | `upsert_many(ex, &rows).on(key).do_update(cols)` / `.do_nothing()` | the rows written |
 /// | `update(ex, &mut row)` | `()`, `row` reloaded (versioned when the entity has a version) |
 /// | `patch(&key).set(..).execute(ex)` | the row as it is now |
 /// | `delete(ex, &key)` | `()`, or `NotFound` |
 /// | `count(ex)` / `exists(ex, &key)` | `i64` / `bool` |
-/// | `query()` / `filter(f)` | a [`Select`] |
+/// | `query()` / `filter(f)` | a [`Select`] (also `filter(f).update().set(..).execute(ex)` and `.delete(ex)`) |
 ///
 /// The cached handle ([`Cached`](crate::cache::Cached)) has the same operations with the same
 /// names, arguments and return types: `User::find(&pool, &id)` becomes
@@ -139,6 +142,40 @@ pub trait Table: TableRow {
         X: Executor<'e, Database = Postgres>,
     {
         write::insert_many_count(ex, rows)
+    }
+
+    /// `INSERT ... ON CONFLICT (<key>) ...` of one row: name a unique key of the model with
+    /// [`.on(..)`](Upsert::on) (`User::PKEY`, `User::EMAIL_KEY`, ...), then
+    /// [`.do_nothing()`](super::OnConflict::do_nothing) (`Option<Self>`: `None` when the key
+    /// existed) or [`.do_update(cols)`](super::OnConflict::do_update) /
+    /// [`.do_update_all()`](super::OnConflict::do_update_all) (the row as stored). A
+    /// versioned entity's update bumps the version. The insert writes the columns
+    /// [`Table::insert`] writes, plus the key when the target is the primary key.
+    ///
+    /// ```no_run
+    /// # use dbpat_runtime::query::{Column, ConflictTarget};
+    /// # use dbpat_runtime::Table;
+    /// # async fn demo<User: Table>(pool: sqlx::PgPool, ann: User, email_key: ConflictTarget<User>,
+    /// #     name: Column<User, String>) -> dbpat_runtime::Result<()> {
+    /// let ann = User::upsert(&pool, &ann).on(email_key).do_update(name).await?;
+    /// # let _ = ann; Ok(()) }
+    /// ```
+    fn upsert<'e, 'r, X>(ex: X, row: &'r Self) -> Upsert<Self, X, &'r Self>
+    where
+        X: Executor<'e, Database = Postgres>,
+    {
+        Upsert::via(ex, row, super::Direct)
+    }
+
+    /// [`Table::upsert`] of a batch in one statement and one round trip, over the `UNNEST`
+    /// insert of [`Table::insert_many`]: `.on(key).do_nothing()` returns the rows inserted,
+    /// `.do_update(cols)` every row as stored. Two rows with the same key in one
+    /// `do_update` batch are [`Error::UpsertDuplicateKey`](crate::Error::UpsertDuplicateKey).
+    fn upsert_many<'e, 'r, X>(ex: X, rows: &'r [Self]) -> Upsert<Self, X, &'r [Self]>
+    where
+        X: Executor<'e, Database = Postgres>,
+    {
+        Upsert::via(ex, rows, super::Direct)
     }
 
     /// Writes every updatable column (all but key, timestamps and version) and reloads `row`
