@@ -12,4 +12,8 @@ mod filters;
 mod locks;
 mod stream;
 mod tx;
+mod update_by_filter;
+mod upsert;
+#[cfg(feature = "cache")]
+mod upsert_cache;
 mod versioned;

@@ -55,6 +55,40 @@ pub struct Gadget {
     pub created_at: DateTime<Utc>,
 }
 
+/// A membership of a user in a team: a `unique(a, b)` key beside the primary key, a version,
+/// `updated_at` and a cache policy (upserts and filtered writes, directly and cached).
+#[derive(Debug, Clone, PartialEq, Entity, Serialize, Deserialize)]
+#[dbpat(table = "memberships", unique(team_id, user_id), cache(ttl = "15m"))]
+pub struct Membership {
+    #[dbpat(primary_key)]
+    pub id: Uuid,
+    pub team_id: Uuid,
+    pub user_id: Uuid,
+    pub role: String,
+    pub note: Option<String>,
+    pub score: i64,
+    #[dbpat(version)]
+    pub version: i32,
+    #[dbpat(created_at)]
+    pub created_at: DateTime<Utc>,
+    #[dbpat(updated_at)]
+    pub updated_at: DateTime<Utc>,
+}
+
+pub fn membership(team_id: Uuid, user_id: Uuid, role: &str, score: i64) -> Membership {
+    Membership {
+        id: Uuid::nil(),
+        team_id,
+        user_id,
+        role: role.to_owned(),
+        note: Some(format!("{role} {score}")),
+        score,
+        version: 0,
+        created_at: DateTime::UNIX_EPOCH,
+        updated_at: DateTime::UNIX_EPOCH,
+    }
+}
+
 pub fn gadget(n: i64) -> Gadget {
     Gadget {
         id: 0,
@@ -94,6 +128,7 @@ pub async fn shop_db() -> TestDatabase {
         &Account::TABLE,
         &super::shop::Order::TABLE,
         &Gadget::TABLE,
+        &Membership::TABLE,
     ])
     .expect("schema renders");
     sqlx::raw_sql(&schema)
