@@ -1,6 +1,7 @@
 //! dbpat against hand-written sqlx, side by side in one criterion run, on a fresh database
 //! (`TestDatabase`): find_by_id, insert, versioned update, and a 1,000-row batch insert
-//! (dbpat's UNNEST `insert_many` vs a loop of single inserts vs `COPY`).
+//! (dbpat's UNNEST `insert_many` vs a loop of single inserts vs `COPY`), and upserts (one row,
+//! and a 100-row `upsert_many`, `ON CONFLICT (id) DO UPDATE` of existing versioned rows).
 //!
 //! The hand-written side uses `#[derive(sqlx::FromRow)]` and `sqlx::query_as(...).bind(...)`
 //! with the same SQL text dbpat renders, so the difference is dbpat's own overhead.
@@ -238,6 +239,87 @@ fn bench(c: &mut Criterion) {
                 sqlx_insert(&mut *tx, p).await;
             }
             tx.commit().await.unwrap();
+        })
+    });
+    g.finish();
+
+    // Upserts that update existing rows (the version is bumped each time): one row, and 100
+    // rows in one UNNEST statement. Each side has its own rows; the sqlx side runs the text
+    // dbpat renders (`TableSql::upserts`) with the values bound by hand.
+    let existing: Vec<Product> = rt
+        .block_on(
+            Product::query()
+                .order_by(Product::NAME.asc())
+                .limit(202)
+                .fetch_all(&pool),
+        )
+        .unwrap();
+    let upsert_sql = Product::sql().upsert(&["id"]).unwrap();
+    let one_sql = format!("{}{}", upsert_sql.one_head, upsert_sql.update_all);
+    let many_sql = format!("{}{}", upsert_sql.many_head, upsert_sql.update_all);
+    let (dbpat_one, sqlx_one) = (existing[0].clone(), existing[1].clone());
+    let mut g = c.benchmark_group("upsert");
+    g.bench_function("dbpat", |b| {
+        b.to_async(&rt).iter(|| async {
+            Product::upsert(&pool, &dbpat_one)
+                .on(Product::PKEY)
+                .do_update_all()
+                .await
+                .unwrap()
+        })
+    });
+    g.bench_function("sqlx", |b| {
+        b.to_async(&rt).iter(|| async {
+            let p = &sqlx_one;
+            sqlx::query_as::<_, RawProduct>(&one_sql)
+                .bind(p.id)
+                .bind(&p.name)
+                .bind(&p.description)
+                .bind(p.price)
+                .bind(&p.category)
+                .bind(&p.attributes)
+                .bind(p.stock)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        })
+    });
+    g.finish();
+
+    let (dbpat_many, sqlx_many) = (&existing[2..102], &existing[102..202]);
+    let mut g = c.benchmark_group("upsert_many_100");
+    g.bench_function("dbpat", |b| {
+        b.to_async(&rt).iter(|| async {
+            Product::upsert_many(&pool, dbpat_many)
+                .on(Product::PKEY)
+                .do_update_all()
+                .await
+                .unwrap()
+                .len()
+        })
+    });
+    g.bench_function("sqlx", |b| {
+        b.to_async(&rt).iter(|| async {
+            let rows = sqlx_many;
+            let ids: Vec<Uuid> = rows.iter().map(|p| p.id).collect();
+            let names: Vec<&str> = rows.iter().map(|p| p.name.as_str()).collect();
+            let descriptions: Vec<&str> = rows.iter().map(|p| p.description.as_str()).collect();
+            let prices: Vec<Decimal> = rows.iter().map(|p| p.price).collect();
+            let categories: Vec<&str> = rows.iter().map(|p| p.category.as_str()).collect();
+            let attributes: Vec<&serde_json::Value> = rows.iter().map(|p| &p.attributes).collect();
+            let stocks: Vec<i32> = rows.iter().map(|p| p.stock).collect();
+            sqlx::query_as::<_, RawProduct>(&many_sql)
+                .bind(ids)
+                .bind(names)
+                .bind(descriptions)
+                .bind(prices)
+                .bind(categories)
+                .bind(attributes)
+                .bind(stocks)
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+                .len()
         })
     });
     g.finish();

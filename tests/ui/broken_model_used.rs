@@ -59,6 +59,25 @@ async fn uses(pool: &sqlx::PgPool) -> dbpat::query::Result<()> {
     let _: Option<User> = User::find(pool, &Uuid::nil()).await?;
     let _: Option<User> = User::find_by_email(pool, "a@example.com").await?;
     let _: Option<Author> = Author::find(pool, &Uuid::nil()).await?;
+    let user = User::get(pool, &Uuid::nil()).await?;
+    let _: Option<User> = User::upsert(pool, &user)
+        .on(User::EMAIL_KEY)
+        .do_nothing()
+        .await?;
+    let _: Vec<User> = User::upsert_many(pool, std::slice::from_ref(&user))
+        .on(User::PKEY)
+        .do_update(User::BIO)
+        .await?;
+    let author = Author::get(pool, &Uuid::nil()).await?;
+    let _: Author = Author::upsert(pool, &author)
+        .on(Author::PKEY)
+        .do_update_all()
+        .await?;
+    let _: u64 = User::filter(User::BIO.eq("x"))
+        .update()
+        .set(User::BIO, "y")
+        .execute(pool)
+        .await?;
     let _ = Author::NAME.eq("Ann");
     let _ = <Post as Entity>::TABLE;
     let _ = User::EMAIL.eq("a@example.com");

@@ -537,4 +537,39 @@ mod tests {
         );
         assert_eq!(s.key_predicate_from(3), "id = $3");
     }
+
+    #[test]
+    fn upserts_of_every_unique_key() {
+        let s = TableSql::render(&ITEMS);
+        let names: Vec<&str> = s.upserts.iter().map(|u| u.constraint.as_str()).collect();
+        assert_eq!(names, ["items_pkey", "items_name_key"]);
+        let pk = s.upsert(&["id"]).unwrap();
+        assert_eq!(
+            pk.one_head,
+            "INSERT INTO items (id, name, tags, price) VALUES ($1, $2, $3, $4) ON CONFLICT (id)",
+            "the generated key is written when it is the target"
+        );
+        assert_eq!(
+            pk.update_all,
+            " DO UPDATE SET name = EXCLUDED.name, tags = EXCLUDED.tags, price = EXCLUDED.price, \
+             version = items.version + 1 RETURNING id, name, tags, price, version, created_at"
+        );
+        let by_name = s.upsert(&["name"]).unwrap();
+        assert_eq!(
+            by_name.many_head,
+            "INSERT INTO items (name, tags, price) SELECT u.c0, ($2::TEXT[])[u.l1:u.h1], u.c2 \
+             FROM UNNEST($1::TEXT[], $3::INT4[], $4::INT4[], $5::NUMERIC(19,4)[]) AS u(c0, l1, h1, c2) \
+             ON CONFLICT (name)"
+        );
+        assert_eq!(
+            by_name.update_chosen(&ITEMS, &[3], &s.columns),
+            " DO UPDATE SET price = EXCLUDED.price, version = items.version + 1 \
+             RETURNING id, name, tags, price, version, created_at"
+        );
+        assert_eq!(
+            by_name.nothing,
+            " DO NOTHING RETURNING id, name, tags, price, version, created_at"
+        );
+        assert!(s.upsert(&["price"]).is_none());
+    }
 }
