@@ -97,6 +97,59 @@ async fn copy_in(pool: &PgPool, rows: &[Product]) -> u64 {
     copy.finish().await.unwrap()
 }
 
+/// The upsert of one row, hand-written: dbpat's statement text, values bound by hand.
+async fn sqlx_upsert_one(pool: &PgPool, sql: &str, p: &Product) -> RawProduct {
+    sqlx::query_as::<_, RawProduct>(sql)
+        .bind(p.id)
+        .bind(&p.name)
+        .bind(&p.description)
+        .bind(p.price)
+        .bind(&p.category)
+        .bind(&p.attributes)
+        .bind(p.stock)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// The UNNEST upsert of a batch, hand-written: one array per column.
+async fn sqlx_upsert_many(pool: &PgPool, sql: &str, rows: &[Product]) -> usize {
+    let ids: Vec<Uuid> = rows.iter().map(|p| p.id).collect();
+    let names: Vec<&str> = rows.iter().map(|p| p.name.as_str()).collect();
+    let descriptions: Vec<&str> = rows.iter().map(|p| p.description.as_str()).collect();
+    let prices: Vec<Decimal> = rows.iter().map(|p| p.price).collect();
+    let categories: Vec<&str> = rows.iter().map(|p| p.category.as_str()).collect();
+    let attributes: Vec<&serde_json::Value> = rows.iter().map(|p| &p.attributes).collect();
+    let stocks: Vec<i32> = rows.iter().map(|p| p.stock).collect();
+    sqlx::query_as::<_, RawProduct>(sql)
+        .bind(ids)
+        .bind(names)
+        .bind(descriptions)
+        .bind(prices)
+        .bind(categories)
+        .bind(attributes)
+        .bind(stocks)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .len()
+}
+
+/// Prints the medians of two sides that took turns, and their ratio.
+fn summary(what: &str, mut dbpat: Vec<Duration>, mut sqlx: Vec<Duration>) {
+    let median = |v: &mut Vec<Duration>| {
+        v.sort_unstable();
+        v[v.len() / 2]
+    };
+    let (a, b) = (median(&mut dbpat), median(&mut sqlx));
+    println!(
+        "side by side, {what}: dbpat median {:.1} µs, sqlx median {:.1} µs, ratio {:.3}",
+        a.as_secs_f64() * 1e6,
+        b.as_secs_f64() * 1e6,
+        a.as_secs_f64() / b.as_secs_f64()
+    );
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .measurement_time(Duration::from_secs(5))
@@ -258,71 +311,110 @@ fn bench(c: &mut Criterion) {
     let one_sql = format!("{}{}", upsert_sql.one_head, upsert_sql.update_all);
     let many_sql = format!("{}{}", upsert_sql.many_head, upsert_sql.update_all);
     let (dbpat_one, sqlx_one) = (existing[0].clone(), existing[1].clone());
+    let (dbpat_many, sqlx_many) = (existing[2..102].to_vec(), existing[102..202].to_vec());
     let mut g = c.benchmark_group("upsert");
     g.bench_function("dbpat", |b| {
-        b.to_async(&rt).iter(|| async {
-            Product::upsert(&pool, &dbpat_one)
-                .on(Product::PKEY)
-                .do_update_all()
-                .await
-                .unwrap()
+        b.to_async(&rt).iter_custom(|iters| {
+            let (pool, row) = (pool.clone(), dbpat_one.clone());
+            async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    Product::upsert(&pool, &row)
+                        .on(Product::PKEY)
+                        .do_update_all()
+                        .await
+                        .unwrap();
+                }
+                start.elapsed()
+            }
         })
     });
     g.bench_function("sqlx", |b| {
-        b.to_async(&rt).iter(|| async {
-            let p = &sqlx_one;
-            sqlx::query_as::<_, RawProduct>(&one_sql)
-                .bind(p.id)
-                .bind(&p.name)
-                .bind(&p.description)
-                .bind(p.price)
-                .bind(&p.category)
-                .bind(&p.attributes)
-                .bind(p.stock)
-                .fetch_one(&pool)
-                .await
-                .unwrap()
+        b.to_async(&rt).iter_custom(|iters| {
+            let (pool, p, sql) = (pool.clone(), sqlx_one.clone(), one_sql.clone());
+            async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    sqlx_upsert_one(&pool, &sql, &p).await;
+                }
+                start.elapsed()
+            }
         })
     });
     g.finish();
 
-    let (dbpat_many, sqlx_many) = (&existing[2..102], &existing[102..202]);
     let mut g = c.benchmark_group("upsert_many_100");
     g.bench_function("dbpat", |b| {
-        b.to_async(&rt).iter(|| async {
-            Product::upsert_many(&pool, dbpat_many)
+        b.to_async(&rt).iter_custom(|iters| {
+            let (pool, rows) = (pool.clone(), dbpat_many.clone());
+            async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let stored = Product::upsert_many(&pool, &rows)
+                        .on(Product::PKEY)
+                        .do_update_all()
+                        .await
+                        .unwrap();
+                    assert_eq!(stored.len(), 100);
+                }
+                start.elapsed()
+            }
+        })
+    });
+    g.bench_function("sqlx", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let (pool, rows, sql) = (pool.clone(), sqlx_many.clone(), many_sql.clone());
+            async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    assert_eq!(sqlx_upsert_many(&pool, &sql, &rows).await, 100);
+                }
+                start.elapsed()
+            }
+        })
+    });
+    g.finish();
+
+    // Side by side in one loop, taking turns (as `benches/cache.rs` does): the groups above
+    // run one side after the other, so the dead row versions the first side's updates leave
+    // on the shared pages, and any change of load on a shared machine, fall on the second.
+    // Here each round runs dbpat then sqlx on the same state; medians of every round.
+    rt.block_on(async {
+        let one = |n: usize| format!("upsert (one row), {n} rounds");
+        let rounds = 2000;
+        let (mut a, mut b) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+        for _ in 0..rounds {
+            let t = Instant::now();
+            Product::upsert(&pool, &dbpat_one)
+                .on(Product::PKEY)
+                .do_update_all()
+                .await
+                .unwrap();
+            a.push(t.elapsed());
+            let t = Instant::now();
+            sqlx_upsert_one(&pool, &one_sql, &sqlx_one).await;
+            b.push(t.elapsed());
+        }
+        summary(&one(rounds), a, b);
+        let rounds = 400;
+        let (mut a, mut b) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+        for _ in 0..rounds {
+            let t = Instant::now();
+            let n = Product::upsert_many(&pool, &dbpat_many)
                 .on(Product::PKEY)
                 .do_update_all()
                 .await
                 .unwrap()
-                .len()
-        })
+                .len();
+            a.push(t.elapsed());
+            assert_eq!(n, 100);
+            let t = Instant::now();
+            let n = sqlx_upsert_many(&pool, &many_sql, &sqlx_many).await;
+            b.push(t.elapsed());
+            assert_eq!(n, 100);
+        }
+        summary(&format!("upsert_many (100 rows), {rounds} rounds"), a, b);
     });
-    g.bench_function("sqlx", |b| {
-        b.to_async(&rt).iter(|| async {
-            let rows = sqlx_many;
-            let ids: Vec<Uuid> = rows.iter().map(|p| p.id).collect();
-            let names: Vec<&str> = rows.iter().map(|p| p.name.as_str()).collect();
-            let descriptions: Vec<&str> = rows.iter().map(|p| p.description.as_str()).collect();
-            let prices: Vec<Decimal> = rows.iter().map(|p| p.price).collect();
-            let categories: Vec<&str> = rows.iter().map(|p| p.category.as_str()).collect();
-            let attributes: Vec<&serde_json::Value> = rows.iter().map(|p| &p.attributes).collect();
-            let stocks: Vec<i32> = rows.iter().map(|p| p.stock).collect();
-            sqlx::query_as::<_, RawProduct>(&many_sql)
-                .bind(ids)
-                .bind(names)
-                .bind(descriptions)
-                .bind(prices)
-                .bind(categories)
-                .bind(attributes)
-                .bind(stocks)
-                .fetch_all(&pool)
-                .await
-                .unwrap()
-                .len()
-        })
-    });
-    g.finish();
 
     drop(pool);
     rt.block_on(db.drop_now());

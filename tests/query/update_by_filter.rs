@@ -84,7 +84,10 @@ async fn update_by_filter_matches_hand_written_sql() {
     assert_eq!(n, 6, "home products p12, p15, ..., p27 cost at least 20.00");
     assert_eq!(n, by_hand);
     assert_eq!(dbpat_side, hand_side);
-    assert_ne!(dbpat_side, products(&mut *pool.acquire().await.unwrap()).await);
+    assert_ne!(
+        dbpat_side,
+        products(&mut *pool.acquire().await.unwrap()).await
+    );
 
     // fetch_all: the rows as they are now, versions bumped, updated_at moved by the trigger.
     let before: std::collections::HashMap<Uuid, Product> =
@@ -191,8 +194,18 @@ async fn writes_by_filter_refuse_what_an_update_cannot_express() {
     let home = || Product::filter(Product::CATEGORY.eq("home"));
 
     let refused = [
-        home().limit(1).update().set(Product::STOCK, 0).execute(pool).await,
-        home().offset(1).update().set(Product::STOCK, 0).execute(pool).await,
+        home()
+            .limit(1)
+            .update()
+            .set(Product::STOCK, 0)
+            .execute(pool)
+            .await,
+        home()
+            .offset(1)
+            .update()
+            .set(Product::STOCK, 0)
+            .execute(pool)
+            .await,
         home()
             .order_by(Product::ID.asc())
             .after(&last)

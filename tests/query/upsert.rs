@@ -114,7 +114,10 @@ async fn upsert_one_on_a_unique_field_matches_hand_written_sql() {
         dbpat_side,
         [
             ("ann@example.com".to_owned(), "Ann Again".to_owned()),
-            ("bob@example.com".to_owned(), "User bob@example.com".to_owned())
+            (
+                "bob@example.com".to_owned(),
+                "User bob@example.com".to_owned()
+            )
         ]
     );
     let mut tx = pool.begin().await.unwrap();
@@ -205,7 +208,10 @@ async fn upsert_on_the_primary_key_bumps_the_version() {
     .fetch_one(&mut *tx)
     .await
     .unwrap();
-    assert_eq!(v, 4, "the hand-written statement continues from dbpat's version");
+    assert_eq!(
+        v, 4,
+        "the hand-written statement continues from dbpat's version"
+    );
     tx.rollback().await.unwrap();
 }
 
@@ -231,7 +237,11 @@ async fn upsert_many_on_a_composite_unique_matches_hand_written_sql() {
         .do_update((Membership::ROLE, Membership::SCORE))
         .await
         .unwrap();
-    assert_eq!(stored.len(), 100, "every row comes back, inserted or updated");
+    assert_eq!(
+        stored.len(),
+        100,
+        "every row comes back, inserted or updated"
+    );
     let seeded_ids: std::collections::HashSet<Uuid> = seeded.iter().map(|m| m.id).collect();
     for m in &stored {
         let existed = seeded_ids.contains(&m.id);
@@ -287,11 +297,10 @@ async fn upsert_many_on_a_composite_unique_matches_hand_written_sql() {
         .unwrap();
     assert_eq!(inserted.len(), 10);
     assert!(inserted.iter().all(|m| more.contains(&m.user_id)));
-    let guests: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM memberships WHERE role = 'guest'")
-            .fetch_one(pool)
-            .await
-            .unwrap();
+    let guests: i64 = sqlx::query_scalar("SELECT count(*) FROM memberships WHERE role = 'guest'")
+        .fetch_one(pool)
+        .await
+        .unwrap();
     assert_eq!(guests, 10, "the 5 existing memberships kept their role");
     assert!(Membership::upsert_many(pool, &[])
         .on(Membership::TEAM_ID_USER_ID_KEY)
@@ -325,7 +334,11 @@ async fn a_batch_with_one_key_twice_is_a_typed_error_and_writes_nothing() {
         other => panic!("expected UpsertDuplicateKey, got {other:?}"),
     }
     assert!(err.to_string().contains("de-duplicate"), "{err}");
-    assert_eq!(Membership::count(pool).await.unwrap(), 0, "nothing was written");
+    assert_eq!(
+        Membership::count(pool).await.unwrap(),
+        0,
+        "nothing was written"
+    );
 
     // DO NOTHING skips the second row instead.
     let inserted = Membership::upsert_many(pool, &batch)
@@ -375,12 +388,13 @@ async fn server_owned_columns_cannot_be_chosen() {
             .do_update(Membership::ID)
             .await,
     ] {
-        assert!(
-            matches!(result, Err(Error::InvalidQuery(_))),
-            "{result:?}"
-        );
+        assert!(matches!(result, Err(Error::InvalidQuery(_))), "{result:?}");
     }
-    assert_eq!(Membership::count(pool).await.unwrap(), 0, "nothing was sent");
+    assert_eq!(
+        Membership::count(pool).await.unwrap(),
+        0,
+        "nothing was sent"
+    );
     // A run-time list of columns.
     let cols = [Membership::ROLE.any(), Membership::SCORE.any()];
     let stored = Membership::upsert(pool, &m)
@@ -419,7 +433,9 @@ async fn upsert_many_round_trips_every_column_kind() {
         );
     }
     let old_ids: Vec<i64> = inserted.iter().map(|g| g.id).collect();
-    assert!(stored[..12].iter().all(|g| old_ids.contains(&g.id) && g.version == 2));
+    assert!(stored[..12]
+        .iter()
+        .all(|g| old_ids.contains(&g.id) && g.version == 2));
     assert!(stored[12..].iter().all(|g| g.version == 1));
     assert_eq!(Gadget::count(pool).await.unwrap(), 24);
     assert_eq!(

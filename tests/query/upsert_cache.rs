@@ -75,7 +75,11 @@ async fn cached_upserts_never_leave_the_old_row_or_a_negative_entry() {
     assert!(users.find(pool, &bob.id).await.unwrap().is_none());
     let negative_hits = users.metrics().negative_hits;
     assert!(users.find(pool, &bob.id).await.unwrap().is_none());
-    assert_eq!(users.metrics().negative_hits, negative_hits + 1, "cached negatively");
+    assert_eq!(
+        users.metrics().negative_hits,
+        negative_hits + 1,
+        "cached negatively"
+    );
     let rows = users
         .upsert_many(pool, std::slice::from_ref(&bob))
         .on(User::PKEY)
@@ -157,7 +161,14 @@ async fn cached_update_and_delete_by_filter_invalidate_every_touched_row() {
     let members = cache.entity::<Membership>();
     let (team, other) = (Uuid::new_v4(), Uuid::new_v4());
     let rows: Vec<Membership> = (0..30)
-        .map(|i| membership(if i < 20 { team } else { other }, Uuid::new_v4(), "member", i))
+        .map(|i| {
+            membership(
+                if i < 20 { team } else { other },
+                Uuid::new_v4(),
+                "member",
+                i,
+            )
+        })
         .collect();
     let seeded = Membership::insert_many(pool, &rows).await.unwrap();
     let ids: Vec<Uuid> = seeded.iter().map(|m| m.id).collect();
@@ -175,7 +186,11 @@ async fn cached_update_and_delete_by_filter_invalidate_every_touched_row() {
     for (m, seeded) in read.iter().zip(&seeded) {
         let m = m.as_ref().unwrap();
         if seeded.team_id == team {
-            assert_eq!((m.score, m.version), (seeded.score + 1000, 2), "no stale row");
+            assert_eq!(
+                (m.score, m.version),
+                (seeded.score + 1000, 2),
+                "no stale row"
+            );
         } else {
             assert_eq!((m.score, m.version), (seeded.score, 1), "untouched");
         }
@@ -197,7 +212,10 @@ async fn cached_update_and_delete_by_filter_invalidate_every_touched_row() {
         .unwrap();
     assert_eq!(deleted, 10);
     let read = members.find_many(pool, &ids[20..]).await.unwrap();
-    assert!(read.iter().all(Option::is_none), "deleted rows are gone from the cache");
+    assert!(
+        read.iter().all(Option::is_none),
+        "deleted rows are gone from the cache"
+    );
     // Reads through the cached select go to PostgreSQL.
     assert_eq!(
         members
@@ -278,10 +296,16 @@ async fn concurrent_readers_never_see_a_row_older_than_the_last_committed_write(
         r.await.unwrap();
     }
     let reads = reads.load(Ordering::Relaxed);
-    eprintln!("concurrent readers: {reads} reads, {} stale", stale.load(Ordering::Relaxed));
+    eprintln!(
+        "concurrent readers: {reads} reads, {} stale",
+        stale.load(Ordering::Relaxed)
+    );
     assert!(reads > 100, "the readers ran ({reads} reads)");
     assert_eq!(stale.load(Ordering::Relaxed), 0, "no stale read");
-    assert!(members.metrics().hits > 0, "reads were served from Redis too");
+    assert!(
+        members.metrics().hits > 0,
+        "reads were served from Redis too"
+    );
     let last = members.get(&pool, &ids[0]).await.unwrap();
     assert_eq!((last.score, last.version), (40, 41));
     redis.cleanup().await;
@@ -297,9 +321,12 @@ async fn a_strict_write_redis_cannot_register_writes_nothing() {
     config.connect_timeout = Duration::from_millis(100);
     let cache = Cache::connect(client, config).await;
     let members = cache.entity::<Membership>();
-    let m = Membership::insert(pool, &membership(Uuid::new_v4(), Uuid::new_v4(), "member", 1))
-        .await
-        .unwrap();
+    let m = Membership::insert(
+        pool,
+        &membership(Uuid::new_v4(), Uuid::new_v4(), "member", 1),
+    )
+    .await
+    .unwrap();
 
     let mut changed = m.clone();
     changed.role = "admin".into();
@@ -308,16 +335,29 @@ async fn a_strict_write_redis_cannot_register_writes_nothing() {
         .on(Membership::TEAM_ID_USER_ID_KEY)
         .do_update(Membership::ROLE)
         .await;
-    assert!(matches!(upsert, Err(Error::CacheUnavailable { .. })), "{upsert:?}");
+    assert!(
+        matches!(upsert, Err(Error::CacheUnavailable { .. })),
+        "{upsert:?}"
+    );
     let update = members
         .filter(Membership::ID.eq(m.id))
         .update()
         .set(Membership::ROLE, "admin")
         .execute(pool)
         .await;
-    assert!(matches!(update, Err(Error::CacheUnavailable { .. })), "{update:?}");
+    assert!(
+        matches!(update, Err(Error::CacheUnavailable { .. })),
+        "{update:?}"
+    );
     let delete = members.filter(Membership::ID.eq(m.id)).delete(pool).await;
-    assert!(matches!(delete, Err(Error::CacheUnavailable { .. })), "{delete:?}");
+    assert!(
+        matches!(delete, Err(Error::CacheUnavailable { .. })),
+        "{delete:?}"
+    );
     let now = Membership::get(pool, &m.id).await.unwrap();
-    assert_eq!((now.role.as_str(), now.version), ("member", 1), "rolled back");
+    assert_eq!(
+        (now.role.as_str(), now.version),
+        ("member", 1),
+        "rolled back"
+    );
 }

@@ -19,9 +19,7 @@ use super::source::CachedEntity;
 use crate::error::{Error, Result};
 use crate::query::update::delete_statement;
 use crate::query::upsert::{many_statement, one_statement, upsert_error, Action, Statement};
-use crate::query::{
-    OnConflict, Select, Update, UpdateColumns, Upsert,
-};
+use crate::query::{OnConflict, Select, Update, UpdateColumns, Upsert};
 use futures_util::future::join_all;
 use sqlx::postgres::PgArguments;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -111,7 +109,13 @@ impl<E: CachedEntity> Cached<E> {
         }
         match finish {
             Finish::Written => {
-                join_all(intents.into_iter().zip(&rows).map(|(i, row)| i.committed(row))).await;
+                join_all(
+                    intents
+                        .into_iter()
+                        .zip(&rows)
+                        .map(|(i, row)| i.committed(row)),
+                )
+                .await;
             }
             Finish::Deleted => {
                 join_all(intents.into_iter().map(WriteIntent::deleted)).await;

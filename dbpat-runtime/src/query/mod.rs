@@ -37,7 +37,9 @@ pub use select::Select;
 pub use sql::{FullTextSql, TableSql, UpsertSql};
 pub use stream::RowStream;
 pub use table::Table;
-pub use update::Update;
-pub use upsert::{AnyColumn, ConflictTarget, IntoConflictTarget, OnConflict, Upsert, UpdateColumns};
 pub use tx::{transaction, transaction_with, BoxFuture, Isolation, RetryPolicy};
+pub use update::Update;
+pub use upsert::{
+    AnyColumn, ConflictTarget, IntoConflictTarget, OnConflict, UpdateColumns, Upsert,
+};
 pub use value::{IntoValue, JsonColumn, Numeric, SqlValue, UnnestColumn, UnnestScalar};

@@ -224,13 +224,8 @@ impl UpsertSql {
             .copied()
             .filter(|i| !target_idx.contains(i))
             .collect();
-        let update_all = Self::update_set(
-            table,
-            &sets,
-            version_bump.as_deref(),
-            &noop_set,
-            columns,
-        );
+        let update_all =
+            Self::update_set(table, &sets, version_bump.as_deref(), &noop_set, columns);
         Some(UpsertSql {
             constraint,
             target,

@@ -144,9 +144,7 @@ impl<'a, E: Table, Via> Update<'a, E, Via> {
             ));
         }
         let sql = E::sql();
-        let version = sql
-            .version_column
-            .map(|v| ident(E::TABLE.columns[v].name));
+        let version = sql.version_column.map(|v| ident(E::TABLE.columns[v].name));
         let mut w = SqlWriter::starting_with("UPDATE ");
         w.push(&ident(E::TABLE.name)).push(" SET ");
         self.sets.write(&mut w, version.as_deref());
