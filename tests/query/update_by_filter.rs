@@ -86,7 +86,7 @@ async fn update_by_filter_matches_hand_written_sql() {
     assert_eq!(dbpat_side, hand_side);
     assert_ne!(
         dbpat_side,
-        products(&mut *pool.acquire().await.unwrap()).await
+        products(&mut pool.acquire().await.unwrap()).await
     );
 
     // fetch_all: the rows as they are now, versions bumped, updated_at moved by the trigger.

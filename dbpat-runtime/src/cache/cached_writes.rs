@@ -151,7 +151,7 @@ fn stored<E: CachedEntity>(rows: Vec<E>) -> Result<E> {
     })
 }
 
-impl<'c, 'p, 'r, E: CachedEntity> OnConflict<E, &'p PgPool, &'r E, &'c Cached<E>> {
+impl<E: CachedEntity> OnConflict<E, &PgPool, &E, &Cached<E>> {
     /// [`OnConflict::do_nothing`](crate::query::OnConflict) through the cache: the row as
     /// inserted, or `None` when the key existed (nothing changed, nothing to invalidate).
     pub async fn do_nothing(self) -> Result<Option<E>> {
@@ -177,7 +177,7 @@ impl<'c, 'p, 'r, E: CachedEntity> OnConflict<E, &'p PgPool, &'r E, &'c Cached<E>
     }
 }
 
-impl<'c, 'p, 'r, E: CachedEntity> OnConflict<E, &'p PgPool, &'r [E], &'c Cached<E>> {
+impl<E: CachedEntity> OnConflict<E, &PgPool, &[E], &Cached<E>> {
     /// The batch `DO NOTHING` through the cache: the rows inserted.
     pub async fn do_nothing(self) -> Result<Vec<E>> {
         let (pool, rows, cached, target) = self.into_parts();

@@ -382,7 +382,7 @@ impl<E: Table, X, Rows, Via> OnConflict<E, X, Rows, Via> {
     }
 }
 
-impl<'r, E: Table, X, Via> OnConflict<E, X, &'r E, Via> {
+impl<E: Table, X, Via> OnConflict<E, X, &E, Via> {
     /// The statement text `action` would run (for logs and tests; no values). Empty if it
     /// cannot run.
     fn text(&self, action: Action) -> String {
@@ -404,7 +404,7 @@ impl<'r, E: Table, X, Via> OnConflict<E, X, &'r E, Via> {
     }
 }
 
-impl<'r, E: Table, X> OnConflict<E, X, &'r E, Direct> {
+impl<E: Table, X> OnConflict<E, X, &E, Direct> {
     /// `... ON CONFLICT (<key>) DO NOTHING RETURNING *`: the row as inserted, or `None` when
     /// a row with the same key existed (it is left as it was).
     pub async fn do_nothing<'e>(self) -> Result<Option<E>>
@@ -441,7 +441,7 @@ impl<'r, E: Table, X> OnConflict<E, X, &'r E, Direct> {
     }
 }
 
-impl<'r, E: Table, X, Via> OnConflict<E, X, &'r [E], Via> {
+impl<E: Table, X, Via> OnConflict<E, X, &[E], Via> {
     /// The SQL of [`OnConflict::do_nothing`] for the batch (no values).
     pub fn do_nothing_sql(&self) -> String {
         many_statement(self.rows, &self.target, &Action::Nothing)
@@ -450,7 +450,7 @@ impl<'r, E: Table, X, Via> OnConflict<E, X, &'r [E], Via> {
     }
 }
 
-impl<'r, E: Table, X> OnConflict<E, X, &'r [E], Direct> {
+impl<E: Table, X> OnConflict<E, X, &[E], Direct> {
     /// One statement for the whole batch (`INSERT ... SELECT FROM UNNEST(...) ON CONFLICT
     /// (<key>) DO NOTHING RETURNING *`): the rows inserted; rows whose key existed are left as
     /// they were and are not returned. An empty batch sends nothing.
