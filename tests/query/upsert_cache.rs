@@ -266,31 +266,43 @@ async fn concurrent_readers_never_see_a_row_older_than_the_last_committed_write(
             }
         }));
     }
-    for k in 1..=40_i64 {
-        if k % 2 == 0 {
-            let n = members
-                .filter(Membership::TEAM_ID.eq(team))
-                .update()
-                .set(Membership::SCORE, k)
-                .execute(&pool)
-                .await
-                .unwrap();
-            assert_eq!(n, 5);
-        } else {
-            let batch: Vec<Membership> = seeded
-                .iter()
-                .map(|m| membership(m.team_id, m.user_id, "member", k))
-                .collect();
-            members
-                .upsert_many(&pool, &batch)
-                .on(Membership::TEAM_ID_USER_ID_KEY)
-                .do_update(Membership::SCORE)
-                .await
-                .unwrap();
-        }
-        committed.store(k, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    // The writer runs in its own task: the cached writes' futures are `Send`.
+    let writer = {
+        let (members, pool, seeded, committed) = (
+            members.clone(),
+            pool.clone(),
+            seeded.clone(),
+            committed.clone(),
+        );
+        tokio::spawn(async move {
+            for k in 1..=40_i64 {
+                if k % 2 == 0 {
+                    let n = members
+                        .filter(Membership::TEAM_ID.eq(team))
+                        .update()
+                        .set(Membership::SCORE, k)
+                        .execute(&pool)
+                        .await
+                        .unwrap();
+                    assert_eq!(n, 5);
+                } else {
+                    let batch: Vec<Membership> = seeded
+                        .iter()
+                        .map(|m| membership(m.team_id, m.user_id, "member", k))
+                        .collect();
+                    members
+                        .upsert_many(&pool, &batch)
+                        .on(Membership::TEAM_ID_USER_ID_KEY)
+                        .do_update(Membership::SCORE)
+                        .await
+                        .unwrap();
+                }
+                committed.store(k, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    writer.await.unwrap();
     done.store(true, Ordering::SeqCst);
     for r in readers {
         r.await.unwrap();
@@ -308,6 +320,25 @@ async fn concurrent_readers_never_see_a_row_older_than_the_last_committed_write(
     );
     let last = members.get(&pool, &ids[0]).await.unwrap();
     assert_eq!((last.score, last.version), (40, 41));
+    // The table's own upsert and update by filter are `Send` as well.
+    let direct = {
+        let (pool, row) = (pool.clone(), seeded[0].clone());
+        tokio::spawn(async move {
+            let m = Membership::upsert(&pool, &row)
+                .on(Membership::TEAM_ID_USER_ID_KEY)
+                .do_update(Membership::SCORE)
+                .await
+                .unwrap();
+            let n = Membership::filter(Membership::ID.eq(m.id))
+                .update()
+                .add(Membership::SCORE, 1)
+                .execute(&pool)
+                .await
+                .unwrap();
+            (m.score, n)
+        })
+    };
+    assert_eq!(direct.await.unwrap(), (0, 1));
     redis.cleanup().await;
 }
 
