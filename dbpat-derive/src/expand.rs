@@ -516,7 +516,7 @@ fn enum_value_assertion(
 
 /// The referenced entity's type. `Self` (a self-reference, e.g. a parent id) becomes the
 /// entity's name, because the assertions live outside the `impl` where `Self` is unknown.
-fn ref_target(cont: &Container, r: &crate::attr::ReferencesAttr) -> TokenStream {
+pub(crate) fn ref_target(cont: &Container, r: &crate::attr::ReferencesAttr) -> TokenStream {
     if r.target.is_ident("Self") {
         let mut ident = cont.ident.clone();
         ident.set_span(r.target_span());

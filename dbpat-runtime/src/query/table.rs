@@ -2,8 +2,10 @@
 
 use super::filter::Filter;
 use super::patch::Patch;
+use super::relation::BelongsTo;
 use super::row::TableRow;
 use super::select::Select;
+use super::value::BindValue;
 use super::{lock, read, write};
 use crate::error::Result;
 use sqlx::{Executor, Postgres};
@@ -27,6 +29,7 @@ use std::future::Future;
 /// | `delete(ex, &key)` | `()`, or `NotFound` |
 /// | `count(ex)` / `exists(ex, &key)` | `i64` / `bool` |
 /// | `query()` / `filter(f)` | a [`Select`] |
+/// | `row.children::<C>()` | a [`Select`] of the rows of `C` whose foreign key is `row`'s key |
 ///
 /// The cached handle ([`Cached`](crate::cache::Cached)) has the same operations with the same
 /// names, arguments and return types: `User::find(&pool, &id)` becomes
@@ -175,6 +178,16 @@ pub trait Table: TableRow {
     /// A query builder starting from `filter`.
     fn filter(filter: Filter<Self>) -> Select<'static, Self> {
         Select::new().filter(filter)
+    }
+
+    /// The rows of `C` that refer to this row through `C`'s one foreign key to `Self`
+    /// (`user.children::<Order>()`): [`BelongsTo::belonging_to`]. A child with several foreign
+    /// keys to `Self` names the one meant instead: `Transfer::FROM_ACCOUNT.children_of(&row)`.
+    fn children<C: BelongsTo<Self>>(&self) -> Select<'static, C>
+    where
+        Self::Key: BindValue,
+    {
+        C::belonging_to(self)
     }
 }
 
