@@ -87,9 +87,10 @@ pub fn expand(
             quote!(#target).to_string().replace(' ', "")
         );
         let span = r.target_span();
+        let key_ty = option_inner(rel.field.ty).unwrap_or(rel.field.ty);
         consts.push(quote_spanned! {span=>
             #[doc = #doc]
-            pub const #cname: #krate::Relation<#ident, #target> =
+            pub const #cname: #krate::Relation<#ident, #target, #key_ty> =
                 #krate::Relation::new(#field_name, #index, #read);
         });
         targets.push((quote!(#target).to_string(), rel));
@@ -104,9 +105,11 @@ pub fn expand(
         };
         let target = ref_target(cont, r);
         let cname = syn::Ident::new(&rel.name, rel.field.ident.span());
+        let key_ty = option_inner(rel.field.ty).unwrap_or(rel.field.ty);
         belongs.push(quote! {
             impl #krate::BelongsTo<#target> for #ident {
-                const RELATION: #krate::Relation<#ident, #target> = #ident::#cname;
+                type ForeignKey = #key_ty;
+                const RELATION: #krate::Relation<#ident, #target, #key_ty> = #ident::#cname;
             }
         });
     }

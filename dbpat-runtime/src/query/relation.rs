@@ -41,21 +41,21 @@ use std::marker::PhantomData;
 /// let orders: Vec<O> = rel.children_of(&user).limit(20).fetch_all(pool).await?;
 /// # let _ = (owner, orders); Ok(()) }
 /// ```
-pub struct Relation<C: TableRow, P: TableRow> {
+pub struct Relation<C: TableRow, P: TableRow, K = <P as TableRow>::Key> {
     name: &'static str,
     column: usize,
-    foreign_key: fn(&C) -> Option<P::Key>,
+    foreign_key: fn(&C) -> Option<K>,
     _marker: PhantomData<fn() -> (C, P)>,
 }
 
-impl<C: TableRow, P: TableRow> Clone for Relation<C, P> {
+impl<C: TableRow, P: TableRow, K> Clone for Relation<C, P, K> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<C: TableRow, P: TableRow> Copy for Relation<C, P> {}
+impl<C: TableRow, P: TableRow, K> Copy for Relation<C, P, K> {}
 
-impl<C: TableRow, P: TableRow> std::fmt::Debug for Relation<C, P> {
+impl<C: TableRow, P: TableRow, K> std::fmt::Debug for Relation<C, P, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
@@ -68,11 +68,14 @@ impl<C: TableRow, P: TableRow> std::fmt::Debug for Relation<C, P> {
     }
 }
 
-impl<C: TableRow, P: TableRow> Relation<C, P> {
+/// What a relation is, whatever its key type: its columns.
+impl<C: TableRow, P: TableRow, K> Relation<C, P, K> {
     /// The relation of the child's field `name` at column position `column`, whose foreign-key
-    /// value `foreign_key` reads (`None` when a nullable foreign key is NULL).
+    /// value `foreign_key` reads (`None` when a nullable foreign key is NULL). `K` is the
+    /// field's value type: the parent's key type in a valid model (the derive asserts it; the
+    /// navigation methods exist only then, so a mismatch is reported once, by that assertion).
     #[doc(hidden)]
-    pub const fn new(name: &'static str, column: usize, foreign_key: fn(&C) -> Option<P::Key>) -> Self {
+    pub const fn new(name: &'static str, column: usize, foreign_key: fn(&C) -> Option<K>) -> Self {
         Relation {
             name,
             column,
@@ -100,7 +103,10 @@ impl<C: TableRow, P: TableRow> Relation<C, P> {
     pub fn parent_column(&self) -> &'static str {
         P::TABLE.primary_key[0]
     }
+}
 
+/// Navigation, for a foreign key of the parent's key type.
+impl<C: TableRow, P: TableRow> Relation<C, P> {
     /// The key of the parent `child` refers to; `None` when its foreign key is NULL.
     pub fn parent_key(&self, child: &C) -> Option<P::Key> {
         (self.foreign_key)(child)
@@ -130,24 +136,21 @@ impl<C: TableRow, P: TableRow> Relation<C, P> {
 }
 
 /// A child entity with exactly one foreign key to `P`: [`BelongsTo::RELATION`] is that key's
-/// [`Relation`], so `Order::belonging_to(&user)` needs no relation name. The derive implements
-/// it; with several foreign keys to one parent it implements none, and each key's relation
-/// constant names the one meant (`Transfer::FROM_ACCOUNT.children_of(&account)`).
+/// [`Relation`], so `Order::belonging_to(&user)` and `user.children::<Order>()`
+/// ([`Table::belonging_to`](super::Table::belonging_to), [`Table::children`](super::Table::children))
+/// need no relation name. The derive implements it; with several foreign keys to one parent it
+/// implements none, and each key's relation constant names the one meant
+/// (`Transfer::FROM_ACCOUNT.children_of(&account)`).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has no single foreign key to `{P}`",
     label = "`{Self}` has no foreign key to `{P}`, or has several",
     note = "with several foreign keys to `{P}`, name the one meant by its relation constant: `{Self}::<FIELD>.children_of(&parent)`"
 )]
 pub trait BelongsTo<P: TableRow>: TableRow {
-    /// The foreign key of `Self` to `P`.
-    const RELATION: Relation<Self, P>;
+    /// The value type of the foreign-key field (the parent's key type in a valid model).
+    #[doc(hidden)]
+    type ForeignKey;
 
-    /// The rows of `Self` whose foreign key is `parent`'s key:
-    /// `Self::RELATION.children_of(parent)`.
-    fn belonging_to(parent: &P) -> Select<'static, Self>
-    where
-        P::Key: BindValue,
-    {
-        Self::RELATION.children_of(parent)
-    }
+    /// The foreign key of `Self` to `P`.
+    const RELATION: Relation<Self, P, Self::ForeignKey>;
 }

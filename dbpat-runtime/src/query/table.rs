@@ -180,14 +180,27 @@ pub trait Table: TableRow {
         Select::new().filter(filter)
     }
 
+    /// The rows of `Self` whose one foreign key to `P` is `parent`'s key
+    /// (`Order::belonging_to(&user)`): [`BelongsTo::RELATION`]`.children_of(parent)`. A child
+    /// with several foreign keys to `P` names the one meant instead:
+    /// `Transfer::FROM_ACCOUNT.children_of(&account)`.
+    fn belonging_to<P>(parent: &P) -> Select<'static, Self>
+    where
+        P: TableRow,
+        P::Key: BindValue,
+        Self: BelongsTo<P, ForeignKey = P::Key>,
+    {
+        Self::RELATION.children_of(parent)
+    }
+
     /// The rows of `C` that refer to this row through `C`'s one foreign key to `Self`
-    /// (`user.children::<Order>()`): [`BelongsTo::belonging_to`]. A child with several foreign
-    /// keys to `Self` names the one meant instead: `Transfer::FROM_ACCOUNT.children_of(&row)`.
-    fn children<C: BelongsTo<Self>>(&self) -> Select<'static, C>
+    /// (`user.children::<Order>()`): [`Table::belonging_to`] seen from the parent.
+    fn children<C>(&self) -> Select<'static, C>
     where
         Self::Key: BindValue,
+        C: BelongsTo<Self, ForeignKey = Self::Key>,
     {
-        C::belonging_to(self)
+        C::RELATION.children_of(self)
     }
 }
 
