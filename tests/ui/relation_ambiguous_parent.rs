@@ -1,6 +1,7 @@
 // A child with two foreign keys to one parent has no `BelongsTo` for it: which one is meant
 // must be named (`Match::HOME.children_of(&team)`), and `belonging_to` says so.
-use dbpat::{BelongsTo, Entity};
+use dbpat::prelude::*;
+use dbpat::Entity;
 
 #[derive(Entity)]
 struct Team {

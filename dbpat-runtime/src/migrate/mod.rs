@@ -27,7 +27,7 @@ pub mod snapshot;
 pub mod statement;
 
 pub use catalog::{Catalog, Drift};
-pub use check::{check_database, check_folder};
+pub use check::{check_database, check_folder, CHECK_APPLICATION_NAME};
 pub use diff::{diff, Change, ConstraintKind};
 pub use error::MigrateError;
 pub use file::{FileKind, PlannedFile};
