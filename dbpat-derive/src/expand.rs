@@ -40,6 +40,13 @@ pub fn expand(cont: &Container) -> TokenStream {
     let archive = cont.attrs.archive;
     let cache = cache(cont);
     let extensions = &cont.attrs.extensions;
+    let table_renamed_from = match &cont.attrs.renamed_from {
+        Some(old) => {
+            let old = &old.value;
+            quote!(::core::option::Option::Some(#old))
+        }
+        None => quote!(::core::option::Option::None),
+    };
     let assertions = assertions(cont);
     let query = crate::expand_query::expand(cont);
     let cache_entity = cache_entity(cont);
@@ -61,6 +68,7 @@ pub fn expand(cont: &Container) -> TokenStream {
                 archive: #archive,
                 cache: #cache,
                 extensions: &[#(#extensions),*],
+                renamed_from: #table_renamed_from,
             };
         }
 
@@ -233,6 +241,13 @@ fn column_def(cont: &Container, field: &Field) -> TokenStream {
         }
         None => quote!(::core::option::Option::None),
     };
+    let renamed_from = match &a.renamed_from {
+        Some(old) => {
+            let old = &old.value;
+            quote!(::core::option::Option::Some(#old))
+        }
+        None => quote!(::core::option::Option::None),
+    };
     quote! {
         #krate::model::ColumnDef {
             name: #name,
@@ -245,6 +260,8 @@ fn column_def(cont: &Container, field: &Field) -> TokenStream {
             role: #krate::model::ColumnRole::#role,
             enum_values: #ct::ENUM_VALUES,
             references: #references,
+            renamed_from: #renamed_from,
+            enum_was: #ct::ENUM_WAS,
         }
     }
 }

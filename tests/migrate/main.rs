@@ -6,5 +6,6 @@
 mod support;
 
 mod check;
+mod enum_values;
 mod fk_index;
 mod walk;

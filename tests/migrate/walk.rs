@@ -498,11 +498,14 @@ fn kinds(change: &Change) -> Vec<&'static str> {
         Change::AddIdentity { .. } => "add identity",
         Change::DropIdentity { .. } => "drop identity",
         Change::AddConstraint {
-            kind,
-            dropped_enum_values,
-            ..
+            kind, enum_values, ..
         } => match kind {
-            ConstraintKind::Check if !dropped_enum_values.is_empty() => "drop enum value",
+            ConstraintKind::Check
+                if enum_values.as_ref().is_some_and(|v| !v.dropped.is_empty()) =>
+            {
+                "drop enum value"
+            }
+            ConstraintKind::Check if enum_values.is_some() => "map enum value",
             ConstraintKind::Check => "add check",
             ConstraintKind::Unique => "add unique",
             ConstraintKind::ForeignKey => "add foreign key",
