@@ -377,7 +377,10 @@ struct PlainRole {
 
 impl PlainRole {
     async fn new(db: &TestDatabase) -> Self {
-        let name = format!("dbpat_plain_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let name = format!(
+            "dbpat_plain_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
         sqlx::raw_sql(&format!(
             "CREATE ROLE {name} LOGIN NOCREATEDB NOSUPERUSER NOCREATEROLE;
              GRANT CREATE, CONNECT ON DATABASE {db} TO {name};",
@@ -407,7 +410,10 @@ impl Drop for PlainRole {
                 .unwrap()
                 .block_on(async move {
                     use sqlx::Connection;
-                    let url = format!("{}/{database}", dbpat::testing::pg_admin_url().rsplit_once('/').unwrap().0);
+                    let url = format!(
+                        "{}/{database}",
+                        dbpat::testing::pg_admin_url().rsplit_once('/').unwrap().0
+                    );
                     if let Ok(mut c) = sqlx::PgConnection::connect(&url).await {
                         let _ = sqlx::raw_sql(&format!(
                             "DROP OWNED BY {name}; DROP ROLE IF EXISTS {name}"
@@ -502,7 +508,10 @@ async fn an_interrupted_check_leaves_nothing_behind() {
             interrupted += 1;
         }
     }
-    assert!(interrupted > 5, "only {interrupted} runs were interrupted mid-way");
+    assert!(
+        interrupted > 5,
+        "only {interrupted} runs were interrupted mid-way"
+    );
     // The server notices each closed connection and rolls its transaction back.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
@@ -530,6 +539,9 @@ async fn an_interrupted_check_leaves_nothing_behind() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("missing"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("missing"),
+        "{out:?}"
+    );
     assert_eq!(check_leftovers(&db).await, Vec::<String>::new());
 }
