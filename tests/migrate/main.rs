@@ -7,4 +7,6 @@ mod support;
 
 mod check;
 mod fk_index;
+mod lint;
+mod pull;
 mod walk;
