@@ -87,12 +87,19 @@ async fn lint_reports_each_rule_once_and_nothing_for_clean_tables() {
         found,
         expected(),
         "findings:\n{}",
-        report.findings.iter().map(|f| format!("  {f}\n")).collect::<String>()
+        report
+            .findings
+            .iter()
+            .map(|f| format!("  {f}\n"))
+            .collect::<String>()
     );
     // Every rule but the `@>` one (not checkable here) has its finding.
     for rule in Rule::ALL {
         if rule != Rule::JsonbContainmentWithoutGin {
-            assert!(found.iter().any(|(_, _, r)| *r == rule), "{rule} not reported");
+            assert!(
+                found.iter().any(|(_, _, r)| *r == rule),
+                "{rule} not reported"
+            );
         }
     }
     let fix_of = |rule: Rule| {
@@ -108,23 +115,36 @@ async fn lint_reports_each_rule_once_and_nothing_for_clean_tables() {
         fix_of(Rule::TimestampWithoutTimeZone),
         "ALTER TABLE bad ALTER COLUMN happened TYPE TIMESTAMPTZ USING happened AT TIME ZONE 'UTC'"
     );
-    assert_eq!(fix_of(Rule::FloatMoney), "ALTER TABLE bad ALTER COLUMN price TYPE NUMERIC(19,4)");
-    assert_eq!(fix_of(Rule::JsonNotJsonb), "ALTER TABLE bad ALTER COLUMN data TYPE JSONB USING data::jsonb");
-    assert!(fix_of(Rule::FkWithoutOnDelete).contains("ON DELETE <CASCADE | RESTRICT | SET NULL> NOT VALID"));
+    assert_eq!(
+        fix_of(Rule::FloatMoney),
+        "ALTER TABLE bad ALTER COLUMN price TYPE NUMERIC(19,4)"
+    );
+    assert_eq!(
+        fix_of(Rule::JsonNotJsonb),
+        "ALTER TABLE bad ALTER COLUMN data TYPE JSONB USING data::jsonb"
+    );
+    assert!(fix_of(Rule::FkWithoutOnDelete)
+        .contains("ON DELETE <CASCADE | RESTRICT | SET NULL> NOT VALID"));
     assert_eq!(
         fix_of(Rule::FkWithoutIndex),
         "CREATE INDEX CONCURRENTLY idx_bad_other_parent_id ON bad (other_parent_id)"
     );
     assert!(fix_of(Rule::StatusInt).contains("CHECK (status IN"));
     assert!(fix_of(Rule::NoPrimaryKey).starts_with("ALTER TABLE no_key ADD COLUMN id UUID"));
-    assert_eq!(fix_of(Rule::DuplicateIndex), "DROP INDEX CONCURRENTLY bad_label_b");
+    assert_eq!(
+        fix_of(Rule::DuplicateIndex),
+        "DROP INDEX CONCURRENTLY bad_label_b"
+    );
     let line = report
         .findings
         .iter()
         .find(|f| f.rule == Rule::TimestampWithoutTimeZone)
         .unwrap()
         .to_string();
-    assert!(line.starts_with("bad.happened: timestamp-without-time-zone: "), "{line}");
+    assert!(
+        line.starts_with("bad.happened: timestamp-without-time-zone: "),
+        "{line}"
+    );
 
     // The `@>` rule: not checked, said so, with the unindexed JSONB columns named.
     assert_eq!(report.notes.len(), 1, "{:?}", report.notes);
@@ -157,7 +177,11 @@ async fn lint_reports_each_rule_once_and_nothing_for_clean_tables() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert_eq!(stdout.lines().filter(|l| !l.starts_with("note: ")).count(), 9, "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| !l.starts_with("note: ")).count(),
+        9,
+        "{stdout}"
+    );
     assert!(stdout.contains("bad.price: float-money: "), "{stdout}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("9 finding(s)"));
 }
@@ -180,16 +204,25 @@ async fn shop_lints_clean_and_errors_exit_2() {
     assert!(
         report.findings.is_empty(),
         "the shop has findings:\n{}",
-        report.findings.iter().map(|f| format!("  {f}\n")).collect::<String>()
+        report
+            .findings
+            .iter()
+            .map(|f| format!("  {f}\n"))
+            .collect::<String>()
     );
-    assert!(report.notes[0].contains("every JSONB column has a GIN index"), "{:?}", report.notes);
+    assert!(
+        report.notes[0].contains("every JSONB column has a GIN index"),
+        "{:?}",
+        report.notes
+    );
     let bin = env!("CARGO_BIN_EXE_emit-sql");
     let out = Command::new(bin)
         .args(["lint", "--database", db.url()])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("ok: no findings in schema `public` (5 table(s))"));
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("ok: no findings in schema `public` (5 table(s))"));
     let missing = Command::new(bin)
         .args(["lint", "--database", db.url(), "--schema", "nope"])
         .output()

@@ -175,8 +175,11 @@ fn build_and_run(cases: &[Case]) -> String {
     std::fs::copy(ws.join("Cargo.lock"), root.join("Cargo.lock")).unwrap();
     let mut main = String::from("#![allow(dead_code)]\n");
     for case in cases {
-        std::fs::write(root.join("src").join(format!("{}.rs", case.name)), &case.pulled.source)
-            .unwrap();
+        std::fs::write(
+            root.join("src").join(format!("{}.rs", case.name)),
+            &case.pulled.source,
+        )
+        .unwrap();
         main.push_str(&format!("mod {};\n", case.name));
     }
     main.push_str("\nfn main() {\n    use dbpat::Entity;\n");
@@ -261,7 +264,10 @@ fn entity_names(case: &Case) -> Vec<(&str, &str)> {
 
 fn has_item(case: &Case, table: &str, column: Option<&str>, why: &str) -> bool {
     case.pulled.unrepresented.iter().any(|u| {
-        u.table == table && u.column.as_deref() == column && u.why.contains(why) && !u.fix.is_empty()
+        u.table == table
+            && u.column.as_deref() == column
+            && u.why.contains(why)
+            && !u.fix.is_empty()
     })
 }
 
@@ -301,7 +307,12 @@ async fn pulled_models_compile_and_recreate_every_catalog() {
     }
     assert_eq!(
         entity_names(shop),
-        [("accounts", "Account"), ("orders", "Order"), ("products", "Product"), ("users", "User")]
+        [
+            ("accounts", "Account"),
+            ("orders", "Order"),
+            ("products", "Product"),
+            ("users", "User")
+        ]
     );
     assert_eq!(entity_names(seed).len(), 4);
     assert_eq!(
@@ -346,16 +357,34 @@ async fn pulled_models_compile_and_recreate_every_catalog() {
         "default = -1",
         "default = \"it's me\"",
     ] {
-        assert!(src.contains(expected), "features: `{expected}` missing from:\n{src}");
+        assert!(
+            src.contains(expected),
+            "features: `{expected}` missing from:\n{src}"
+        );
     }
     assert!(seed.pulled.source.contains("extension = \"uuid-ossp\""));
 
     // The mixed database: the representable table is written, the rest listed.
     assert_eq!(entity_names(mixed), [("kept", "Kept")]);
     assert!(has_item(mixed, "legacy", Some("id"), "SERIAL"));
-    assert!(has_item(mixed, "legacy", Some("seen"), "TIMESTAMP without time zone"));
-    assert!(has_item(mixed, "legacy", Some("data"), "JSON instead of JSONB"));
-    assert!(has_item(mixed, "legacy_items", Some("legacy_id"), "references `legacy`"));
+    assert!(has_item(
+        mixed,
+        "legacy",
+        Some("seen"),
+        "TIMESTAMP without time zone"
+    ));
+    assert!(has_item(
+        mixed,
+        "legacy",
+        Some("data"),
+        "JSON instead of JSONB"
+    ));
+    assert!(has_item(
+        mixed,
+        "legacy_items",
+        Some("legacy_id"),
+        "references `legacy`"
+    ));
     assert!(has_item(mixed, "tallies", None, "no primary key"));
     assert!(has_item(mixed, "kept_notes", None, "view"));
     assert!(mixed.pulled.source.contains("//! - legacy.seen: TIMESTAMP"));
@@ -375,19 +404,28 @@ async fn pulled_models_compile_and_recreate_every_catalog() {
         let rebuilt = Catalog::read(&mut b).await.unwrap();
         if case.name == "mixed" {
             // Only the tables written are compared (the view is no catalog object here).
-            original
-                .objects
-                .retain(|k, _| k.split(' ').nth(1).is_some_and(|o| o == "kept" || o.starts_with("kept.")));
+            original.objects.retain(|k, _| {
+                k.split(' ')
+                    .nth(1)
+                    .is_some_and(|o| o == "kept" || o.starts_with("kept."))
+            });
         }
         let drift = original.compare(&rebuilt);
         assert!(
             drift.is_empty(),
             "{}: the rebuilt catalog differs:\n{}\n--- source\n{}",
             case.name,
-            drift.iter().map(|d| format!("  - {d}\n")).collect::<String>(),
+            drift
+                .iter()
+                .map(|d| format!("  - {d}\n"))
+                .collect::<String>(),
             case.pulled.source
         );
-        assert!(original.objects.len() > 3, "{}: nothing compared", case.name);
+        assert!(
+            original.objects.len() > 3,
+            "{}: nothing compared",
+            case.name
+        );
     }
 }
 
@@ -410,7 +448,10 @@ async fn pull_binary_writes_the_file_and_lists_what_it_left_out() {
     let source = std::fs::read_to_string(&file).unwrap();
     assert!(source.contains("pub struct Kept {"), "{source}");
     assert!(stderr.contains("pulled 1 table(s)"), "{stderr}");
-    assert!(stderr.contains("legacy.seen: TIMESTAMP without time zone"), "{stderr}");
+    assert!(
+        stderr.contains("legacy.seen: TIMESTAMP without time zone"),
+        "{stderr}"
+    );
     assert!(stderr.contains("USING seen AT TIME ZONE 'UTC'"), "{stderr}");
     let missing = Command::new(bin)
         .args(["pull", "--database", db.url(), "--schema", "nope"])

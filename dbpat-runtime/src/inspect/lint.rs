@@ -179,7 +179,7 @@ pub fn lint(raw: &RawSchema) -> LintReport {
                 add(
                     Some(c),
                     Rule::TimestampWithoutTimeZone,
-                    format!("{} has no time zone", col.type_sql),
+                    "TIMESTAMP without time zone stores wall-clock times with no offset".to_owned(),
                     alter(
                         "TIMESTAMPTZ",
                         &format!(" USING {} AT TIME ZONE 'UTC'", ident(c)),

@@ -1234,7 +1234,10 @@ fn plan_partition(cx: &mut Ctx, pk: &[String]) -> Option<String> {
             let month = (now.month() - 1) / 3 * 3 + 1;
             ("quarter", (now.year(), month), 1)
         }
-        Some(&m) if months.len() == 1 && (m == 1 || (m == 3 && (periods[0].0 .1 - 1) % 3 == 0)) => {
+        Some(&m)
+            if months.len() == 1
+                && (m == 1 || (m == 3 && (periods[0].0 .1 - 1).is_multiple_of(3))) =>
+        {
             let first = periods[0].0;
             (
                 if m == 1 { "month" } else { "quarter" },
