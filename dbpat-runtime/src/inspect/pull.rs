@@ -150,7 +150,10 @@ pub fn pull(raw: &RawSchema) -> PulledSchema {
     }
 }
 
-/// `<t>_archive` tables with the same columns as `<t>`: the `archive` of `<t>`.
+/// `<t>_archive` tables that are exactly `CREATE TABLE <t>_archive (LIKE <t> INCLUDING ALL)`
+/// (what the model's `archive` creates): the same columns with their defaults, the same
+/// primary key, UNIQUE and CHECK constraints and indexes (names aside), no foreign key, no
+/// trigger. Any other `<t>_archive` is pulled as a table of its own.
 fn archive_tables(raw: &RawSchema) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for t in &raw.tables {
@@ -160,17 +163,58 @@ fn archive_tables(raw: &RawSchema) -> BTreeMap<String, String> {
         let Some(p) = raw.tables.iter().find(|p| p.name == parent) else {
             continue;
         };
-        let shape = |t: &RawTable| -> Vec<(String, String, bool)> {
-            t.columns
-                .iter()
-                .map(|c| (c.name.clone(), c.type_sql.clone(), c.not_null))
-                .collect()
-        };
-        if shape(t) == shape(p) && !t.partitioned {
+        if !t.partitioned && is_like_including_all(t, p) {
             out.insert(t.name.clone(), parent.to_owned());
         }
     }
     out
+}
+
+fn is_like_including_all(archive: &RawTable, parent: &RawTable) -> bool {
+    type Column = (String, String, bool, Option<String>, Option<char>);
+    let columns = |t: &RawTable| -> Vec<Column> {
+        t.columns
+            .iter()
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    c.type_sql.clone(),
+                    c.not_null,
+                    c.default.clone(),
+                    c.identity,
+                )
+            })
+            .collect()
+    };
+    let constraints = |t: &RawTable| -> Vec<String> {
+        let mut v: Vec<String> = t
+            .constraints
+            .iter()
+            .filter(|c| matches!(c.kind, 'p' | 'u' | 'c'))
+            .map(|c| format!("{} {}", c.kind, c.definition))
+            .collect();
+        v.sort();
+        v
+    };
+    let (a, p) = (ident(&archive.name), ident(&parent.name));
+    let indexes = |t: &RawTable| -> Vec<String> {
+        let mut v: Vec<String> = t
+            .indexes
+            .iter()
+            .map(|i| {
+                i.shape
+                    .replacen(&format!(" ON ONLY {p} "), &format!(" ON {p} "), 1)
+                    .replacen(&format!(" ON {a} "), &format!(" ON {p} "), 1)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    columns(archive) == columns(parent)
+        && constraints(archive) == constraints(parent)
+        && indexes(archive) == indexes(parent)
+        && archive.triggers.is_empty()
+        && !archive.constraints.iter().any(|c| c.kind == 'f')
 }
 
 #[derive(Debug, Clone)]
@@ -1617,6 +1661,10 @@ fn render_source(
         }
         out.push('\n');
         out.push_str(&format!("/// Table `{}`.\n", p.table));
+        if repeats_a_field(p) {
+            // rust-clippy#12923 misreads a field named in two `index(...)` attributes.
+            out.push_str("#[allow(clippy::duplicated_attributes)]\n");
+        }
         out.push_str("#[derive(Debug, Clone, Entity)]\n");
         for a in &p.struct_attrs {
             out.push_str(&format!("#[dbpat({a})]\n"));
@@ -1648,6 +1696,20 @@ fn render_source(
         out.push_str("}\n");
     }
     out
+}
+
+/// Whether a field is named in two struct attributes (clippy's `duplicated_attributes` noise).
+fn repeats_a_field(p: &TablePlan) -> bool {
+    p.fields.iter().any(|f| {
+        p.struct_attrs
+            .iter()
+            .filter(|a| {
+                a.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .any(|w| w == f.field)
+            })
+            .count()
+            > 1
+    })
 }
 
 /// Runs the source through `rustfmt` when it is installed; as generated otherwise.
