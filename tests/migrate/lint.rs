@@ -234,3 +234,175 @@ async fn shop_lints_clean_and_errors_exit_2() {
         .unwrap();
     assert_eq!(unreachable.status.code(), Some(2));
 }
+
+/// A private PostgreSQL cluster with `pg_stat_statements` preloaded (the shared server does not
+/// preload it), stopped and removed when dropped.
+struct StatCluster {
+    _dir: tempfile::TempDir,
+    data: std::path::PathBuf,
+    bin: std::path::PathBuf,
+    port: u16,
+}
+
+impl StatCluster {
+    fn pg_bin() -> std::path::PathBuf {
+        if let Ok(dir) = std::env::var("DBPAT_PG_BIN") {
+            return dir.into();
+        }
+        let mut dirs: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL's server binaries (/usr/lib/postgresql/*/bin, or DBPAT_PG_BIN)")
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|p| p.join("initdb").exists())
+            .collect();
+        dirs.sort();
+        dirs.pop()
+            .expect("an initdb under /usr/lib/postgresql/*/bin")
+    }
+
+    /// Runs a server binary, as `postgres` when this process is root (initdb refuses root).
+    fn run(&self, program: &str, args: &[&str]) {
+        let exe = self.bin.join(program);
+        let root = running_as_root();
+        let mut cmd = if root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        let out = cmd.args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        if running_as_root() {
+            let status = Command::new("chown")
+                .arg("postgres:")
+                .arg(dir.path())
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let data = dir.path().join("data");
+        let cluster = StatCluster {
+            bin: Self::pg_bin(),
+            data,
+            port,
+            _dir: dir,
+        };
+        let data = cluster.data.to_str().unwrap().to_owned();
+        cluster.run(
+            "initdb",
+            &["-D", &data, "-U", "root", "-A", "trust", "--no-sync"],
+        );
+        let options = format!(
+            "-c port={port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} \
+             -c shared_preload_libraries=pg_stat_statements -c fsync=off",
+            cluster.data.parent().unwrap().display()
+        );
+        let log = format!("{data}/server.log");
+        cluster.run(
+            "pg_ctl",
+            &["-D", &data, "-l", &log, "-w", "-s", "-o", &options, "start"],
+        );
+        cluster
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://root@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for StatCluster {
+    fn drop(&mut self) {
+        let data = self.data.to_str().unwrap().to_owned();
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-s", "stop"])
+        }));
+    }
+}
+
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// With `pg_stat_statements` readable, a JSONB column queried with `@>` and no GIN index is a
+/// finding; one with a GIN index, and one never queried with `@>`, are not; no note.
+#[tokio::test(flavor = "multi_thread")]
+async fn containment_queries_come_from_pg_stat_statements() {
+    let cluster = StatCluster::start();
+    let url = cluster.url();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE EXTENSION pg_stat_statements;
+         CREATE TABLE products (
+             id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+             attributes JSONB NOT NULL DEFAULT '{}',
+             tags JSONB
+         );
+         CREATE TABLE docs (id UUID PRIMARY KEY DEFAULT gen_random_uuid(), body JSONB NOT NULL);
+         CREATE INDEX docs_body ON docs USING GIN (body jsonb_path_ops);",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let filter = dbpat::serde_json::json!({"brand": "Apple"});
+    for sql in [
+        "SELECT id FROM products WHERE attributes @> $1",
+        "SELECT id FROM docs WHERE body @> $1",
+    ] {
+        sqlx::query(sql)
+            .bind(dbpat::Json(&filter))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    }
+    sqlx::query("SELECT id FROM products WHERE tags IS NULL")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let raw = inspect::read_database(&url, "public").await.unwrap();
+    assert!(
+        matches!(raw.statements, inspect::Statements::Available(_)),
+        "{:?}",
+        raw.statements
+    );
+    let report = inspect::lint(&raw);
+    let found: Vec<(String, Option<String>, Rule)> = report
+        .findings
+        .iter()
+        .map(|f| (f.table.clone(), f.column.clone(), f.rule))
+        .collect();
+    assert_eq!(
+        found,
+        [(
+            "products".to_owned(),
+            Some("attributes".to_owned()),
+            Rule::JsonbContainmentWithoutGin
+        )],
+        "{:?}",
+        report.findings
+    );
+    assert_eq!(
+        report.findings[0].fix,
+        "CREATE INDEX CONCURRENTLY idx_products_attributes_gin ON products USING GIN (attributes jsonb_path_ops)"
+    );
+    assert!(report.notes.is_empty(), "{:?}", report.notes);
+    drop(cluster);
+}
