@@ -12,7 +12,7 @@ use dbpat::inspect::{self, PulledSchema};
 use dbpat::migrate::Catalog;
 use dbpat::testing::TestDatabase;
 use dbpat::Entity;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 /// Every feature a model has, written by hand as an existing database would have it.
@@ -464,5 +464,4 @@ async fn pull_binary_writes_the_file_and_lists_what_it_left_out() {
         .unwrap();
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("schema `nope` does not exist"));
-    let _ = Path::new(&file);
 }
