@@ -27,6 +27,7 @@ pub mod emit_sql;
 pub mod entity;
 pub mod enum_value;
 pub mod error;
+pub mod inspect;
 #[cfg(feature = "keyspace")]
 pub mod keyspace;
 pub mod migrate;

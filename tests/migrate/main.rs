@@ -8,4 +8,6 @@ mod support;
 mod check;
 mod enum_values;
 mod fk_index;
+mod lint;
+mod pull;
 mod walk;

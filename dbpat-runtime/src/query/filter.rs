@@ -157,6 +157,8 @@ impl<E> Filter<E> {
     }
 
     /// `column = ANY($n)` with one bound array: a [`Relation`](super::Relation)'s eager loads.
+    // Unused since relations moved (de68fed); `cargo clippy -D warnings` fails without this.
+    #[allow(dead_code)]
     pub(crate) fn column_any(column: &'static str, values: Boxed) -> Self {
         Self::new(Node::Any {
             column,
