@@ -157,6 +157,8 @@ pub struct Variant<'a> {
     pub fields: &'a Fields,
     /// The TEXT value it is stored as (the rename, or the enum's rename rule applied).
     pub value: String,
+    /// Old values a migration maps to this variant (`was = "..."`).
+    pub was: Vec<attr::Spanned<String>>,
 }
 
 impl<'a> Enum<'a> {
@@ -175,8 +177,9 @@ impl<'a> Enum<'a> {
             .variants
             .iter()
             .map(|v| {
-                let rename = attr::parse_variant(cx, &v.attrs);
-                let value = rename
+                let attrs = attr::parse_variant(cx, &v.attrs);
+                let value = attrs
+                    .rename
                     .as_ref()
                     .map(|r| r.value.clone())
                     .unwrap_or_else(|| apply_rename_rule(rule, &v.ident.to_string()));
@@ -184,6 +187,7 @@ impl<'a> Enum<'a> {
                     ident: &v.ident,
                     fields: &v.fields,
                     value,
+                    was: attrs.was,
                 }
             })
             .collect();

@@ -30,6 +30,7 @@ pub const CONTAINER_KEYS: &[&str] = &[
     "archive",
     "extension",
     "crate",
+    "renamed_from",
 ];
 /// Field-level attribute keys.
 pub const FIELD_KEYS: &[&str] = &[
@@ -47,6 +48,7 @@ pub const FIELD_KEYS: &[&str] = &[
     "numeric",
     "money",
     "sql_type",
+    "renamed_from",
 ];
 const CACHE_KEYS: &[&str] = &["ttl", "negative_ttl", "prefix", "write_through", "hash_tag"];
 const INDEX_OPTIONS: &[&str] = &[
@@ -147,6 +149,8 @@ pub struct ContainerAttrs {
     pub archive: bool,
     /// Every `extension = "..."`.
     pub extensions: Vec<String>,
+    /// `renamed_from = "..."`: the table's previous name (a migration hint).
+    pub renamed_from: Option<Spanned<String>>,
 }
 
 /// `cache(...)`.
@@ -353,6 +357,8 @@ pub struct FieldAttrs {
     pub money: Option<Span>,
     /// `sql_type = "..."`.
     pub sql_type: Option<SqlTypeAttr>,
+    /// `renamed_from = "..."`: the column's previous name (a migration hint).
+    pub renamed_from: Option<Spanned<String>>,
 }
 
 /// Runs `f` on every item of every `#[dbpat(...)]` attribute; errors go to `cx`.
@@ -459,6 +465,7 @@ pub fn parse_container(cx: &Ctxt, attrs: &[Attribute]) -> ContainerAttrs {
     let mut cache = Slot::new(CONTEXT);
     let mut partition = Slot::new(CONTEXT);
     let mut archive = Slot::new(CONTEXT);
+    let mut renamed_from = Slot::new(CONTEXT);
     let mut out = ContainerAttrs::default();
     for_each_item(cx, attrs, |key, meta| {
         let span = meta.path.span();
@@ -475,6 +482,7 @@ pub fn parse_container(cx: &Ctxt, attrs: &[Attribute]) -> ContainerAttrs {
                 archive.set(cx, key, span, ());
             }
             "extension" => out.extensions.push(lit_str(meta)?.value()),
+            "renamed_from" => renamed_from.set(cx, key, span, spanned_str(meta)?),
             _ => return Err(unknown(meta, key, "dbpat struct", CONTAINER_KEYS)),
         }
         Ok(())
@@ -484,6 +492,7 @@ pub fn parse_container(cx: &Ctxt, attrs: &[Attribute]) -> ContainerAttrs {
     out.cache = cache.get();
     out.partition = partition.get();
     out.archive = archive.get().is_some();
+    out.renamed_from = renamed_from.get();
     out
 }
 
@@ -905,6 +914,7 @@ pub fn parse_field(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
     let mut numeric = Slot::new(CONTEXT);
     let mut money = Slot::new(CONTEXT);
     let mut sql_type = Slot::new(CONTEXT);
+    let mut renamed_from = Slot::new(CONTEXT);
     let mut out = FieldAttrs::default();
     for_each_item(cx, attrs, |key, meta| {
         let span = meta.path.span();
@@ -935,6 +945,7 @@ pub fn parse_field(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
             "money" => flag(&mut money)?,
             "numeric" => numeric.set(cx, key, span, parse_numeric(cx, meta)?),
             "sql_type" => sql_type.set(cx, key, span, parse_sql_type(&lit_str(meta)?)?),
+            "renamed_from" => renamed_from.set(cx, key, span, spanned_str(meta)?),
             "no_index" => {
                 return Err(meta.error(
                     "`no_index` is an option of the foreign key: write `references(Target, on_delete = ..., no_index)` (a column without `references` gets no index)",
@@ -960,6 +971,7 @@ pub fn parse_field(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
     out.numeric = numeric.get();
     out.money = money.get();
     out.sql_type = sql_type.get();
+    out.renamed_from = renamed_from.get();
     out
 }
 
@@ -1191,17 +1203,31 @@ pub fn parse_enum(cx: &Ctxt, attrs: &[Attribute]) -> EnumAttrs {
     }
 }
 
-/// `#[dbpat(rename = "...")]` on an enum variant.
-pub fn parse_variant(cx: &Ctxt, attrs: &[Attribute]) -> Option<Spanned<String>> {
+/// The `#[dbpat(...)]` attributes of an enum variant.
+pub struct VariantAttrs {
+    /// `rename = "..."`: the TEXT value, instead of the enum's rename rule.
+    pub rename: Option<Spanned<String>>,
+    /// `was = "..."`, once per old value: values a migration maps to this variant (rows
+    /// holding them are updated before the new CHECK), for values removed from the enum.
+    pub was: Vec<Spanned<String>>,
+}
+
+/// `#[dbpat(rename = "...", was = "...")]` on an enum variant.
+pub fn parse_variant(cx: &Ctxt, attrs: &[Attribute]) -> VariantAttrs {
     let mut rename = Slot::new("dbpat attribute");
+    let mut was = Vec::new();
     for_each_item(cx, attrs, |key, meta| {
-        if key != "rename" {
-            return Err(unknown(meta, key, "DbEnum variant", &["rename"]));
+        match key {
+            "rename" => rename.set(cx, key, meta.path.span(), spanned_str(meta)?),
+            "was" => was.push(spanned_str(meta)?),
+            _ => return Err(unknown(meta, key, "DbEnum variant", &["rename", "was"])),
         }
-        rename.set(cx, key, meta.path.span(), spanned_str(meta)?);
         Ok(())
     });
-    rename.get()
+    VariantAttrs {
+        rename: rename.get(),
+        was,
+    }
 }
 
 #[cfg(test)]

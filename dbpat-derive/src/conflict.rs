@@ -8,13 +8,14 @@ use crate::ast::Container;
 use crate::names::column_of;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
+use std::collections::BTreeSet;
 
 /// `name`, or `name_`, `name__`, ... if a constant of the entity already has it.
-fn free_name(mut name: String, taken: &mut Vec<String>) -> String {
+fn free_name(mut name: String, taken: &mut BTreeSet<String>) -> String {
     while taken.contains(&name) {
         name.push('_');
     }
-    taken.push(name.clone());
+    taken.insert(name.clone());
     name
 }
 
@@ -26,7 +27,7 @@ fn upper(ident: &syn::Ident) -> String {
 }
 
 /// The `ConflictTarget` constants; `taken` holds the names of the entity's other constants.
-pub fn conflict_consts(cont: &Container, taken: &mut Vec<String>) -> Vec<TokenStream> {
+pub fn conflict_consts(cont: &Container, taken: &mut BTreeSet<String>) -> Vec<TokenStream> {
     let krate = &cont.krate();
     let ident = cont.ident;
     // (constant name, SQL columns, what it is)

@@ -13,6 +13,13 @@ pub fn expand(e: &Enum, placeholder: Option<&TokenStream>) -> TokenStream {
     let name = ident.to_string();
     let idents: Vec<_> = e.variants.iter().map(|v| v.ident).collect();
     let values: Vec<&String> = e.variants.iter().map(|v| &v.value).collect();
+    let was = e.variants.iter().flat_map(|v| {
+        let value = &v.value;
+        v.was.iter().map(move |w| {
+            let old = &w.value;
+            quote!((#old, #value))
+        })
+    });
     let from_str = match placeholder {
         Some(placeholder) => quote!(let _ = s; #placeholder),
         None => quote! {
@@ -40,6 +47,7 @@ pub fn expand(e: &Enum, placeholder: Option<&TokenStream>) -> TokenStream {
                 #krate::model::SqlType::scalar(#krate::model::BaseType::Text);
             const ENUM_VALUES: ::core::option::Option<&'static [&'static str]> =
                 ::core::option::Option::Some(Self::VALUES);
+            const ENUM_WAS: &'static [(&'static str, &'static str)] = &[#(#was),*];
         }
 
         // Stored as TEXT: binds and decodes like `&str`, and forms TEXT[] arrays (IN filters,

@@ -40,6 +40,13 @@ pub fn expand(cont: &Container) -> TokenStream {
     let archive = cont.attrs.archive;
     let cache = cache(cont);
     let extensions = &cont.attrs.extensions;
+    let table_renamed_from = match &cont.attrs.renamed_from {
+        Some(old) => {
+            let old = &old.value;
+            quote!(::core::option::Option::Some(#old))
+        }
+        None => quote!(::core::option::Option::None),
+    };
     let assertions = assertions(cont);
     let query = crate::expand_query::expand(cont);
     let cache_entity = cache_entity(cont);
@@ -61,6 +68,7 @@ pub fn expand(cont: &Container) -> TokenStream {
                 archive: #archive,
                 cache: #cache,
                 extensions: &[#(#extensions),*],
+                renamed_from: #table_renamed_from,
             };
         }
 
@@ -233,6 +241,13 @@ fn column_def(cont: &Container, field: &Field) -> TokenStream {
         }
         None => quote!(::core::option::Option::None),
     };
+    let renamed_from = match &a.renamed_from {
+        Some(old) => {
+            let old = &old.value;
+            quote!(::core::option::Option::Some(#old))
+        }
+        None => quote!(::core::option::Option::None),
+    };
     quote! {
         #krate::model::ColumnDef {
             name: #name,
@@ -245,6 +260,8 @@ fn column_def(cont: &Container, field: &Field) -> TokenStream {
             role: #krate::model::ColumnRole::#role,
             enum_values: #ct::ENUM_VALUES,
             references: #references,
+            renamed_from: #renamed_from,
+            enum_was: #ct::ENUM_WAS,
         }
     }
 }
@@ -516,7 +533,7 @@ fn enum_value_assertion(
 
 /// The referenced entity's type. `Self` (a self-reference, e.g. a parent id) becomes the
 /// entity's name, because the assertions live outside the `impl` where `Self` is unknown.
-fn ref_target(cont: &Container, r: &crate::attr::ReferencesAttr) -> TokenStream {
+pub(crate) fn ref_target(cont: &Container, r: &crate::attr::ReferencesAttr) -> TokenStream {
     if r.target.is_ident("Self") {
         let mut ident = cont.ident.clone();
         ident.set_span(r.target_span());

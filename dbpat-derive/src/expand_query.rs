@@ -1,4 +1,5 @@
-//! Code generation for the query API: column constants, `FromRow`, the `Table` glue that binds
+//! Code generation for the query API: column constants, relation constants (see
+//! [`crate::relations`]), `FromRow`, the `Table` glue that binds
 //! fields by column position, `find_by_<unique field>` and `search`. All SQL comes from the
 //! runtime (`TableSql`), rendered once per entity.
 
@@ -145,7 +146,8 @@ pub fn inherent_impl(cont: &Container, placeholder: Option<&TokenStream>) -> Tok
     let ident = cont.ident;
     let sqlx = quote!(#krate::__private::sqlx);
     let mut consts = Vec::new();
-    let mut taken: Vec<String> = RESERVED_CONSTS.iter().map(|c| (*c).to_owned()).collect();
+    let mut taken: std::collections::BTreeSet<String> =
+        RESERVED_CONSTS.iter().map(|s| (*s).to_owned()).collect();
     for (i, field) in cont.fields.iter().enumerate() {
         let f = field.ident;
         let ty = field.ty;
@@ -155,7 +157,7 @@ pub fn inherent_impl(cont: &Container, placeholder: Option<&TokenStream>) -> Tok
         if RESERVED_CONSTS.contains(&upper.as_str()) {
             upper.push('_');
         }
-        taken.push(upper.clone());
+        taken.insert(upper.clone());
         let cname = syn::Ident::new(&upper, f.span());
         let doc = format!("The `{col}` column: filter, order and patch by it.");
         consts.push(quote! {
@@ -234,12 +236,17 @@ pub fn inherent_impl(cont: &Container, placeholder: Option<&TokenStream>) -> Tok
         }
     });
 
+    let (relations, belongs_to) = crate::relations::expand(cont, &taken, placeholder);
+
     quote! {
         impl #ident {
             #(#consts)*
+            #(#relations)*
             #(#finders)*
             #search
         }
+
+        #belongs_to
     }
 }
 

@@ -26,6 +26,7 @@ mod expand_query;
 mod fallback;
 mod fk_index;
 mod names;
+mod relations;
 mod suggest;
 mod types;
 mod valid;

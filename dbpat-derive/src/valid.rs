@@ -653,6 +653,29 @@ impl Enum<'_> {
                 );
             }
         }
+        // `was = "..."` names a value the enum no longer has, mapped to one variant only.
+        let mut mapped: BTreeMap<&str, &Ident> = BTreeMap::new();
+        for v in &self.variants {
+            for was in &v.was {
+                if let Some(current) = self.variants.iter().find(|o| o.value == was.value) {
+                    cx.error_at(
+                        was.span,
+                        format!(
+                            "{:?} is still the value of `{}`: `was` names a value removed from the enum, whose rows a migration moves to `{}`",
+                            was.value, current.ident, v.ident
+                        ),
+                    );
+                } else if let Some(first) = mapped.insert(&was.value, v.ident) {
+                    cx.error_at(
+                        was.span,
+                        format!(
+                            "{:?} is already mapped to `{first}`: rows holding an old value move to one variant",
+                            was.value
+                        ),
+                    );
+                }
+            }
+        }
         if self.variants.is_empty() {
             cx.error_spanned_by(self.ident, "a DbEnum needs at least one variant");
         }

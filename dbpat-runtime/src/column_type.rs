@@ -53,6 +53,9 @@ pub trait ColumnType:
     const NULLABLE: bool = false;
     /// The allowed values of an enum column (rendered as a CHECK).
     const ENUM_VALUES: Option<&'static [&'static str]> = None;
+    /// For an enum: `(old value, value it becomes)` of the values removed from it, from
+    /// `#[dbpat(was = "...")]` on its variants (a migration hint).
+    const ENUM_WAS: &'static [(&'static str, &'static str)] = &[];
 
     // The derive's generated code reaches every capability of a field type through these,
     // written `<T as ColumnType>::...`: an unsupported type is then one `ColumnType` error at
@@ -161,4 +164,5 @@ impl<T: ColumnType<Nullability = NotNull>> ColumnType for Option<T> {
     const SQL_TYPE: SqlType = T::SQL_TYPE;
     const NULLABLE: bool = true;
     const ENUM_VALUES: Option<&'static [&'static str]> = T::ENUM_VALUES;
+    const ENUM_WAS: &'static [(&'static str, &'static str)] = T::ENUM_WAS;
 }

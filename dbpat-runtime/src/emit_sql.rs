@@ -20,9 +20,18 @@
 //!   from what the folder describes (for CI).
 //! - `emit-sql check --database URL` exits 1, listing the drift object by object, when a live
 //!   database differs from what the models create.
+//!
+//! Adopting dbpat on an existing database, and linting one (see [`crate::inspect`]); neither
+//! needs linked models:
+//!
+//! - `emit-sql pull --database URL [--out FILE] [--schema public]` writes Rust models for every
+//!   table a model reproduces exactly, and lists (on standard error) what it cannot represent.
+//! - `emit-sql lint --database URL [--schema public]` prints the patterns' checklist findings,
+//!   one per line; exit status 1 with findings, 0 without, 2 on an error.
 
 use crate::ddl::render_schema;
 use crate::entity::registered_tables;
+use crate::inspect;
 use crate::migrate::{self, MigrateError, MigrationOutcome};
 use crate::model::TableDef;
 use clap::{Parser, Subcommand};
@@ -70,14 +79,45 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         database: Option<String>,
     },
+    /// Write Rust models for the tables of an existing database.
+    Pull {
+        /// The database to read.
+        #[arg(long, value_name = "URL")]
+        database: String,
+        /// Write the models to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The schema to read.
+        #[arg(long, default_value = "public")]
+        schema: String,
+    },
+    /// Check a live database against the patterns' checklist (exit 1 with findings).
+    Lint {
+        /// The database to check.
+        #[arg(long, value_name = "URL")]
+        database: String,
+        /// The schema to check.
+        #[arg(long, default_value = "public")]
+        schema: String,
+    },
 }
 
 /// Runs `emit-sql` over `tables` with parsed arguments.
 pub fn run(cli: &Cli, tables: &[&'static TableDef]) -> Result<(), MigrateError> {
+    match &cli.command {
+        Some(Command::Pull {
+            database,
+            out,
+            schema,
+        }) => return pull(database, out.as_deref(), schema),
+        Some(Command::Lint { database, schema }) => return lint(database, schema),
+        _ => {}
+    }
     if tables.is_empty() {
         return Err(MigrateError::NoEntities);
     }
     match &cli.command {
+        Some(Command::Pull { .. } | Command::Lint { .. }) => Ok(()),
         None => print_schema(cli, tables),
         Some(Command::Migrate {
             dir,
@@ -153,6 +193,69 @@ pub fn run(cli: &Cli, tables: &[&'static TableDef]) -> Result<(), MigrateError> 
     }
 }
 
+fn read_database(url: &str, schema: &str) -> Result<inspect::RawSchema, MigrateError> {
+    let (url, schema) = (url.to_owned(), schema.to_owned());
+    Ok(block_on(move || async move {
+        inspect::read_database(&url, &schema).await
+    })?)
+}
+
+/// `emit-sql pull`: the models on standard output (or `out`), what is left out on standard
+/// error.
+fn pull(url: &str, out: Option<&std::path::Path>, schema: &str) -> Result<(), MigrateError> {
+    let raw = read_database(url, schema)?;
+    let pulled = inspect::pull(&raw);
+    match out {
+        Some(path) => std::fs::write(path, &pulled.source).map_err(|source| MigrateError::Io {
+            path: path.to_owned(),
+            source,
+        })?,
+        None => print!("{}", pulled.source),
+    }
+    eprintln!(
+        "emit-sql: pulled {} table(s) of schema `{schema}`{}",
+        pulled.entities.len(),
+        match out {
+            Some(path) => format!(" into {}", path.display()),
+            None => String::new(),
+        }
+    );
+    if !pulled.unrepresented.is_empty() {
+        eprintln!(
+            "emit-sql: not represented ({} item(s); each table named is left out):",
+            pulled.unrepresented.len()
+        );
+        for item in &pulled.unrepresented {
+            eprintln!("  - {item}");
+        }
+    }
+    Ok(())
+}
+
+/// `emit-sql lint`: one finding per line on standard output; `Findings` when there are any.
+fn lint(url: &str, schema: &str) -> Result<(), MigrateError> {
+    let raw = read_database(url, schema)?;
+    let report = inspect::lint(&raw);
+    for finding in &report.findings {
+        println!("{finding}");
+    }
+    for note in &report.notes {
+        println!("note: {note}");
+    }
+    if report.findings.is_empty() {
+        println!(
+            "ok: no findings in schema `{schema}` ({} table(s))",
+            raw.tables.len()
+        );
+        Ok(())
+    } else {
+        Err(MigrateError::Findings(format!(
+            "{} finding(s) in schema `{schema}`",
+            report.findings.len()
+        )))
+    }
+}
+
 fn print_schema(cli: &Cli, tables: &[&'static TableDef]) -> Result<(), MigrateError> {
     let sql = render_schema(tables)?;
     match &cli.out {
@@ -186,14 +289,20 @@ where
 }
 
 /// The `main` of an `emit-sql` binary: parses the process arguments and runs over every
-/// registered entity. Errors are printed to standard error and give exit code 1.
+/// registered entity. Errors are printed to standard error and give exit code 1; for `lint`,
+/// findings give 1 and errors 2.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let linting = matches!(cli.command, Some(Command::Lint { .. }));
     match run(&cli, &registered_tables()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("emit-sql: {err}");
-            ExitCode::FAILURE
+            match err {
+                MigrateError::Findings(_) => ExitCode::from(1),
+                _ if linting => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }

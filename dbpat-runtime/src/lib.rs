@@ -27,6 +27,7 @@ pub mod emit_sql;
 pub mod entity;
 pub mod enum_value;
 pub mod error;
+pub mod inspect;
 #[cfg(feature = "keyspace")]
 pub mod keyspace;
 pub mod migrate;
@@ -43,8 +44,8 @@ pub use entity::{registered_tables, Entity, EntityRegistration};
 pub use enum_value::UnknownEnumValue;
 pub use error::{Error, Result};
 pub use query::{
-    transaction, transaction_with, Column, Filter, Patch, PoolConfig, RetryPolicy, Select, Table,
-    TableRow,
+    transaction, transaction_with, BelongsTo, Column, Filter, Patch, PoolConfig, Relation,
+    RetryPolicy, Select, Table, TableRow,
 };
 /// A JSONB column holding a typed value (sqlx's `Json<T>`): `metadata: Json<Metadata>`.
 pub use sqlx::types::Json;
@@ -93,5 +94,5 @@ pub mod __private {
 /// `use dbpat::prelude::*;` brings the derives' traits into scope.
 pub mod prelude {
     pub use crate::entity::Entity;
-    pub use crate::query::{Filter, Table, TableRow};
+    pub use crate::query::{BelongsTo, Filter, Table, TableRow};
 }

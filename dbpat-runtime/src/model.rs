@@ -287,6 +287,16 @@ pub struct ColumnDef<'a> {
     pub enum_values: Option<&'a [&'a str]>,
     /// Foreign key to another entity.
     pub references: Option<ForeignKeyDef<'a>>,
+    /// Migration hint (`#[dbpat(renamed_from = "...")]`): the column's previous name, so a
+    /// migration renames it instead of dropping and adding it. Not part of the schema: the
+    /// DDL ignores it and the migrations snapshot does not store it.
+    #[serde(skip)]
+    pub renamed_from: Option<&'a str>,
+    /// Migration hint of an enum column (`#[dbpat(was = "...")]` on the `DbEnum`'s variants):
+    /// `(old value, value it becomes)` for values removed from the enum, so a migration moves
+    /// their rows before the new CHECK. Not part of the schema (not in the snapshot).
+    #[serde(skip)]
+    pub enum_was: &'a [(&'a str, &'a str)],
 }
 
 /// A column's `generated` as the serialized flag `identity` (identity is the only generation).
@@ -311,6 +321,8 @@ impl<'a> ColumnDef<'a> {
             role: ColumnRole::Plain,
             enum_values: None,
             references: None,
+            renamed_from: None,
+            enum_was: &[],
         }
     }
 
@@ -353,6 +365,18 @@ impl<'a> ColumnDef<'a> {
     /// Sets the foreign key.
     pub const fn references(mut self, fk: ForeignKeyDef<'a>) -> Self {
         self.references = Some(fk);
+        self
+    }
+
+    /// Sets the migration hint: the column was called `old` before.
+    pub const fn renamed_from(mut self, old: &'a str) -> Self {
+        self.renamed_from = Some(old);
+        self
+    }
+
+    /// Sets the migration hint of an enum column: `(old value, new value)` pairs.
+    pub const fn enum_was(mut self, was: &'a [(&'a str, &'a str)]) -> Self {
+        self.enum_was = was;
         self
     }
 }
@@ -521,6 +545,12 @@ pub struct TableDef<'a> {
     pub cache: Option<CachePolicy>,
     /// Extensions the table's SQL needs (e.g. `uuid-ossp`).
     pub extensions: &'a [&'a str],
+    /// Migration hint (`#[dbpat(renamed_from = "...")]` on the struct): the table's previous
+    /// name, so a migration renames it (with its archive, partitions, trigger, indexes and
+    /// constraints named after it) instead of dropping and creating it. Not part of the
+    /// schema: the DDL ignores it and the migrations snapshot does not store it.
+    #[serde(skip)]
+    pub renamed_from: Option<&'a str>,
 }
 
 impl<'a> TableDef<'a> {
@@ -543,6 +573,7 @@ impl<'a> TableDef<'a> {
             archive: false,
             cache: None,
             extensions: &[],
+            renamed_from: None,
         }
     }
 

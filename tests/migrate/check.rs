@@ -367,3 +367,181 @@ fn snapshots_of_format_1_read_back_unchanged() {
     }
     assert_eq!(migrate::check_folder(&dir, &tables).unwrap(), Vec::new());
 }
+
+/// A login role without CREATEDB (nor superuser) that may CREATE in one database: what many
+/// managed PostgreSQL services give an application. Dropped with its grants on drop.
+struct PlainRole {
+    name: String,
+    database: String,
+}
+
+impl PlainRole {
+    async fn new(db: &TestDatabase) -> Self {
+        let name = format!(
+            "dbpat_plain_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        sqlx::raw_sql(&format!(
+            "CREATE ROLE {name} LOGIN NOCREATEDB NOSUPERUSER NOCREATEROLE;
+             GRANT CREATE, CONNECT ON DATABASE {db} TO {name};",
+            db = db.name()
+        ))
+        .execute(db.pool())
+        .await
+        .unwrap();
+        PlainRole {
+            name,
+            database: db.name().to_owned(),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://{}@127.0.0.1:5432/{}", self.name, self.database)
+    }
+}
+
+impl Drop for PlainRole {
+    fn drop(&mut self) {
+        let (name, database) = (self.name.clone(), self.database.clone());
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async move {
+                    use sqlx::Connection;
+                    let url = format!(
+                        "{}/{database}",
+                        dbpat::testing::pg_admin_url().rsplit_once('/').unwrap().0
+                    );
+                    if let Ok(mut c) = sqlx::PgConnection::connect(&url).await {
+                        let _ = sqlx::raw_sql(&format!(
+                            "DROP OWNED BY {name}; DROP ROLE IF EXISTS {name}"
+                        ))
+                        .execute(&mut c)
+                        .await;
+                    }
+                });
+        })
+        .join();
+    }
+}
+
+/// Scratch schemas and databases a check could have left (`dbpat_check_*`).
+async fn check_leftovers(db: &TestDatabase) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'dbpat\\_check\\_%' \
+         UNION ALL SELECT datname::text FROM pg_database WHERE datname LIKE 'dbpat\\_check\\_%'",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn check_database_needs_no_createdb() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("migrations");
+    migrate::write_migration(&dir, "init", &[&TICKETS], false).unwrap();
+    let db = TestDatabase::new().await;
+    apply_folder(&dir, db.pool()).await;
+    let role = PlainRole::new(&db).await;
+    // The role really cannot create a database.
+    let mut plain = <sqlx::PgConnection as sqlx::Connection>::connect(&role.url())
+        .await
+        .unwrap();
+    let refused = sqlx::raw_sql("CREATE DATABASE dbpat_should_not_exist")
+        .execute(&mut plain)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("permission denied"),
+        "{refused}"
+    );
+    assert_eq!(
+        migrate::check_database(&role.url(), &[&TICKETS])
+            .await
+            .unwrap(),
+        vec![]
+    );
+    sqlx::raw_sql("ALTER TABLE tickets ALTER COLUMN qty SET DEFAULT 5")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let drift = migrate::check_database(&role.url(), &[&TICKETS])
+        .await
+        .unwrap();
+    assert_eq!(drift.len(), 1, "{drift:#?}");
+    assert!(
+        matches!(&drift[0], Drift::Differs { object, found, .. }
+            if object == "column tickets.qty" && found.contains("DEFAULT 5")),
+        "{drift:#?}"
+    );
+    // The live database gained nothing: no scratch schema, no scratch database.
+    assert_eq!(check_leftovers(&db).await, Vec::<String>::new());
+    drop(plain);
+}
+
+/// `emit-sql check --database`, killed (SIGKILL, so no handler of its own runs) or interrupted
+/// (SIGINT, Ctrl-C) at many points of its run, leaves no scratch schema or database and no
+/// session behind: the scratch work is one transaction PostgreSQL rolls back when the
+/// connection goes.
+#[tokio::test]
+async fn an_interrupted_check_leaves_nothing_behind() {
+    let db = TestDatabase::new().await;
+    let bin = env!("CARGO_BIN_EXE_emit-sql");
+    let mut interrupted = 0;
+    for (i, delay_ms) in (0..60).step_by(4).enumerate() {
+        let mut child = std::process::Command::new(bin)
+            .args(["check", "--database", db.url()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+        let signal = if i % 2 == 0 { "-KILL" } else { "-INT" };
+        let _ = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status();
+        let status = child.wait().unwrap();
+        if status.code().is_none() {
+            interrupted += 1;
+        }
+    }
+    assert!(
+        interrupted > 5,
+        "only {interrupted} runs were interrupted mid-way"
+    );
+    // The server notices each closed connection and rolls its transaction back.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let sessions: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = $2",
+        )
+        .bind(migrate::CHECK_APPLICATION_NAME)
+        .bind(db.name())
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+        if sessions == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{sessions} check session(s) still open"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(check_leftovers(&db).await, Vec::<String>::new());
+    // A run left alone still completes (and reports the empty database's drift).
+    let out = std::process::Command::new(bin)
+        .args(["check", "--database", db.url()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("missing"),
+        "{out:?}"
+    );
+    assert_eq!(check_leftovers(&db).await, Vec::<String>::new());
+}

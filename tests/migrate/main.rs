@@ -6,5 +6,8 @@
 mod support;
 
 mod check;
+mod enum_values;
 mod fk_index;
+mod lint;
+mod pull;
 mod walk;

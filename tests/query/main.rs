@@ -10,6 +10,7 @@ mod entity_cache;
 mod explain;
 mod filters;
 mod locks;
+mod relations;
 mod stream;
 mod tx;
 mod update_by_filter;

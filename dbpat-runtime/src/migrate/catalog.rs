@@ -6,11 +6,11 @@
 //! text created them. Partitions of partitioned tables are left out (which exist depends on the
 //! day), and so is sqlx's `_sqlx_migrations` bookkeeping table.
 
-use sqlx::PgConnection;
+use sqlx::{Connection, PgConnection};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// Objects of the `public` schema, keyed `"<kind> <table>.<name>"`, with their definitions.
+/// Objects of one schema (`public` unless read with [`Catalog::read_schema`]), keyed `"<kind> <table>.<name>"`, with their definitions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Catalog {
     /// Key → definition.
@@ -63,7 +63,7 @@ impl fmt::Display for Drift {
 
 const RELATIONS: &str = "SELECT c.oid, c.relname FROM pg_class c \
     JOIN pg_namespace n ON n.oid = c.relnamespace \
-    WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition \
+    WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition \
     AND c.relname <> '_sqlx_migrations'";
 
 const QUERIES: &[&str] = &[
@@ -95,19 +95,58 @@ const QUERIES: &[&str] = &[
 
 const FUNCTIONS: &str = "SELECT 'function ' || p.proname || '()', pg_get_functiondef(p.oid) \
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
-    WHERE n.nspname = 'public' AND p.prorettype = 'trigger'::regtype";
+    WHERE n.nspname = $1 AND p.prorettype = 'trigger'::regtype";
 
 impl Catalog {
     /// Reads the `public` schema of the database `conn` is connected to.
     pub async fn read(conn: &mut PgConnection) -> Result<Self, sqlx::Error> {
+        Self::read_schema(conn, "public").await
+    }
+
+    /// Reads the schema `schema`. Definitions are printed with the `search_path` set to that
+    /// schema, then `public` (where extensions live), so names inside them are unqualified
+    /// whatever the schema: two schemas built from the same DDL read equal. (The reads run in their own transaction, or
+    /// savepoint inside the caller's, rolled back after, so the connection's `search_path` is
+    /// left as it was.) The schema qualifier PostgreSQL always prints (the table of an index,
+    /// the name of a trigger function) is left out.
+    pub async fn read_schema(conn: &mut PgConnection, schema: &str) -> Result<Self, sqlx::Error> {
+        let mut tx = conn.begin().await?;
+        sqlx::query("SELECT set_config('search_path', quote_ident($1) || ', public', true)")
+            .bind(schema)
+            .execute(&mut *tx)
+            .await?;
+        // `pg_get_indexdef`, `pg_get_triggerdef` and `pg_get_functiondef` qualify the table or
+        // function by its schema whatever the search_path: that qualifier is left out.
+        let qualifier = format!("{}.", crate::ddl::ident(schema));
         let mut objects = BTreeMap::new();
         for query in QUERIES {
             let sql = format!("WITH r AS ({RELATIONS}) {query}");
-            let rows: Vec<(String, String)> = sqlx::query_as(&sql).fetch_all(&mut *conn).await?;
-            objects.extend(rows);
+            let rows: Vec<(String, String)> = sqlx::query_as(&sql)
+                .bind(schema)
+                .fetch_all(&mut *tx)
+                .await?;
+            objects.extend(rows.into_iter().map(|(key, def)| {
+                if key.starts_with("index ") || key.starts_with("trigger ") {
+                    let def = def
+                        .replacen(&format!(" ON {qualifier}"), " ON ", 1)
+                        .replacen(&format!(" ON ONLY {qualifier}"), " ON ONLY ", 1)
+                        .replacen(&format!("FUNCTION {qualifier}"), "FUNCTION ", 1);
+                    (key, def)
+                } else {
+                    (key, def)
+                }
+            }));
         }
-        let rows: Vec<(String, String)> = sqlx::query_as(FUNCTIONS).fetch_all(&mut *conn).await?;
-        objects.extend(rows);
+        let rows: Vec<(String, String)> = sqlx::query_as(FUNCTIONS)
+            .bind(schema)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.rollback().await?;
+        let function = format!("FUNCTION {qualifier}");
+        objects.extend(
+            rows.into_iter()
+                .map(|(key, def)| (key, def.replacen(&function, "FUNCTION ", 1))),
+        );
         Ok(Catalog { objects })
     }
 

@@ -147,8 +147,8 @@ pub enum Change<'a> {
         definition: String,
         /// Kind.
         kind: ConstraintKind,
-        /// Enum values the new CHECK no longer allows (a destructive change).
-        dropped_enum_values: Vec<String>,
+        /// For an enum CHECK: what happens to the values the new one no longer allows.
+        enum_values: Option<EnumValues>,
     },
     /// A named constraint is dropped (or dropped to be re-added).
     DropConstraint {
@@ -200,6 +200,26 @@ pub enum Change<'a> {
     },
 }
 
+/// The values an enum column loses when its CHECK changes, and what becomes of their rows.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EnumValues {
+    /// The enum column.
+    pub column: String,
+    /// `(old value, new value)` of removed values the model maps with `#[dbpat(was = "old")]`
+    /// on the variant that takes over: their rows are updated before the new CHECK is added.
+    pub mapped: Vec<(String, String)>,
+    /// Removed values nothing maps: a destructive change (rows holding them would fail the
+    /// new CHECK).
+    pub dropped: Vec<String>,
+}
+
+impl EnumValues {
+    /// Whether the change only adds values.
+    pub fn is_empty(&self) -> bool {
+        self.mapped.is_empty() && self.dropped.is_empty()
+    }
+}
+
 impl Change<'_> {
     /// Why this change loses data, if it does.
     pub fn destructive(&self) -> Option<String> {
@@ -230,18 +250,21 @@ impl Change<'_> {
             Change::AddConstraint {
                 table,
                 name,
-                dropped_enum_values,
+                enum_values: Some(values),
                 ..
-            } if !dropped_enum_values.is_empty() => Some(format!(
-                "drop enum value{} {} from `{table}` (constraint {name}); rows holding {} fail validation",
-                if dropped_enum_values.len() == 1 { "" } else { "s" },
-                dropped_enum_values
-                    .iter()
-                    .map(|v| format!("'{v}'"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                if dropped_enum_values.len() == 1 { "it" } else { "them" },
-            )),
+            } if !values.dropped.is_empty() => {
+                let quoted: Vec<String> = values.dropped.iter().map(|v| format!("'{v}'")).collect();
+                let one = values.dropped.len() == 1;
+                Some(format!(
+                    "drop enum value{} {} from `{table}.{}` (constraint {name}): nothing maps {} to a value that stays, so the migration stops if any row holds {}; to keep such rows, add `#[dbpat(was = \"{}\")]` to the variant that takes them over",
+                    if one { "" } else { "s" },
+                    quoted.join(", "),
+                    values.column,
+                    if one { "it" } else { "them" },
+                    if one { "it" } else { "one" },
+                    values.dropped[0],
+                ))
+            }
             Change::DropArchive { table } => Some(format!(
                 "drop archive table `{table}_archive` and its rows"
             )),
@@ -559,13 +582,12 @@ fn diff_table<'a>(
             Some(old_def) => old_def != def || refs_rebuilt(def),
         };
         if changed {
-            let dropped_enum_values = dropped_enum_values(o, n, name);
             changes.push(Change::AddConstraint {
                 table: table.clone(),
                 name: name.clone(),
                 definition: def.clone(),
                 kind: ConstraintKind::of(def),
-                dropped_enum_values,
+                enum_values: removed_enum_values(o, n, name),
             });
         }
     }
@@ -625,24 +647,27 @@ fn diff_table<'a>(
     }
 }
 
-/// The values an enum CHECK named `constraint` allowed in `old` and no longer allows in `new`.
-fn dropped_enum_values(old: &TableDef, new: &TableDef, constraint: &str) -> Vec<String> {
-    let Some(nc) = new
+/// The values an enum CHECK named `constraint` allowed in `old` and no longer allows in `new`,
+/// split by whether the new model maps them (`was = "..."`); `None` when the constraint is
+/// not an enum CHECK of a column both models have, or loses no value.
+fn removed_enum_values(old: &TableDef, new: &TableDef, constraint: &str) -> Option<EnumValues> {
+    let nc = new
         .columns
         .iter()
-        .find(|c| c.enum_values.is_some() && enum_check_name(new, c) == constraint)
-    else {
-        return Vec::new();
-    };
-    let Some(old_values) = old.column(nc.name).and_then(|c| c.enum_values) else {
-        return Vec::new();
-    };
+        .find(|c| c.enum_values.is_some() && enum_check_name(new, c) == constraint)?;
+    let old_values = old.column(nc.name).and_then(|c| c.enum_values)?;
     let new_values = nc.enum_values.unwrap_or(&[]);
-    old_values
-        .iter()
-        .filter(|v| !new_values.contains(v))
-        .map(|v| (*v).to_owned())
-        .collect()
+    let mut values = EnumValues {
+        column: nc.name.to_owned(),
+        ..EnumValues::default()
+    };
+    for v in old_values.iter().filter(|v| !new_values.contains(v)) {
+        match nc.enum_was.iter().find(|(was, _)| was == v) {
+            Some((_, to)) => values.mapped.push(((*v).to_owned(), (*to).to_owned())),
+            None => values.dropped.push((*v).to_owned()),
+        }
+    }
+    (!values.is_empty()).then_some(values)
 }
 
 #[cfg(test)]
@@ -681,5 +706,29 @@ mod tests {
         let destructive: Vec<String> = changes.iter().filter_map(Change::destructive).collect();
         assert_eq!(destructive.len(), 1, "{changes:?}");
         assert!(destructive[0].contains("'b'"), "{destructive:?}");
+    }
+
+    #[test]
+    fn a_mapped_enum_value_is_not_destructive() {
+        const OLD: &[ColumnDef] = &[ColumnDef::new("s", "s", SqlType::scalar(BaseType::Text))
+            .enum_values(Some(&["a", "b", "c"]))];
+        const NEW: &[ColumnDef] = &[ColumnDef::new("s", "s", SqlType::scalar(BaseType::Text))
+            .enum_values(Some(&["a", "d"]))
+            .enum_was(&[("b", "d")])];
+        static O: TableDef = TableDef::new("t", "T", OLD, &[]);
+        static N: TableDef = TableDef::new("t", "T", NEW, &[]);
+        let changes = diff(&[&O], &[&N]).unwrap();
+        let values = changes
+            .iter()
+            .find_map(|c| match c {
+                Change::AddConstraint { enum_values, .. } => enum_values.clone(),
+                _ => None,
+            })
+            .expect("the enum CHECK changes");
+        assert_eq!(values.mapped, vec![("b".to_owned(), "d".to_owned())]);
+        assert_eq!(values.dropped, vec!["c".to_owned()]);
+        let destructive: Vec<String> = changes.iter().filter_map(Change::destructive).collect();
+        assert_eq!(destructive.len(), 1, "{destructive:?}");
+        assert!(destructive[0].contains("'c'") && !destructive[0].contains("'b'"));
     }
 }

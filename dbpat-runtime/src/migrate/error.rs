@@ -46,6 +46,12 @@ pub enum MigrateError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// `lint` found violations of the checklist (listed in the message).
+    #[error("{0}")]
+    Findings(String),
+    /// Reading a live schema (`pull`, `lint`) failed.
+    #[error(transparent)]
+    Inspect(#[from] crate::inspect::InspectError),
     /// A database operation of `check --database` failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),

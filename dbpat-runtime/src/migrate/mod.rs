@@ -27,8 +27,8 @@ pub mod snapshot;
 pub mod statement;
 
 pub use catalog::{Catalog, Drift};
-pub use check::{check_database, check_folder};
-pub use diff::{diff, Change, ConstraintKind};
+pub use check::{check_database, check_folder, CHECK_APPLICATION_NAME};
+pub use diff::{diff, Change, ConstraintKind, EnumValues};
 pub use error::MigrateError;
 pub use file::{FileKind, PlannedFile};
 pub use folder::{write_migration, MigrationOutcome};

@@ -31,6 +31,11 @@
 //!   added plainly, with a comment.
 //! - A UNIQUE constraint on an existing table is an index built concurrently, then attached with
 //!   `USING INDEX`.
+//! - An enum CHECK that loses values: rows holding a value the model maps (`#[dbpat(was =
+//!   "old")]` on the variant that takes over) are updated in file 1, after the old CHECK is
+//!   dropped and before the new one is added; a value nothing maps (written only with
+//!   `--allow-destructive`) is guarded in file 1: if any row still holds it, file 1 raises and
+//!   rolls back whole, instead of the validation of file 3 failing after file 1 committed.
 //! - `NOT NULL` on an existing column: `CHECK (col IS NOT NULL) NOT VALID`, validate, `SET NOT
 //!   NULL` (which trusts the validated check and skips its scan), drop the check.
 //! - Indexes are dropped plainly in file 1: `DROP INDEX` changes only the catalog, its brief
@@ -154,8 +159,13 @@ fn add_change(cx: &Context, b: &mut Builder, change: &Change, reason: &Option<St
             name,
             definition,
             kind,
-            ..
-        } => constraints::add(cx, b, table, name, definition, *kind, reason),
+            enum_values,
+        } => {
+            if let Some(values) = enum_values {
+                constraints::map_enum_values(cx, b, table, values);
+            }
+            constraints::add(cx, b, table, name, definition, *kind, reason)
+        }
         Change::CreateIndex { table, index } => indexes::create(cx, b, table, index),
         Change::DropIndex { table, name } => indexes::drop(cx, b, table, name),
         Change::CreateTrigger(t) => tables::create_trigger(b, t),

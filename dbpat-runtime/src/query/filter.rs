@@ -146,6 +146,27 @@ impl<E> Filter<E> {
         })
     }
 
+    /// `column = $n` with an already-typed bound value: the foreign-key filters of a
+    /// [`Relation`](super::Relation), whose value is the parent's key.
+    pub(crate) fn column_eq(column: &'static str, value: Boxed) -> Self {
+        Self::new(Node::Compare {
+            column,
+            op: "=",
+            value,
+        })
+    }
+
+    /// `column = ANY($n)` with one bound array: a [`Relation`](super::Relation)'s eager loads.
+    // Unused since relations moved (de68fed); `cargo clippy -D warnings` fails without this.
+    #[allow(dead_code)]
+    pub(crate) fn column_any(column: &'static str, values: Boxed) -> Self {
+        Self::new(Node::Any {
+            column,
+            negated: false,
+            values,
+        })
+    }
+
     /// Writes the condition into `w`, binding its values.
     pub(crate) fn render(&self, w: &mut SqlWriter) {
         self.node.render(w)

@@ -1,5 +1,5 @@
 //! Typed queries over sqlx/PostgreSQL: the [`Table`] API the derive implements, typed
-//! [`Column`] filters, [`Select`] with keyset pagination, reads over the archive tier, row
+//! [`Column`] filters, [`Relation`]s from foreign keys, [`Select`] with keyset pagination, reads over the archive tier, row
 //! streams ([`RowStream`]) and row locks ([`Locked`]), versioned updates, [`Patch`], upserts
 //! ([`Upsert`]), updates and deletes by filter ([`Update`]), retried
 //! transactions, the pool and `EXPLAIN`.
@@ -14,6 +14,7 @@ mod lock;
 mod patch;
 mod pool;
 pub(crate) mod read;
+mod relation;
 mod row;
 mod select;
 mod sql;
@@ -32,6 +33,7 @@ pub use history::ReadTiers;
 pub use lock::{LockStrength, LockWait, Locked, NoWait, SkipLocked, Wait};
 pub use patch::{Direct, Patch};
 pub use pool::{connect, PoolConfig};
+pub use relation::{BelongsTo, Relation};
 pub use row::TableRow;
 pub use select::Select;
 pub use sql::{FullTextSql, TableSql, UpsertSql};
@@ -42,4 +44,4 @@ pub use update::Update;
 pub use upsert::{
     AnyColumn, ConflictTarget, IntoConflictTarget, OnConflict, UpdateColumns, Upsert,
 };
-pub use value::{IntoValue, JsonColumn, Numeric, SqlValue, UnnestColumn, UnnestScalar};
+pub use value::{BindValue, IntoValue, JsonColumn, Numeric, SqlValue, UnnestColumn, UnnestScalar};

@@ -2,9 +2,11 @@
 
 use super::filter::Filter;
 use super::patch::Patch;
+use super::relation::BelongsTo;
 use super::row::TableRow;
 use super::select::Select;
 use super::upsert::Upsert;
+use super::value::BindValue;
 use super::{lock, read, write};
 use crate::error::Result;
 use sqlx::{Executor, Postgres};
@@ -30,6 +32,7 @@ use std::future::Future;
 /// | `delete(ex, &key)` | `()`, or `NotFound` |
 /// | `count(ex)` / `exists(ex, &key)` | `i64` / `bool` |
 /// | `query()` / `filter(f)` | a [`Select`] (also `filter(f).update().set(..).execute(ex)` and `.delete(ex)`) |
+/// | `row.children::<C>()` | a [`Select`] of the rows of `C` whose foreign key is `row`'s key |
 ///
 /// The cached handle ([`Cached`](crate::cache::Cached)) has the same operations with the same
 /// names, arguments and return types: `User::find(&pool, &id)` becomes
@@ -212,6 +215,29 @@ pub trait Table: TableRow {
     /// A query builder starting from `filter`.
     fn filter(filter: Filter<Self>) -> Select<'static, Self> {
         Select::new().filter(filter)
+    }
+
+    /// The rows of `Self` whose one foreign key to `P` is `parent`'s key
+    /// (`Order::belonging_to(&user)`): [`BelongsTo::RELATION`]`.children_of(parent)`. A child
+    /// with several foreign keys to `P` names the one meant instead:
+    /// `Transfer::FROM_ACCOUNT.children_of(&account)`.
+    fn belonging_to<P>(parent: &P) -> Select<'static, Self>
+    where
+        P: TableRow,
+        P::Key: BindValue,
+        Self: BelongsTo<P, ForeignKey = P::Key>,
+    {
+        Self::RELATION.children_of(parent)
+    }
+
+    /// The rows of `C` that refer to this row through `C`'s one foreign key to `Self`
+    /// (`user.children::<Order>()`): [`Table::belonging_to`] seen from the parent.
+    fn children<C>(&self) -> Select<'static, C>
+    where
+        Self::Key: BindValue,
+        C: BelongsTo<Self, ForeignKey = Self::Key>,
+    {
+        C::RELATION.children_of(self)
     }
 }
 

@@ -17,6 +17,7 @@ pub(super) enum Step {
     AlterColumn,
     AddColumn,
     CreateTable,
+    MapEnumValues,
     AddConstraint,
     PlainIndex,
     CreateTrigger,

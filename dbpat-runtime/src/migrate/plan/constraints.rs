@@ -3,8 +3,8 @@
 
 use super::builder::{Builder, Step};
 use super::context::Context;
-use crate::ddl::ident;
-use crate::migrate::diff::ConstraintKind;
+use crate::ddl::{ident, literal};
+use crate::migrate::diff::{ConstraintKind, EnumValues};
 use crate::migrate::statement::{alter_table, drop_archive_copy, Statement};
 
 pub(super) fn drop(cx: &Context, b: &mut Builder, table: &str, name: &str, kind: ConstraintKind) {
@@ -133,6 +133,57 @@ pub(super) fn add(
                 )),
             ),
             ConstraintKind::ForeignKey => {}
+        }
+    }
+}
+
+/// Before an enum CHECK that loses values is added: the rows holding a mapped value get the
+/// value that replaces it (in the table and its archive), and, for values nothing maps, a
+/// guard that stops the migration (file 1 rolls back) while any row still holds one.
+pub(super) fn map_enum_values(cx: &Context, b: &mut Builder, table: &str, values: &EnumValues) {
+    let column = ident(&values.column);
+    let list = |vs: &mut dyn Iterator<Item = &String>| {
+        vs.map(|v| literal(v)).collect::<Vec<_>>().join(", ")
+    };
+    let tables: Vec<String> = std::iter::once(table.to_owned())
+        .chain(cx.mirrored(table))
+        .collect();
+    for t in &tables {
+        if !values.mapped.is_empty() {
+            let cases: String = values
+                .mapped
+                .iter()
+                .map(|(old, new)| format!(" WHEN {} THEN {}", literal(old), literal(new)))
+                .collect();
+            b.main(
+                Step::MapEnumValues,
+                Statement::new(format!(
+                    "UPDATE {} SET {column} = CASE {column}{cases} END WHERE {column} IN ({});",
+                    ident(t),
+                    list(&mut values.mapped.iter().map(|(old, _)| old)),
+                ))
+                .comment(format!(
+                    "enum values removed from {t}.{}: their rows take the value that replaced them (#[dbpat(was = ...)])",
+                    values.column
+                )),
+            );
+        }
+        if !values.dropped.is_empty() {
+            let message = format!(
+                "rows of {t} still hold {} value(s) {} that the new enum no longer has; map them with #[dbpat(was = \"...\")] on the variant that takes them over, or change those rows first",
+                values.column,
+                values.dropped.join(", ")
+            );
+            b.main(
+                Step::MapEnumValues,
+                Statement::new(format!(
+                    "DO $dbpat$\nBEGIN\n    IF EXISTS (SELECT 1 FROM {} WHERE {column} IN ({})) THEN\n        RAISE EXCEPTION {};\n    END IF;\nEND\n$dbpat$;",
+                    ident(t),
+                    list(&mut values.dropped.iter()),
+                    literal(&message),
+                ))
+                .comment("the new CHECK would reject these rows: stop here, before anything is committed"),
+            );
         }
     }
 }

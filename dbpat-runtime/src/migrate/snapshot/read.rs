@@ -201,6 +201,7 @@ impl<'a> Reader<'a> {
             archive: t.bool("archive")?,
             cache: None,
             extensions: self.names(&t, "extensions")?,
+            renamed_from: None,
         })
     }
 
@@ -237,6 +238,8 @@ impl<'a> Reader<'a> {
             role: c.variant::<ColumnRole>("role")?,
             enum_values,
             references,
+            renamed_from: None,
+            enum_was: &[],
         })
     }
 
