@@ -444,3 +444,24 @@ async fn upsert_many_round_trips_every_column_kind() {
         "the model the statements were rendered from"
     );
 }
+
+/// A conflict target whose name a column constant already has gets a trailing `_`.
+#[derive(Debug, Clone, Entity)]
+#[dbpat(table = "collisions", unique(pkey, email))]
+pub struct Collision {
+    #[dbpat(primary_key)]
+    pub id: Uuid,
+    #[dbpat(unique)]
+    pub email: String,
+    pub email_key: String,
+    pub pkey: String,
+}
+
+#[test]
+fn conflict_targets_never_shadow_column_constants() {
+    assert_eq!(Collision::EMAIL_KEY.name(), "email_key");
+    assert_eq!(Collision::EMAIL_KEY_.columns(), ["email"]);
+    assert_eq!(Collision::PKEY.name(), "pkey");
+    assert_eq!(Collision::PKEY_.columns(), ["id"]);
+    assert_eq!(Collision::PKEY_EMAIL_KEY.columns(), ["pkey", "email"]);
+}
