@@ -173,6 +173,9 @@ pub struct UpsertSql {
     pub update_all: String,
     /// ` DO NOTHING RETURNING <columns>`
     pub nothing: String,
+    /// The whole statements of the fixed actions, `[one row, batch] x [DO NOTHING, DO UPDATE
+    /// of every column]`, so those upserts build no text at all.
+    pub full: [[String; 2]; 2],
     /// `version = t.version + 1` for a versioned entity.
     pub version_bump: Option<String>,
     /// The assignment used when there is nothing else to set, so the statement still returns
@@ -226,12 +229,23 @@ impl UpsertSql {
             .collect();
         let update_all =
             Self::update_set(table, &sets, version_bump.as_deref(), &noop_set, columns);
+        let full = [
+            [
+                format!("{one_head} DO NOTHING RETURNING {columns}"),
+                format!("{one_head}{update_all}"),
+            ],
+            [
+                format!("{many_head} DO NOTHING RETURNING {columns}"),
+                format!("{many_head}{update_all}"),
+            ],
+        ];
         Some(UpsertSql {
             constraint,
             target,
             insert_columns,
             one_head,
             many_head,
+            full,
             update_all,
             nothing: format!(" DO NOTHING RETURNING {columns}"),
             version_bump,
@@ -564,6 +578,11 @@ mod tests {
         assert_eq!(
             by_name.nothing,
             " DO NOTHING RETURNING id, name, tags, price, version, created_at"
+        );
+        assert_eq!(pk.full[0][1], format!("{}{}", pk.one_head, pk.update_all));
+        assert_eq!(
+            by_name.full[1][0],
+            format!("{}{}", by_name.many_head, by_name.nothing)
         );
         assert!(s.upsert(&["price"]).is_none());
     }

@@ -250,11 +250,18 @@ fn upsert_sql<E: Table>(target: &ConflictTarget<E>) -> Result<&'static UpsertSql
     ))
 }
 
-fn tail<E: Table>(upsert: &'static UpsertSql, action: &Action) -> Result<Cow<'static, str>> {
+/// The statement text: pre-rendered for `DO NOTHING` and `DO UPDATE` of every column; the
+/// pre-rendered head plus the chosen `SET` list otherwise. `many` picks the batch statement.
+fn text<E: Table>(
+    upsert: &'static UpsertSql,
+    action: &Action,
+    many: bool,
+) -> Result<Cow<'static, str>> {
     let sql = E::sql();
+    let full = &upsert.full[usize::from(many)];
     Ok(match action {
-        Action::Nothing => Cow::Borrowed(upsert.nothing.as_str()),
-        Action::UpdateAll => Cow::Borrowed(upsert.update_all.as_str()),
+        Action::Nothing => Cow::Borrowed(full[0].as_str()),
+        Action::UpdateAll => Cow::Borrowed(full[1].as_str()),
         Action::Update(columns) => {
             if let Some(&bad) = columns.iter().find(|i| !sql.update_columns.contains(i)) {
                 let column = &E::TABLE.columns[bad];
@@ -273,16 +280,18 @@ fn tail<E: Table>(upsert: &'static UpsertSql, action: &Action) -> Result<Cow<'st
                     set.push(c);
                 }
             }
-            Cow::Owned(upsert.update_chosen(sql.table, &set, &sql.columns))
+            let head = if many {
+                &upsert.many_head
+            } else {
+                &upsert.one_head
+            };
+            let tail = upsert.update_chosen(sql.table, &set, &sql.columns);
+            let mut s = String::with_capacity(head.len() + tail.len());
+            s.push_str(head);
+            s.push_str(&tail);
+            Cow::Owned(s)
         }
     })
-}
-
-fn concat(head: &str, tail: &str) -> String {
-    let mut s = String::with_capacity(head.len() + tail.len());
-    s.push_str(head);
-    s.push_str(tail);
-    s
 }
 
 /// The statement upserting one row.
@@ -296,9 +305,8 @@ pub(crate) fn one_statement<E: Table>(
     for &i in &upsert.insert_columns {
         row.bind_column(i, &mut args).map_err(Error::encode)?;
     }
-    let sql = concat(&upsert.one_head, &tail::<E>(upsert, action)?);
     Ok(Statement {
-        sql: Cow::Owned(sql),
+        sql: text::<E>(upsert, action, false)?,
         args,
         constraint: constraint_name(upsert),
     })
@@ -315,9 +323,8 @@ pub(crate) fn many_statement<E: Table>(
     for &i in &upsert.insert_columns {
         E::bind_unnest(rows, i, &mut args).map_err(Error::encode)?;
     }
-    let sql = concat(&upsert.many_head, &tail::<E>(upsert, action)?);
     Ok(Statement {
-        sql: Cow::Owned(sql),
+        sql: text::<E>(upsert, action, true)?,
         args,
         constraint: constraint_name(upsert),
     })
