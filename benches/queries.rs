@@ -378,40 +378,49 @@ fn bench(c: &mut Criterion) {
     // Side by side in one loop, taking turns (as `benches/cache.rs` does): the groups above
     // run one side after the other, so the dead row versions the first side's updates leave
     // on the shared pages, and any change of load on a shared machine, fall on the second.
-    // Here each round runs dbpat then sqlx on the same state; medians of every round.
+    // Here each round runs both sides, in alternating order; medians of every round.
     rt.block_on(async {
         let one = |n: usize| format!("upsert (one row), {n} rounds");
         let rounds = 2000;
         let (mut a, mut b) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
-        for _ in 0..rounds {
-            let t = Instant::now();
-            Product::upsert(&pool, &dbpat_one)
-                .on(Product::PKEY)
-                .do_update_all()
-                .await
-                .unwrap();
-            a.push(t.elapsed());
-            let t = Instant::now();
-            sqlx_upsert_one(&pool, &one_sql, &sqlx_one).await;
-            b.push(t.elapsed());
+        for round in 0..rounds {
+            // Alternate which side goes first, so neither always follows the other.
+            for side in [round % 2, 1 - round % 2] {
+                let t = Instant::now();
+                if side == 0 {
+                    Product::upsert(&pool, &dbpat_one)
+                        .on(Product::PKEY)
+                        .do_update_all()
+                        .await
+                        .unwrap();
+                    a.push(t.elapsed());
+                } else {
+                    sqlx_upsert_one(&pool, &one_sql, &sqlx_one).await;
+                    b.push(t.elapsed());
+                }
+            }
         }
         summary(&one(rounds), a, b);
         let rounds = 400;
         let (mut a, mut b) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
-        for _ in 0..rounds {
-            let t = Instant::now();
-            let n = Product::upsert_many(&pool, &dbpat_many)
-                .on(Product::PKEY)
-                .do_update_all()
-                .await
-                .unwrap()
-                .len();
-            a.push(t.elapsed());
-            assert_eq!(n, 100);
-            let t = Instant::now();
-            let n = sqlx_upsert_many(&pool, &many_sql, &sqlx_many).await;
-            b.push(t.elapsed());
-            assert_eq!(n, 100);
+        for round in 0..rounds {
+            for side in [round % 2, 1 - round % 2] {
+                let t = Instant::now();
+                if side == 0 {
+                    let n = Product::upsert_many(&pool, &dbpat_many)
+                        .on(Product::PKEY)
+                        .do_update_all()
+                        .await
+                        .unwrap()
+                        .len();
+                    a.push(t.elapsed());
+                    assert_eq!(n, 100);
+                } else {
+                    let n = sqlx_upsert_many(&pool, &many_sql, &sqlx_many).await;
+                    b.push(t.elapsed());
+                    assert_eq!(n, 100);
+                }
+            }
         }
         summary(&format!("upsert_many (100 rows), {rounds} rounds"), a, b);
     });
