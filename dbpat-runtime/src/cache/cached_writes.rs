@@ -36,9 +36,21 @@ enum Finish {
 impl<E: CachedEntity> Cached<E> {
     /// [`Table::upsert`](crate::Table::upsert) through the cache: the same builder
     /// (`users.upsert(&pool, &row).on(User::EMAIL_KEY).do_update(User::NAME)`), with the same
-    /// return types, run in a transaction inside the cache protocol (see the
-    /// [module docs](self)): afterwards no read returns the row as it was before, and a
-    /// negative entry for a new id is gone.
+    /// return types, run in a transaction inside the cache protocol: the statement returns
+    /// the rows it wrote, each row's key is registered as a write in flight before `COMMIT`
+    /// and invalidated (write-through: stored) after it. Afterwards no read returns the row
+    /// as it was before, and a negative entry for a new id is gone. If Redis does not confirm
+    /// a registration under `WriteGuarantee::Strict`, the transaction is rolled back and the
+    /// upsert fails with [`Error::CacheUnavailable`]: nothing is written.
+    ///
+    /// ```no_run
+    /// # use dbpat_runtime::cache::{Cached, CachedEntity};
+    /// # use dbpat_runtime::query::{Column, ConflictTarget};
+    /// # async fn demo<User: CachedEntity>(users: Cached<User>, pool: sqlx::PgPool, ann: User,
+    /// #     email_key: ConflictTarget<User>, name: Column<User, String>) -> dbpat_runtime::Result<()> {
+    /// let ann: User = users.upsert(&pool, &ann).on(email_key).do_update(name).await?;
+    /// # let _ = ann; Ok(()) }
+    /// ```
     pub fn upsert<'c, 'p, 'r>(
         &'c self,
         pool: &'p PgPool,
