@@ -51,7 +51,8 @@
 //!
 //! Module map: `config` (settings), `link` (the verified connection and the dataset
 //! generation), `inner` (what the handles share; one guarded Redis call), `scripts` (the Lua
-//! protocol), `read` / `read_many` / `write` / `intent` / `attributes` (the operations),
+//! protocol), `read` / `read_many` / `write` / `intent` / `attributes` (the operations), `eager` (eager
+//! loads along relations through `find_many`),
 //! `cached` / `source_cache` (the two front-ends), `codec`, `key`, `lease`, `health`,
 //! `single_flight`, `metrics`.
 //!
@@ -61,6 +62,7 @@ mod attributes;
 mod cached;
 mod codec;
 mod config;
+mod eager;
 mod handle;
 mod health;
 mod inner;

@@ -475,7 +475,7 @@ impl<E> std::fmt::Debug for Order<E> {
 }
 
 impl<E> Order<E> {
-    fn new(index: usize, name: &'static str, desc: bool) -> Self {
+    pub(crate) fn new(index: usize, name: &'static str, desc: bool) -> Self {
         Order {
             index,
             name,
