@@ -30,7 +30,7 @@ use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 const USERS: usize = 100;
@@ -202,6 +202,30 @@ fn bench(c: &mut Criterion) {
         "relations: {USERS} users x {ORDERS_PER_USER} orders; statements per load: \
          dbpat load_children {eager_statements}, sqlx same SQL {sqlx_statements}, \
          N+1 loop {loop_statements}"
+    );
+
+    // A paired check that load changes on a shared machine cannot skew: the two loads
+    // alternate, 1,000 times each, and the medians are compared.
+    let (mut t_dbpat, mut t_sqlx) = (Vec::new(), Vec::new());
+    rt.block_on(async {
+        for _ in 0..1000 {
+            let start = Instant::now();
+            std::hint::black_box(Order::USER.load_children(&pool, &users).await.unwrap());
+            t_dbpat.push(start.elapsed());
+            let start = Instant::now();
+            std::hint::black_box(sqlx_grouped(&pool, &sql, &ids).await);
+            t_sqlx.push(start.elapsed());
+        }
+    });
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (m_dbpat, m_sqlx) = (median(&mut t_dbpat), median(&mut t_sqlx));
+    println!(
+        "relations: paired (alternating, 1,000 each): dbpat load_children median {m_dbpat:?}, \
+         sqlx same SQL grouped median {m_sqlx:?}, ratio {:.3}",
+        m_dbpat.as_secs_f64() / m_sqlx.as_secs_f64()
     );
 
     let mut g = c.benchmark_group("eager_100x10");
