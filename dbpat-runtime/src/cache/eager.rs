@@ -59,8 +59,15 @@ impl<E: CachedEntity> Cached<E> {
     /// The rows of `E` that refer to each of `parents` through `rel`, aligned with `parents`,
     /// in the order of `E`'s key within a parent: one key-only query
     /// (`SELECT <key> FROM <table> WHERE <foreign key> = ANY($1) ORDER BY <key>`), then the
-    /// cached `find_many` of those keys (see the [module docs](self) for when it pays). The
-    /// cached form of [`Table::load_children`](crate::Table::load_children).
+    /// cached `find_many` of those keys. The cached form of
+    /// [`Table::load_children`](crate::Table::load_children).
+    ///
+    /// Which rows are the children only PostgreSQL knows, so the key query always runs (narrow
+    /// rows, served by the foreign key's index); it pays off when the child rows are wide or
+    /// mostly cached, otherwise the uncached load (one statement returning whole rows) is
+    /// cheaper. A child whose foreign key changed between the key query and the cached read is
+    /// placed by the foreign key it has now (left out when that is not one of `parents`); a
+    /// child deleted meanwhile is left out.
     pub async fn load_children<'a, P, I>(
         &self,
         pool: &PgPool,
