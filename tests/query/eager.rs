@@ -615,8 +615,14 @@ mod cached {
         assert!(second[0].is_empty());
         assert_eq!(second[4].len(), 4);
 
-        // Parents through the cache too, and the paired form.
+        // The cached loads' futures are `Send` (they run inside `tokio::spawn`).
+        fn send<T: Send>(_: &T) {}
         let clubs_cached = cache.entity::<Club>();
+        send(&cached.load_children(pool, Player::CLUB, &clubs));
+        send(&clubs_cached.load_parents(pool, Player::CLUB, &players));
+        send(&cached.with_children(pool, Player::CLUB, clubs.clone()));
+
+        // Parents through the cache too, and the paired form.
         let owners = clubs_cached
             .load_parents(pool, Player::CLUB, &players)
             .await
@@ -639,4 +645,87 @@ mod cached {
         );
         redis.cleanup().await;
     }
+}
+
+/// The README's example on the shop's own `User` / `Order` (partitioned, composite key).
+#[tokio::test]
+async fn the_shop_loads_like_the_readme_says() {
+    use crate::support::query::{shop_db, user};
+    use crate::support::shop::{Order, OrderStatus, User};
+    use uuid::Uuid;
+
+    let db = shop_db().await;
+    let pool = db.pool();
+    dbpat::tiers::Tiers::new(&Order::TABLE)
+        .ensure_partitions(pool, 1)
+        .await
+        .unwrap();
+    for i in 0..4 {
+        let u = User::insert(pool, &user(&format!("r{i}@example.com")))
+            .await
+            .unwrap();
+        let orders: Vec<Order> = (0..i)
+            .map(|n| Order {
+                id: Uuid::nil(),
+                user_id: u.id,
+                status: [OrderStatus::Paid, OrderStatus::Pending][n % 2],
+                total: Decimal::new(100 * n as i64, 2),
+                created_at: DateTime::UNIX_EPOCH,
+            })
+            .collect();
+        Order::insert_many(pool, &orders).await.unwrap();
+    }
+    let (counter, _guard) = Statements::count();
+    let users = User::query()
+        .order_by(User::CREATED_AT.desc())
+        .limit(100)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    let (orders, statements) = counter
+        .during(Order::USER.load_children(pool, &users))
+        .await;
+    let orders = orders.unwrap();
+    assert_eq!(statements, 1);
+    let owners = Order::USER
+        .load_parents(pool, orders.iter().flatten())
+        .await
+        .unwrap();
+    let paid = Order::USER
+        .load_children_with(pool, &users, |q| {
+            q.filter(Order::STATUS.eq(OrderStatus::Paid))
+                .order_by(Order::CREATED_AT.desc())
+        })
+        .await
+        .unwrap();
+    let pages = Order::USER
+        .with_children(pool, users.clone())
+        .await
+        .unwrap();
+
+    for ((u, group), (paged_user, paged)) in users.iter().zip(&orders).zip(&pages) {
+        let by_hand: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM orders WHERE user_id = ANY($1) AND user_id = $2 ORDER BY id, created_at",
+        )
+        .bind(users.iter().map(|u| u.id).collect::<Vec<_>>())
+        .bind(u.id)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        assert_eq!(group.iter().map(|o| o.id).collect::<Vec<_>>(), by_hand);
+        assert_eq!(paged_user.id, u.id);
+        assert_eq!(paged.iter().map(|o| o.id).collect::<Vec<_>>(), by_hand);
+    }
+    assert_eq!(owners.len(), 6);
+    assert!(orders
+        .iter()
+        .flatten()
+        .zip(&owners)
+        .all(|(o, u)| u.as_ref().map(|u| u.id) == Some(o.user_id)));
+    let paid_by_hand: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'paid'")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(paid.iter().flatten().count() as i64, paid_by_hand);
+    assert!(paid.iter().flatten().all(|o| o.status == OrderStatus::Paid));
 }
