@@ -41,6 +41,10 @@ use std::marker::PhantomData;
 /// let orders: Vec<O> = rel.children_of(&user).limit(20).fetch_all(pool).await?;
 /// # let _ = (owner, orders); Ok(()) }
 /// ```
+///
+/// For many rows at once, the eager loads ([`Relation::load_children`],
+/// [`Relation::load_parents`], [`Relation::with_children`], ...) take one statement per
+/// relation whatever the number of rows (`= ANY($1)`).
 pub struct Relation<C: TableRow, P: TableRow> {
     name: &'static str,
     column: usize,
