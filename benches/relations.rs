@@ -12,7 +12,7 @@
 //!   statements.
 //!
 //! The number of statements of each is counted once at setup (sqlx's `sqlx::query` events) and
-//! printed. `cargo bench --bench relations`; `cargo test --all-targets` runs each once.
+//! printed, and dbpat's statement text is checked to be the hand-written one. `cargo bench --bench relations`; `cargo test --all-targets` runs each once.
 
 #[path = "../examples/shop/models.rs"]
 #[allow(dead_code)]
@@ -29,7 +29,7 @@ use rust_decimal::Decimal;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -47,7 +47,8 @@ struct RawOrder {
     created_at: DateTime<Utc>,
 }
 
-/// The statement dbpat's `load_children` runs for `Order::USER` (checked at setup: same rows).
+/// The statement dbpat's `load_children` runs for `Order::USER`. Checked at setup: the text of
+/// the statement dbpat sends (from sqlx's `sqlx::query` event) is this string, and the rows match.
 fn same_sql() -> String {
     format!(
         "{} WHERE user_id = ANY($1) ORDER BY id, created_at",
@@ -91,9 +92,21 @@ async fn n_plus_one(pool: &PgPool, users: &[User]) -> Vec<Vec<Order>> {
     out
 }
 
-/// Counts the statements sqlx executes on this thread.
+/// Counts the statements sqlx executes on this thread, and keeps their text.
 #[derive(Clone, Default)]
-struct Statements(Arc<AtomicUsize>);
+struct Statements(Arc<AtomicUsize>, Arc<Mutex<Vec<String>>>);
+
+/// The `db.statement` field of a `sqlx::query` event: the SQL text, between blank lines.
+struct StatementText(Option<String>);
+
+impl tracing::field::Visit for StatementText {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "db.statement" {
+            self.0 = Some(value.trim().to_owned());
+        }
+    }
+    fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+}
 
 impl tracing::Subscriber for Statements {
     fn enabled(&self, meta: &tracing::Metadata<'_>) -> bool {
@@ -104,21 +117,32 @@ impl tracing::Subscriber for Statements {
     }
     fn record(&self, _: &tracing_core::span::Id, _: &tracing_core::span::Record<'_>) {}
     fn record_follows_from(&self, _: &tracing_core::span::Id, _: &tracing_core::span::Id) {}
-    fn event(&self, _: &tracing::Event<'_>) {
+    fn event(&self, event: &tracing::Event<'_>) {
         self.0.fetch_add(1, Ordering::SeqCst);
+        let mut text = StatementText(None);
+        event.record(&mut text);
+        self.1.lock().unwrap().extend(text.0);
     }
     fn enter(&self, _: &tracing_core::span::Id) {}
     fn exit(&self, _: &tracing_core::span::Id) {}
 }
 
+/// What `f` returns, the number of statements it ran and the text of the first one.
 fn statements_of<T>(
     rt: &tokio::runtime::Runtime,
     f: impl std::future::Future<Output = T>,
-) -> (T, usize) {
+) -> (T, usize, String) {
     let counter = Statements::default();
     let _guard = tracing::subscriber::set_default(counter.clone());
     let out = rt.block_on(f);
-    (out, counter.0.load(Ordering::SeqCst))
+    let first = counter
+        .1
+        .lock()
+        .unwrap()
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    (out, counter.0.load(Ordering::SeqCst), first)
 }
 
 fn config() -> Criterion {
@@ -178,11 +202,16 @@ fn bench(c: &mut Criterion) {
     let sql = same_sql();
 
     // Same rows, same grouping, and the statements each one sends.
-    let (eager, eager_statements) = statements_of(&rt, async {
+    let (eager, eager_statements, eager_sql) = statements_of(&rt, async {
         Order::USER.load_children(&pool, &users).await.unwrap()
     });
-    let (by_hand, sqlx_statements) = statements_of(&rt, sqlx_grouped(&pool, &sql, &ids));
-    let (looped, loop_statements) = statements_of(&rt, n_plus_one(&pool, &users));
+    let (by_hand, sqlx_statements, sqlx_sql) = statements_of(&rt, sqlx_grouped(&pool, &sql, &ids));
+    let (looped, loop_statements, _) = statements_of(&rt, n_plus_one(&pool, &users));
+    assert_eq!(
+        eager_sql, sql,
+        "dbpat runs exactly the hand-written SQL text"
+    );
+    assert_eq!(sqlx_sql, sql);
     let eager_ids: Vec<Vec<Uuid>> = eager
         .iter()
         .map(|g| g.iter().map(|o| o.id).collect())

@@ -2,7 +2,8 @@
 //!
 //! A derived entity with `#[dbpat(cache(...))]` gets a [`Cached`] handle from
 //! [`Cache::entity`], with the table's own vocabulary (`find`, `get`, `find_many`, `insert`,
-//! `insert_many`, `update`, `patch`, `delete`, `count`, `exists`, `query`, `filter`): reads go
+//! `insert_many`, `update`, `patch`, `delete`, `count`, `exists`, `query`, `filter`, and the
+//! eager loads `load_parents`, `load_children`, `with_children`): reads go
 //! to Redis first and to PostgreSQL on a miss; writes run the entity's statements and keep
 //! Redis correct (write-through or invalidation, per the policy). Rows that are not one derived
 //! entity get the closure-based [`SourceCache`] over a [`CacheSource`] of your own, from
