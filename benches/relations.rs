@@ -12,7 +12,8 @@
 //!   statements.
 //!
 //! The number of statements of each is counted once at setup (sqlx's `sqlx::query` events) and
-//! printed, and dbpat's statement text is checked to be the hand-written one. `cargo bench --bench relations`; `cargo test --all-targets` runs each once.
+//! printed, and dbpat's statement text is checked to be the hand-written one.
+//! `cargo bench --bench relations`; `cargo test --all-targets` runs each once.
 
 #[path = "../examples/shop/models.rs"]
 #[allow(dead_code)]
