@@ -235,10 +235,16 @@ fn bench(c: &mut Criterion) {
     );
 
     // A paired check that load changes on a shared machine cannot skew: the two loads
-    // alternate, 1,000 times each, and the medians are compared.
+    // alternate, 1,000 times each under `cargo bench` (10 under `cargo test`), and the
+    // medians are compared.
+    let rounds = if std::env::args().any(|a| a == "--bench") {
+        1000
+    } else {
+        10
+    };
     let (mut t_dbpat, mut t_sqlx) = (Vec::new(), Vec::new());
     rt.block_on(async {
-        for _ in 0..1000 {
+        for _ in 0..rounds {
             let start = Instant::now();
             std::hint::black_box(Order::USER.load_children(&pool, &users).await.unwrap());
             t_dbpat.push(start.elapsed());
@@ -253,7 +259,7 @@ fn bench(c: &mut Criterion) {
     };
     let (m_dbpat, m_sqlx) = (median(&mut t_dbpat), median(&mut t_sqlx));
     println!(
-        "relations: paired (alternating, 1,000 each): dbpat load_children median {m_dbpat:?}, \
+        "relations: paired (alternating, {rounds} each): dbpat load_children median {m_dbpat:?}, \
          sqlx same SQL grouped median {m_sqlx:?}, ratio {:.3}",
         m_dbpat.as_secs_f64() / m_sqlx.as_secs_f64()
     );
