@@ -10,4 +10,5 @@ mod enum_values;
 mod fk_index;
 mod lint;
 mod pull;
+mod renames;
 mod walk;

@@ -530,6 +530,10 @@ fn kinds(change: &Change) -> Vec<&'static str> {
         Change::CreatePartitions { .. } => "create partitions",
         Change::CreateArchive(_) => "create archive table",
         Change::DropArchive { .. } => "drop archive table",
+        Change::RenameTable { .. } => "rename table",
+        Change::RenameColumn { .. } => "rename column",
+        Change::RenameConstraint { .. } => "rename constraint",
+        Change::RenameIndex { .. } => "rename index",
     }];
     if let Change::CreateIndex { table, .. } = change {
         if table.partition.is_some() {

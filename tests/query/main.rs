@@ -1,10 +1,11 @@
 //! Typed queries on real PostgreSQL (CRUD of every column kind, filters, EXPLAIN, row locks,
-//! streams, transactions, versioned updates) and the cached entity handle on real Redis.
+//! streams, transactions, versioned updates, relations and their eager loads) and the cached entity handle on real Redis.
 
 #[path = "../support/mod.rs"]
 mod support;
 
 mod crud;
+mod eager;
 #[cfg(feature = "cache")]
 mod entity_cache;
 mod explain;

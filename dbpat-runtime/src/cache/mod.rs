@@ -2,7 +2,8 @@
 //!
 //! A derived entity with `#[dbpat(cache(...))]` gets a [`Cached`] handle from
 //! [`Cache::entity`], with the table's own vocabulary (`find`, `get`, `find_many`, `insert`,
-//! `insert_many`, `update`, `patch`, `delete`, `count`, `exists`, `query`, `filter`): reads go
+//! `insert_many`, `update`, `patch`, `delete`, `count`, `exists`, `query`, `filter`, and the
+//! eager loads `load_parents`, `load_children`, `with_children`): reads go
 //! to Redis first and to PostgreSQL on a miss; writes run the entity's statements and keep
 //! Redis correct (write-through or invalidation, per the policy). Rows that are not one derived
 //! entity get the closure-based [`SourceCache`] over a [`CacheSource`] of your own, from
@@ -51,7 +52,8 @@
 //!
 //! Module map: `config` (settings), `link` (the verified connection and the dataset
 //! generation), `inner` (what the handles share; one guarded Redis call), `scripts` (the Lua
-//! protocol), `read` / `read_many` / `write` / `intent` / `attributes` (the operations),
+//! protocol), `read` / `read_many` / `write` / `intent` / `attributes` (the operations), `eager` (eager
+//! loads along relations through `find_many`),
 //! `cached` / `source_cache` (the two front-ends), `codec`, `key`, `lease`, `health`,
 //! `single_flight`, `metrics`.
 //!
@@ -62,6 +64,7 @@ mod cached;
 mod cached_writes;
 mod codec;
 mod config;
+mod eager;
 mod handle;
 mod health;
 mod inner;

@@ -5,12 +5,15 @@
 //! `render_create_index`, the trigger from `render_updated_at_trigger`), so two models differ
 //! exactly when their full DDL differs. An object whose definition changed is dropped and
 //! re-created under the same name; a column whose type, nullability, default or identity
-//! changed is altered in place.
+//! changed is altered in place. A table or column renamed with a `renamed_from` hint is
+//! renamed in place ([`Renames`]): the old definitions are rewritten with the new names before
+//! they are compared, and an index or constraint that differs only by its name is renamed.
 //!
 //! A [`Change`] borrows from the new models only (the caller's), and names objects of the old
 //! ones (the folder's snapshot, read for the duration of the run) by value, so a plan outlives
 //! the snapshot it was computed from.
 
+use super::rename::Renames;
 use crate::ddl::{
     enum_check_name, initial_partitions, is_redundant, render_create_index, render_default,
     render_updated_at_trigger, sort_by_dependencies, table_constraints, trigger_name,
@@ -58,6 +61,47 @@ pub enum Change<'a> {
     DropTriggerFunction(String),
     /// A new table, with its indexes, trigger, partitions and archive.
     CreateTable(&'a TableDef<'a>),
+    /// `ALTER TABLE ... RENAME TO`, with its archive and its partitions (`renamed_from` on
+    /// the struct).
+    RenameTable {
+        /// The old name.
+        from: String,
+        /// The new name.
+        to: String,
+        /// Whether the table has `<table>_archive` before and after (renamed with it).
+        archive: bool,
+        /// Whether the table is partitioned (its partitions `<from>_*` become `<to>_*`).
+        partitioned: bool,
+    },
+    /// `RENAME COLUMN` (`renamed_from` on the field), also on the archive.
+    RenameColumn {
+        /// Table (new name).
+        table: String,
+        /// The old name.
+        from: String,
+        /// The new name.
+        to: String,
+    },
+    /// A constraint whose definition is unchanged but whose name follows a rename.
+    RenameConstraint {
+        /// Table (new name).
+        table: String,
+        /// The old name.
+        from: String,
+        /// The new name.
+        to: String,
+        /// Kind.
+        kind: ConstraintKind,
+    },
+    /// An index whose definition is unchanged but whose name follows a rename.
+    RenameIndex {
+        /// Table (new name).
+        table: String,
+        /// The old name.
+        from: String,
+        /// The new name.
+        to: String,
+    },
     /// A table (and its archive, partitions) is dropped; `rebuild` when it is re-created
     /// because its partitioning changed.
     DropTable {
@@ -346,6 +390,16 @@ impl fmt::Display for Change<'_> {
             ),
             Change::CreateArchive(t) => write!(f, "create archive table {}_archive", t.name),
             Change::DropArchive { table } => write!(f, "drop archive table {table}_archive"),
+            Change::RenameTable { from, to, .. } => write!(f, "rename table {from} to {to}"),
+            Change::RenameColumn { table, from, to } => {
+                write!(f, "rename column {table}.{from} to {to}")
+            }
+            Change::RenameConstraint {
+                table, from, to, ..
+            } => write!(f, "rename constraint {table}.{from} to {to}"),
+            Change::RenameIndex { table, from, to } => {
+                write!(f, "rename index {from} on {table} to {to}")
+            }
         }
     }
 }
@@ -419,7 +473,12 @@ pub fn diff<'a>(
 ) -> Result<Vec<Change<'a>>, SchemaError> {
     let old_sorted = sort_by_dependencies(old)?;
     let new_sorted = sort_by_dependencies(new)?;
-    let old_by: BTreeMap<&str, &TableDef> = old_sorted.iter().map(|t| (t.name, *t)).collect();
+    let renames = Renames::between(old, new);
+    // The old tables by their new names: a renamed table is matched with its new model.
+    let old_by: BTreeMap<&str, &TableDef> = old_sorted
+        .iter()
+        .map(|t| (renames.table(t.name), *t))
+        .collect();
     let new_by: BTreeMap<&str, &'a TableDef<'a>> =
         new_sorted.iter().map(|t| (t.name, *t)).collect();
     let mut changes = Vec::new();
@@ -447,6 +506,18 @@ pub fn diff<'a>(
     }
     for f in old_fn.difference(&new_fn) {
         changes.push(Change::DropTriggerFunction(f.clone()));
+    }
+
+    for (from, to) in &renames.tables {
+        let (Some(o), Some(n)) = (old_by.get(to.as_str()), new_by.get(to.as_str())) else {
+            continue;
+        };
+        changes.push(Change::RenameTable {
+            from: from.clone(),
+            to: to.clone(),
+            archive: o.archive && n.archive,
+            partitioned: o.partition.is_some(),
+        });
     }
 
     // Tables dropped, created, or re-created because their partitioning changed.
@@ -478,7 +549,7 @@ pub fn diff<'a>(
         if rebuilt.contains(name) {
             continue;
         }
-        diff_table(o, n, &rebuilt, &mut changes);
+        diff_table(o, n, &rebuilt, &renames, &mut changes);
     }
     Ok(changes)
 }
@@ -487,12 +558,28 @@ fn diff_table<'a>(
     o: &TableDef<'_>,
     n: &'a TableDef<'a>,
     rebuilt: &BTreeSet<&str>,
+    renames: &Renames,
     changes: &mut Vec<Change<'a>>,
 ) {
     let table = n.name.to_owned();
+    let renamed_columns = renames.columns_of(n.name);
+    let new_name_of = |old: &str| -> String {
+        renamed_columns
+            .iter()
+            .find(|(from, _)| *from == old)
+            .map_or(old, |(_, to)| *to)
+            .to_owned()
+    };
     // Columns.
+    for (from, to) in &renamed_columns {
+        changes.push(Change::RenameColumn {
+            table: table.clone(),
+            from: (*from).to_owned(),
+            to: (*to).to_owned(),
+        });
+    }
     for oc in o.columns {
-        if n.column(oc.name).is_none() {
+        if n.column(&new_name_of(oc.name)).is_none() {
             changes.push(Change::DropColumn {
                 table: table.clone(),
                 column: oc.name.to_owned(),
@@ -500,7 +587,7 @@ fn diff_table<'a>(
         }
     }
     for nc in n.columns {
-        let Some(oc) = o.column(nc.name) else {
+        let Some(oc) = o.column(renames.old_column(n.name, nc.name)) else {
             changes.push(Change::AddColumn {
                 table: table.clone(),
                 column: nc,
@@ -555,57 +642,102 @@ fn diff_table<'a>(
         }
     }
 
-    // Constraints, by name. A foreign key to a re-created table is re-added.
-    let (oc, nc) = (constraint_map(o), constraint_map(n));
+    // Constraints, by name, the old definitions rewritten with the renames. A foreign key
+    // to a re-created table is re-added; one that differs only by name is renamed.
+    let oc: BTreeMap<String, String> = constraint_map(o)
+        .into_iter()
+        .map(|(name, def)| (name, renames.rewrite(n.name, &def)))
+        .collect();
+    let nc = constraint_map(n);
     let refs_rebuilt = |def: &str| {
         rebuilt
             .iter()
             .any(|t| def.contains(&format!("REFERENCES {} (", crate::ddl::ident(t))))
     };
-    for (name, def) in &oc {
-        let changed = match nc.get(name) {
+    let mut old_changed: Vec<(&String, &String)> = oc
+        .iter()
+        .filter(|(name, def)| match nc.get(*name) {
             None => true,
-            Some(new_def) => new_def != def || refs_rebuilt(def),
-        };
-        if changed {
-            changes.push(Change::DropConstraint {
-                table: table.clone(),
-                name: name.clone(),
-                definition: def.clone(),
-                kind: ConstraintKind::of(def),
-            });
-        }
+            Some(new_def) => new_def != *def || refs_rebuilt(def),
+        })
+        .collect();
+    let mut new_changed: Vec<(&String, &String)> = nc
+        .iter()
+        .filter(|(name, def)| match oc.get(*name) {
+            None => true,
+            Some(old_def) => old_def != *def || refs_rebuilt(def),
+        })
+        .collect();
+    for (from, to) in pair_renamed(&mut old_changed, &mut new_changed, |def| !refs_rebuilt(def)) {
+        changes.push(Change::RenameConstraint {
+            table: table.clone(),
+            kind: ConstraintKind::of(&nc[to.as_str()]),
+            from,
+            to,
+        });
     }
-    for (name, def) in &nc {
-        let changed = match oc.get(name) {
-            None => true,
-            Some(old_def) => old_def != def || refs_rebuilt(def),
-        };
-        if changed {
-            changes.push(Change::AddConstraint {
-                table: table.clone(),
-                name: name.clone(),
-                definition: def.clone(),
-                kind: ConstraintKind::of(def),
-                enum_values: removed_enum_values(o, n, name),
-            });
-        }
+    for (name, def) in old_changed {
+        changes.push(Change::DropConstraint {
+            table: table.clone(),
+            name: name.clone(),
+            definition: def.clone(),
+            kind: ConstraintKind::of(def),
+        });
+    }
+    for (name, def) in new_changed {
+        changes.push(Change::AddConstraint {
+            table: table.clone(),
+            name: name.clone(),
+            definition: def.clone(),
+            kind: ConstraintKind::of(def),
+            enum_values: removed_enum_values(o, n, name, renames),
+        });
     }
 
-    // Indexes, by name.
-    let (oi, ni) = (index_map(o), index_map(n));
-    for (name, (_, sql)) in &oi {
-        if !matches!(ni.get(name), Some((_, new_sql)) if new_sql == sql) {
-            changes.push(Change::DropIndex {
-                table: table.clone(),
-                name: (*name).to_owned(),
-            });
-        }
+    // Indexes, by name, compared without their names (the old ones rewritten with the
+    // renames): an index that differs only by name is renamed.
+    let unnamed = |t: &TableDef, i: &IndexDef, sql: &str| {
+        let _ = t;
+        sql.replacen(&format!(" {} ON ", crate::ddl::ident(i.name)), " ON ", 1)
+    };
+    let oi: BTreeMap<String, String> = index_map(o)
+        .into_iter()
+        .map(|(name, (i, sql))| {
+            (
+                name.to_owned(),
+                renames.rewrite(n.name, &unnamed(o, i, &sql)),
+            )
+        })
+        .collect();
+    let ni_full = index_map(n);
+    let ni: BTreeMap<String, String> = ni_full
+        .iter()
+        .map(|(name, (i, sql))| ((*name).to_owned(), unnamed(n, i, sql)))
+        .collect();
+    let mut old_changed: Vec<(&String, &String)> = oi
+        .iter()
+        .filter(|(name, sql)| ni.get(*name) != Some(*sql))
+        .collect();
+    let mut new_changed: Vec<(&String, &String)> = ni
+        .iter()
+        .filter(|(name, sql)| oi.get(*name) != Some(*sql))
+        .collect();
+    for (from, to) in pair_renamed(&mut old_changed, &mut new_changed, |_| true) {
+        changes.push(Change::RenameIndex {
+            table: table.clone(),
+            from,
+            to,
+        });
     }
-    for (name, (index, sql)) in &ni {
-        if !matches!(oi.get(name), Some((_, old_sql)) if old_sql == sql) {
-            changes.push(Change::CreateIndex { table: n, index });
-        }
+    for (name, _) in old_changed {
+        changes.push(Change::DropIndex {
+            table: table.clone(),
+            name: name.clone(),
+        });
+    }
+    for (name, _) in new_changed {
+        let (index, _) = ni_full[name.as_str()];
+        changes.push(Change::CreateIndex { table: n, index });
     }
 
     // The updated_at trigger.
@@ -624,9 +756,13 @@ fn diff_table<'a>(
 
     // Partitions the new model lists that the old one did not.
     if let (Some(op), Some(np)) = (&o.partition, &n.partition) {
+        // A renamed table's partitions are renamed with it (`<old>_*` → `<new>_*`).
         let existing: BTreeSet<String> = initial_partitions(o, op)
             .into_iter()
-            .map(|b| b.name)
+            .map(|b| match b.name.strip_prefix(o.name) {
+                Some(rest) if o.name != n.name => format!("{}{rest}", n.name),
+                _ => b.name,
+            })
             .collect();
         let partitions: Vec<PartitionBounds> = initial_partitions(n, np)
             .into_iter()
@@ -650,12 +786,19 @@ fn diff_table<'a>(
 /// The values an enum CHECK named `constraint` allowed in `old` and no longer allows in `new`,
 /// split by whether the new model maps them (`was = "..."`); `None` when the constraint is
 /// not an enum CHECK of a column both models have, or loses no value.
-fn removed_enum_values(old: &TableDef, new: &TableDef, constraint: &str) -> Option<EnumValues> {
+fn removed_enum_values(
+    old: &TableDef,
+    new: &TableDef,
+    constraint: &str,
+    renames: &Renames,
+) -> Option<EnumValues> {
     let nc = new
         .columns
         .iter()
         .find(|c| c.enum_values.is_some() && enum_check_name(new, c) == constraint)?;
-    let old_values = old.column(nc.name).and_then(|c| c.enum_values)?;
+    let old_values = old
+        .column(renames.old_column(new.name, nc.name))
+        .and_then(|c| c.enum_values)?;
     let new_values = nc.enum_values.unwrap_or(&[]);
     let mut values = EnumValues {
         column: nc.name.to_owned(),
@@ -668,6 +811,31 @@ fn removed_enum_values(old: &TableDef, new: &TableDef, constraint: &str) -> Opti
         }
     }
     (!values.is_empty()).then_some(values)
+}
+
+/// Takes out of `old` and `new` (changed objects: `(name, definition)`) the pairs with equal
+/// definitions under different names, for which `renamable` holds: `(old name, new name)`.
+fn pair_renamed(
+    old: &mut Vec<(&String, &String)>,
+    new: &mut Vec<(&String, &String)>,
+    renamable: impl Fn(&str) -> bool,
+) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    old.retain(|(from, def)| {
+        if !renamable(def) {
+            return true;
+        }
+        let Some(at) = new
+            .iter()
+            .position(|(to, new_def)| new_def == def && to != from)
+        else {
+            return true;
+        };
+        let (to, _) = new.remove(at);
+        pairs.push(((*from).clone(), to.clone()));
+        false
+    });
+    pairs
 }
 
 #[cfg(test)]

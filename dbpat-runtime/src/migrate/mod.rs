@@ -4,7 +4,8 @@
 //!
 //! - [`snapshot`]: the models the folder describes, stored as `.dbpat/schema.json` in it and
 //!   read back into the model types, borrowed from an arena the run owns.
-//! - [`diff`](mod@diff): typed [`Change`]s between two versions of the models.
+//! - [`diff`](mod@diff): typed [`Change`]s between two versions of the models, with the
+//!   [`rename`] hints.
 //! - [`statement`] and [`file`](mod@file): the statements and files a step is made of.
 //! - [`plan`](mod@plan): ordering, online-safety rewriting and destructive-change detection.
 //! - [`render`]: the SQL text of the files.
@@ -22,6 +23,7 @@ pub mod error;
 pub mod file;
 pub mod folder;
 pub mod plan;
+pub mod rename;
 pub mod render;
 pub mod snapshot;
 pub mod statement;
@@ -33,5 +35,6 @@ pub use error::MigrateError;
 pub use file::{FileKind, PlannedFile};
 pub use folder::{write_migration, MigrationOutcome};
 pub use plan::{plan, Plan};
+pub use rename::Renames;
 pub use snapshot::{Bump, SchemaSnapshot, SnapshotError, SNAPSHOT_PATH};
 pub use statement::Statement;

@@ -18,6 +18,10 @@
 //!    CHECK is validated, `ADD CONSTRAINT ... UNIQUE USING INDEX` over the indexes of step 2, and
 //!    archive tables created for existing tables (after the parent has all its indexes).
 //!
+//! Renames (`renamed_from` hints) come first in file 1: the table, its archive and partitions,
+//! its columns, then the indexes and constraints named after them, then the archive's
+//! PostgreSQL-named indexes; every later statement uses the new names.
+//!
 //! # Online safety
 //!
 //! - New tables (and their indexes) are created plainly: they are empty.
@@ -56,6 +60,7 @@ mod columns;
 mod constraints;
 mod context;
 mod indexes;
+mod renames;
 mod tables;
 
 use self::builder::Builder;
@@ -175,5 +180,19 @@ fn add_change(cx: &Context, b: &mut Builder, change: &Change, reason: &Option<St
         }
         Change::CreateArchive(t) => tables::create_archive(b, t),
         Change::DropArchive { table } => tables::drop_archive(b, table, reason),
+        Change::RenameTable {
+            from,
+            to,
+            archive,
+            partitioned,
+        } => renames::table(b, from, to, *archive, *partitioned),
+        Change::RenameColumn { table, from, to } => renames::column(cx, b, table, from, to),
+        Change::RenameConstraint {
+            table,
+            from,
+            to,
+            kind,
+        } => renames::constraint(cx, b, table, from, to, *kind),
+        Change::RenameIndex { from, to, .. } => renames::index(b, from, to),
     }
 }

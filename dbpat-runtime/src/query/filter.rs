@@ -157,8 +157,6 @@ impl<E> Filter<E> {
     }
 
     /// `column = ANY($n)` with one bound array: a [`Relation`](super::Relation)'s eager loads.
-    // Unused since relations moved (de68fed); `cargo clippy -D warnings` fails without this.
-    #[allow(dead_code)]
     pub(crate) fn column_any(column: &'static str, values: Boxed) -> Self {
         Self::new(Node::Any {
             column,
@@ -477,7 +475,7 @@ impl<E> std::fmt::Debug for Order<E> {
 }
 
 impl<E> Order<E> {
-    fn new(index: usize, name: &'static str, desc: bool) -> Self {
+    pub(crate) fn new(index: usize, name: &'static str, desc: bool) -> Self {
         Order {
             index,
             name,

@@ -1,5 +1,5 @@
 //! Typed queries over sqlx/PostgreSQL: the [`Table`] API the derive implements, typed
-//! [`Column`] filters, [`Relation`]s from foreign keys, [`Select`] with keyset pagination, reads over the archive tier, row
+//! [`Column`] filters, [`Relation`]s from foreign keys and their eager loads, [`Select`] with keyset pagination, reads over the archive tier, row
 //! streams ([`RowStream`]) and row locks ([`Locked`]), versioned updates, [`Patch`], upserts
 //! ([`Upsert`]), updates and deletes by filter ([`Update`]), retried
 //! transactions, the pool and `EXPLAIN`.
@@ -7,6 +7,7 @@
 //! Every statement text is rendered once per entity from its model ([`TableSql`]); every value
 //! is a bound parameter; every identifier comes from the model.
 
+pub(crate) mod eager;
 mod explain;
 mod filter;
 mod history;
@@ -27,6 +28,7 @@ pub(crate) mod value;
 mod write;
 mod writer;
 
+pub use eager::LoadKey;
 pub use explain::plan_uses_index;
 pub use filter::{Column, Filter, JsonField, Order};
 pub use history::ReadTiers;

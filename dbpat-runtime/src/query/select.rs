@@ -190,6 +190,11 @@ impl<'a, E: Table, Via> Select<'a, E, Via> {
         }
     }
 
+    /// Whether the query has an ORDER BY term.
+    pub(crate) fn has_order(&self) -> bool {
+        !self.order.is_empty()
+    }
+
     /// Whether the query has a WHERE predicate (a filter or a keyset seek).
     fn has_predicate(&self) -> bool {
         !self.filter.is_all() || self.after.is_some()

@@ -1,8 +1,9 @@
 //! [`Table`]: the typed data API every `#[derive(Entity)]` struct gets.
 
+use super::eager::LoadKey;
 use super::filter::Filter;
 use super::patch::Patch;
-use super::relation::BelongsTo;
+use super::relation::{BelongsTo, Relation};
 use super::row::TableRow;
 use super::select::Select;
 use super::upsert::Upsert;
@@ -33,6 +34,9 @@ use std::future::Future;
 /// | `count(ex)` / `exists(ex, &key)` | `i64` / `bool` |
 /// | `query()` / `filter(f)` | a [`Select`] (also `filter(f).update().set(..).execute(ex)` and `.delete(ex)`) |
 /// | `row.children::<C>()` | a [`Select`] of the rows of `C` whose foreign key is `row`'s key |
+/// | `load_children(ex, rel, &parents)` | `Vec<Vec<Self>>`, the children of each parent, in one query |
+/// | `load_parents(ex, rel, &children)` | `Vec<Option<Self>>`, the parent of each child, in one query |
+/// | `with_children(ex, rel, parents)` | `Vec<(P, Vec<Self>)>`, each parent with its children |
 ///
 /// The cached handle ([`Cached`](crate::cache::Cached)) has the same operations with the same
 /// names, arguments and return types: `User::find(&pool, &id)` becomes
@@ -238,6 +242,68 @@ pub trait Table: TableRow {
         C: BelongsTo<Self, ForeignKey = Self::Key>,
     {
         C::RELATION.children_of(self)
+    }
+
+    /// The rows of `Self` that refer to each of `parents` through `rel`, aligned with
+    /// `parents`, in one statement (`WHERE <foreign key> = ANY($1)`): the same as
+    /// `rel.load_children(ex, parents)` ([`Relation::load_children`]).
+    ///
+    /// The eager loads exist in this form, receiver first, because it is the form of the
+    /// cached handle: the receiver is the entity whose rows come back, as in `find_many`, so
+    /// moving a load to the cache is a one-word change —
+    /// `Order::load_children(&pool, Order::USER, &users)` becomes
+    /// `orders.load_children(&pool, Order::USER, &users)`, with the same arguments and the
+    /// same return type. The relation's own methods are the shorter spelling of the
+    /// uncached load.
+    fn load_children<'a, 'e, X, P, I>(
+        ex: X,
+        rel: Relation<Self, P>,
+        parents: I,
+    ) -> impl Future<Output = Result<Vec<Vec<Self>>>> + Send
+    where
+        X: Executor<'e, Database = Postgres>,
+        P: TableRow + 'a,
+        P::Key: LoadKey,
+        I: IntoIterator<Item = &'a P>,
+        Self: Clone,
+    {
+        rel.load_children(ex, parents)
+    }
+
+    /// The row of `Self` each of `children` refers to through `rel`, aligned with `children`
+    /// (`None` for a NULL foreign key or a missing parent), in one statement
+    /// (`WHERE <key> = ANY($1)` over the distinct keys): `rel.load_parents(ex, children)`
+    /// ([`Relation::load_parents`]). Through the cache:
+    /// `users.load_parents(&pool, Order::USER, &orders)`.
+    fn load_parents<'a, 'e, X, C, I>(
+        ex: X,
+        rel: Relation<C, Self>,
+        children: I,
+    ) -> impl Future<Output = Result<Vec<Option<Self>>>> + Send
+    where
+        X: Executor<'e, Database = Postgres>,
+        C: TableRow + 'a,
+        Self::Key: LoadKey,
+        I: IntoIterator<Item = &'a C>,
+        Self: Clone,
+    {
+        rel.load_parents(ex, children)
+    }
+
+    /// Each of `parents` with its rows of `Self` through `rel`, in one statement:
+    /// `rel.with_children(ex, parents)` ([`Relation::with_children`]).
+    fn with_children<'e, X, P>(
+        ex: X,
+        rel: Relation<Self, P>,
+        parents: Vec<P>,
+    ) -> impl Future<Output = Result<Vec<(P, Vec<Self>)>>> + Send
+    where
+        X: Executor<'e, Database = Postgres>,
+        P: TableRow,
+        P::Key: LoadKey,
+        Self: Clone,
+    {
+        async move { rel.with_children(ex, parents).await }
     }
 }
 

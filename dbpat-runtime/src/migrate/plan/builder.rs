@@ -7,6 +7,7 @@ use crate::migrate::statement::Statement;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Step {
     Preamble,
+    Rename,
     DropTrigger,
     DropArchiveCopy,
     DropIndex,
@@ -64,6 +65,11 @@ impl Builder {
     /// the order of the changes).
     pub(super) fn main_ordered(&mut self, step: Step, order: usize, statement: Statement) {
         self.main[step as usize].push((order, statement));
+    }
+
+    /// Whether file 1 already has `statement` at `step`.
+    pub(super) fn has_main(&self, step: Step, statement: &Statement) -> bool {
+        self.main[step as usize].iter().any(|(_, s)| s == statement)
     }
 
     /// A statement alone in a `-- no-transaction` file, whose name ends with `_<label>`.

@@ -30,8 +30,15 @@ impl<'c> Context<'c> {
         let by_name = |tables: &[&'c TableDef<'c>]| tables.iter().map(|t| (t.name, *t)).collect();
         let mut rebuilt = BTreeSet::new();
         let mut not_null = BTreeSet::new();
+        let mut old_by: BTreeMap<&'c str, &'c TableDef<'c>> = by_name(&old);
         for change in changes {
             match change {
+                // The old model of a renamed table is found by its new name.
+                Change::RenameTable { from, to, .. } => {
+                    if let Some(t) = old_by.remove(from.as_str()) {
+                        old_by.insert(to.as_str(), t);
+                    }
+                }
                 Change::DropTable {
                     table,
                     rebuild: true,
@@ -46,7 +53,7 @@ impl<'c> Context<'c> {
             }
         }
         Ok(Context {
-            old_by: by_name(&old),
+            old_by,
             new_by: by_name(&new),
             old,
             new,
@@ -68,7 +75,8 @@ impl<'c> Context<'c> {
     /// Where `table` comes in the old models' reverse dependency order (referencing tables
     /// first), counted from 1.
     pub(super) fn old_reverse_position(&self, table: &str) -> usize {
-        self.old.len() - position(&self.old, table)
+        let name = self.old_by.get(table).map_or(table, |t| t.name);
+        self.old.len() - position(&self.old, name)
     }
 
     /// The archive of `table`, when it exists before and after this step: changes of the
