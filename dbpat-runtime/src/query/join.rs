@@ -1,0 +1,188 @@
+//! Joins along declared foreign keys ([`Relation`]s): [`Select::join`] (inner) and
+//! [`Select::left_join`], in either direction — a parent joined to its children
+//! (`User::query().left_join(Order::USER)`) or a child to its parent
+//! (`Order::query().join(Order::USER)`).
+//!
+//! The result is a [`Join`], a [`Projection`] that selects both entities: rows decode into
+//! `(User, Order)` for an inner join and `(User, Option<Order>)` for a left join (`None` for a
+//! parent without children). Filters and orders take the existing typed [`Filter`]s and
+//! [`Order`]s of either entity; `select`, `group_by` and `aggregate` work as on one table,
+//! with columns of both.
+//!
+//! The SQL names the tables `t0` (the queried entity) and `t1` (the joined one) and
+//! qualifies every column, so colliding names (`id`, `created_at`) and self-joins are
+//! unambiguous; entities are decoded by position, not by name.
+//!
+//! ```no_run
+//! # use dbpat_runtime::query::{Column, Relation, Table};
+//! # async fn demo<U: Table, O: Table>(pool: &sqlx::PgPool, rel: Relation<O, U>, total: Column<O, i64>, id: Column<O, i64>)
+//! # -> dbpat_runtime::Result<()> {
+//! // SELECT t0.*, t1.* FROM users AS t0 LEFT JOIN orders AS t1 ON t1.user_id = t0.id
+//! //   WHERE t1.total > $1 ORDER BY t1.id
+//! let rows: Vec<(U, Option<O>)> = U::query()
+//!     .left_join(rel)
+//!     .filter(total.gt(100))
+//!     .order_by(id.asc())
+//!     .fetch_all(pool)
+//!     .await?;
+//! # let _ = rows; Ok(()) }
+//! ```
+//!
+//! In a self-join (a self-referencing foreign key) both sides are the same entity: say which
+//! way to join with [`Relation::to_parent`] / [`Relation::to_children`], and which side a
+//! filter, order or column is on with [`base`](super::base) / [`joined`](super::joined).
+//!
+//! [`Filter`]: super::Filter
+//! [`Order`]: super::Order
+
+use super::projection::{
+    AllColumns, Base, Core, FromSql, HasSide, ItemSql, Joined, OnSide, Projection, Rows,
+};
+use super::relation::Relation;
+use super::row::TableRow;
+use super::select::Select;
+use crate::column_type::{NotNull, Null};
+use std::marker::PhantomData;
+
+/// An inner join (`JOIN`): the joined side is always there.
+pub enum Inner {}
+/// A left outer join (`LEFT JOIN`): the joined side may be missing (`Option`).
+pub enum LeftOuter {}
+
+/// A kind of join: [`Inner`] or [`LeftOuter`].
+pub trait JoinKind {
+    /// `JOIN` / `LEFT JOIN`.
+    #[doc(hidden)]
+    const SQL: &'static str;
+    /// Whether the joined side may be missing.
+    #[doc(hidden)]
+    type Nullity: super::projection::Nullity;
+}
+impl JoinKind for Inner {
+    const SQL: &'static str = "JOIN";
+    type Nullity = NotNull;
+}
+impl JoinKind for LeftOuter {
+    const SQL: &'static str = "LEFT JOIN";
+    type Nullity = Null;
+}
+
+/// The source of a query joining `R` to `L` (kind `K`).
+pub struct Two<L, R, K>(PhantomData<fn() -> (L, R, K)>);
+
+impl<L, R, K> HasSide<L, Base> for Two<L, R, K> {
+    const SIDE: usize = 0;
+    type Nullity = NotNull;
+}
+
+impl<L, R, K: JoinKind> HasSide<R, Joined> for Two<L, R, K> {
+    const SIDE: usize = 1;
+    type Nullity = K::Nullity;
+}
+
+/// A join of `R` to `L` selecting both entities: rows are `(L, R)` ([`Inner`]) or
+/// `(L, Option<R>)` ([`LeftOuter`]). Narrow it with `filter`, `order_by`, `limit`; select
+/// other items with `select`; aggregate with `group_by` / `aggregate`.
+pub type Join<L, R, K> =
+    Projection<Two<L, R, K>, (OnSide<AllColumns<L>, Base>, OnSide<AllColumns<R>, Joined>), Rows, (Base, Joined)>;
+
+/// Joining towards the children: the queried entity is the relation's parent.
+pub enum ToChildren {}
+/// Joining towards the parent: the queried entity is the relation's child.
+pub enum ToParent {}
+
+/// A way to join entity `E` to another along a foreign key: a [`Relation`] (from either of its
+/// entities), or, for a self-referencing one, [`Relation::to_parent`] /
+/// [`Relation::to_children`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not join `{E}` to another entity",
+    label = "not a foreign key of `{E}` nor one referencing `{E}`",
+    note = "join along a relation constant of the child (`Order::USER`), from the child or \
+            from the parent; for a self-reference, say which way: `REL.to_parent()` or \
+            `REL.to_children()`"
+)]
+pub trait JoinPath<E, Dir> {
+    /// The entity joined to `E`.
+    type Other: TableRow;
+    /// `(column of E, column of Other)` the `ON` clause equates.
+    #[doc(hidden)]
+    fn columns(&self) -> (&'static str, &'static str);
+}
+
+impl<C: TableRow, P: TableRow> JoinPath<P, ToChildren> for Relation<C, P> {
+    type Other = C;
+    fn columns(&self) -> (&'static str, &'static str) {
+        (self.parent_column(), self.column_name())
+    }
+}
+
+impl<C: TableRow, P: TableRow> JoinPath<C, ToParent> for Relation<C, P> {
+    type Other = P;
+    fn columns(&self) -> (&'static str, &'static str) {
+        (self.column_name(), self.parent_column())
+    }
+}
+
+/// A relation walked from the child to its parent: [`Relation::to_parent`].
+pub struct ParentPath<C: TableRow, P: TableRow>(Relation<C, P>);
+/// A relation walked from the parent to its children: [`Relation::to_children`].
+pub struct ChildrenPath<C: TableRow, P: TableRow>(Relation<C, P>);
+
+impl<C: TableRow, P: TableRow> JoinPath<C, ToParent> for ParentPath<C, P> {
+    type Other = P;
+    fn columns(&self) -> (&'static str, &'static str) {
+        JoinPath::<C, ToParent>::columns(&self.0)
+    }
+}
+
+impl<C: TableRow, P: TableRow> JoinPath<P, ToChildren> for ChildrenPath<C, P> {
+    type Other = C;
+    fn columns(&self) -> (&'static str, &'static str) {
+        JoinPath::<P, ToChildren>::columns(&self.0)
+    }
+}
+
+impl<C: TableRow, P: TableRow> Relation<C, P> {
+    /// This foreign key walked from the child to its parent, for a join: only needed for a
+    /// self-reference, where the direction cannot be inferred
+    /// (`Member::query().left_join(Member::MENTOR.to_parent())`: each member with its mentor).
+    pub fn to_parent(self) -> ParentPath<C, P> {
+        ParentPath(self)
+    }
+
+    /// This foreign key walked from the parent to its children, for a join (only needed for a
+    /// self-reference: each member with its mentees).
+    pub fn to_children(self) -> ChildrenPath<C, P> {
+        ChildrenPath(self)
+    }
+}
+
+/// The join of `select`'s entity to the other end of `path`.
+pub(crate) fn join<E, Dir, J, K>(select: Select<'_, E>, path: J) -> Join<E, J::Other, K>
+where
+    E: TableRow,
+    J: JoinPath<E, Dir>,
+    K: JoinKind,
+{
+    let (base_col, joined_col) = path.columns();
+    let base = E::sql().table;
+    let mut core = Core::from_select(select);
+    core.from = FromSql::Two {
+        kind: K::SQL,
+        base,
+        joined: J::Other::sql().table,
+        base_col,
+        joined_col,
+    };
+    let items = vec![
+        ItemSql::Entity {
+            side: 0,
+            table: base,
+        },
+        ItemSql::Entity {
+            side: 1,
+            table: J::Other::sql().table,
+        },
+    ];
+    Projection::from_core(core, items)
+}
