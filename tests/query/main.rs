@@ -4,12 +4,15 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod aggregates;
 mod crud;
 #[cfg(feature = "cache")]
 mod entity_cache;
 mod explain;
 mod filters;
+mod joins;
 mod locks;
+mod projections;
 mod relations;
 mod stream;
 mod tx;

@@ -62,13 +62,9 @@ pub struct Score {
 
 async fn db() -> TestDatabase {
     let db = TestDatabase::new().await;
-    let schema = dbpat::ddl::render_schema(&[
-        &Team::TABLE,
-        &Member::TABLE,
-        &Match::TABLE,
-        &Score::TABLE,
-    ])
-    .expect("schema renders");
+    let schema =
+        dbpat::ddl::render_schema(&[&Team::TABLE, &Member::TABLE, &Match::TABLE, &Score::TABLE])
+            .expect("schema renders");
     sqlx::raw_sql(&schema)
         .execute(db.pool())
         .await
@@ -158,12 +154,21 @@ async fn parent_and_children_both_ways() {
     let dee = member(pool, &blue, Some(&bob), "dee").await;
 
     // Parent of a child.
-    assert_eq!(Member::TEAM.parent_of(pool, &bob).await.unwrap(), Some(red.clone()));
-    assert_eq!(Member::TEAM.parent_of(pool, &dee).await.unwrap(), Some(blue.clone()));
+    assert_eq!(
+        Member::TEAM.parent_of(pool, &bob).await.unwrap(),
+        Some(red.clone())
+    );
+    assert_eq!(
+        Member::TEAM.parent_of(pool, &dee).await.unwrap(),
+        Some(blue.clone())
+    );
     // A NULL foreign key has no parent (and costs no query).
     assert_eq!(Member::MENTOR.parent_key(&ada), None);
     assert_eq!(Member::MENTOR.parent_of(pool, &ada).await.unwrap(), None);
-    assert_eq!(Member::MENTOR.parent_of(pool, &dee).await.unwrap(), Some(bob.clone()));
+    assert_eq!(
+        Member::MENTOR.parent_of(pool, &dee).await.unwrap(),
+        Some(bob.clone())
+    );
 
     // Children of a parent, three spellings, equal to the hand-written query.
     for parent in [&red, &blue] {
@@ -210,7 +215,9 @@ async fn parent_and_children_both_ways() {
     assert_eq!(mentees, vec![bob.clone()]);
     assert_eq!(
         Member::MENTOR.children_of(&ada).count(pool).await.unwrap(),
-        ids_where(pool, "rel_members", "mentor_id", ada.id).await.len() as i64
+        ids_where(pool, "rel_members", "mentor_id", ada.id)
+            .await
+            .len() as i64
     );
     let _ = cy;
 }
@@ -246,12 +253,28 @@ async fn several_foreign_keys_to_one_parent_are_told_apart() {
         .fetch_all(pool)
         .await
         .unwrap();
-    assert_eq!(home_of_red, ids_where(pool, "rel_matches", "home_id", red.id).await.len() as i64);
-    assert_eq!(away_of_red, ids_where(pool, "rel_matches", "away_id", red.id).await.len() as i64);
+    assert_eq!(
+        home_of_red,
+        ids_where(pool, "rel_matches", "home_id", red.id)
+            .await
+            .len() as i64
+    );
+    assert_eq!(
+        away_of_red,
+        ids_where(pool, "rel_matches", "away_id", red.id)
+            .await
+            .len() as i64
+    );
     assert_eq!((home_of_red, away_of_red), (2, 1));
     assert_eq!(won_by_green, vec![rows[2].clone()]);
-    assert_eq!(Match::AWAY.parent_of(pool, &rows[0]).await.unwrap(), Some(blue));
-    assert_eq!(Match::WINNER_REL.parent_of(pool, &rows[1]).await.unwrap(), None);
+    assert_eq!(
+        Match::AWAY.parent_of(pool, &rows[0]).await.unwrap(),
+        Some(blue)
+    );
+    assert_eq!(
+        Match::WINNER_REL.parent_of(pool, &rows[1]).await.unwrap(),
+        None
+    );
 }
 
 #[tokio::test]
@@ -277,9 +300,15 @@ async fn a_child_with_a_composite_key_navigates_too() {
         .await
         .unwrap();
     assert_eq!(
-        ada_scores.iter().map(|s| s.member_id_key).collect::<Vec<_>>(),
+        ada_scores
+            .iter()
+            .map(|s| s.member_id_key)
+            .collect::<Vec<_>>(),
         vec![1, 2]
     );
-    assert_eq!(Score::MEMBER.parent_of(pool, &ada_scores[1]).await.unwrap(), Some(ada));
+    assert_eq!(
+        Score::MEMBER.parent_of(pool, &ada_scores[1]).await.unwrap(),
+        Some(ada)
+    );
     let _: Relation<Score, Member> = Score::MEMBER;
 }

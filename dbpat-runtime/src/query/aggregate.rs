@@ -51,7 +51,12 @@ use std::sync::Arc;
 pub trait Summable {
     /// `i64` for `i16`/`i32` (`bigint`), `Decimal` for `i64`/`Decimal` (`numeric`), the
     /// float type itself for floats.
-    type Sum: for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres> + for<'q> sqlx::Encode<'q, Postgres> + Send + Sync + 'static;
+    type Sum: for<'r> sqlx::Decode<'r, Postgres>
+        + sqlx::Type<Postgres>
+        + for<'q> sqlx::Encode<'q, Postgres>
+        + Send
+        + Sync
+        + 'static;
 }
 
 /// Column types `AVG` accepts, and the type PostgreSQL averages them into.
@@ -62,7 +67,12 @@ pub trait Summable {
 )]
 pub trait Averageable {
     /// `Decimal` for integers and `Decimal` (`numeric`), `f64` for floats.
-    type Avg: for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres> + for<'q> sqlx::Encode<'q, Postgres> + Send + Sync + 'static;
+    type Avg: for<'r> sqlx::Decode<'r, Postgres>
+        + sqlx::Type<Postgres>
+        + for<'q> sqlx::Encode<'q, Postgres>
+        + Send
+        + Sync
+        + 'static;
 }
 
 /// Column types `MIN`/`MAX` accept (PostgreSQL has no `min(uuid)`, `min(jsonb)` or
@@ -97,7 +107,12 @@ impl Ordered for chrono::NaiveDate {}
 /// An aggregate function over a column whose value type is `V`.
 pub trait AggFn<V> {
     /// The Rust type of the result (before nullability).
-    type Value: for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres> + for<'q> sqlx::Encode<'q, Postgres> + Send + Sync + 'static;
+    type Value: for<'r> sqlx::Decode<'r, Postgres>
+        + sqlx::Type<Postgres>
+        + for<'q> sqlx::Encode<'q, Postgres>
+        + Send
+        + Sync
+        + 'static;
     /// The result's nullability given the input's: [`NotNull`] for counts.
     type Nullity<N: Nullity>: Nullity;
     /// The SQL function.
@@ -140,12 +155,30 @@ impl<V: Averageable> AggFn<V> for AvgFn {
     type Nullity<N: Nullity> = N;
     const FUNC: &'static str = "AVG";
 }
-impl<V: Ordered + for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres> + for<'q> sqlx::Encode<'q, Postgres> + Send + Sync + 'static> AggFn<V> for MinFn {
+impl<
+        V: Ordered
+            + for<'r> sqlx::Decode<'r, Postgres>
+            + sqlx::Type<Postgres>
+            + for<'q> sqlx::Encode<'q, Postgres>
+            + Send
+            + Sync
+            + 'static,
+    > AggFn<V> for MinFn
+{
     type Value = V;
     type Nullity<N: Nullity> = N;
     const FUNC: &'static str = "MIN";
 }
-impl<V: Ordered + for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres> + for<'q> sqlx::Encode<'q, Postgres> + Send + Sync + 'static> AggFn<V> for MaxFn {
+impl<
+        V: Ordered
+            + for<'r> sqlx::Decode<'r, Postgres>
+            + sqlx::Type<Postgres>
+            + for<'q> sqlx::Encode<'q, Postgres>
+            + Send
+            + Sync
+            + 'static,
+    > AggFn<V> for MaxFn
+{
     type Value = V;
     type Nullity<N: Nullity> = N;
     const FUNC: &'static str = "MAX";
@@ -287,7 +320,10 @@ impl<E, T, F> Agg<E, T, F> {
 
     /// `ORDER BY <aggregate> DESC` (with `group_by`).
     pub fn desc(self) -> AggOrder<E, T, F> {
-        AggOrder { agg: self, desc: true }
+        AggOrder {
+            agg: self,
+            desc: true,
+        }
     }
 }
 
@@ -389,7 +425,11 @@ pub struct HavingSql {
 
 impl std::fmt::Debug for HavingSql {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "HAVING {}({:?}) {} $", self.agg.func, self.agg.column, self.op)
+        write!(
+            f,
+            "HAVING {}({:?}) {} $",
+            self.agg.func, self.agg.column, self.op
+        )
     }
 }
 

@@ -245,7 +245,8 @@ impl Node {
     fn render(&self, w: &mut SqlWriter, q: Option<&str>) {
         match self {
             Node::Compare { column, op, value } => {
-                push_column(w, q, column); w.push(" ").push(op).push(" ");
+                push_column(w, q, column);
+                w.push(" ").push(op).push(" ");
                 w.push_bind(value.as_ref());
             }
             Node::Any {
@@ -256,18 +257,20 @@ impl Node {
                 if *negated {
                     w.push("NOT (");
                 }
-                push_column(w, q, column); w.push(" = ANY(");
+                push_column(w, q, column);
+                w.push(" = ANY(");
                 w.push_bind(values.as_ref()).push(")");
                 if *negated {
                     w.push(")");
                 }
             }
             Node::Null { column, negated } => {
-                push_column(w, q, column); w
-                    .push(if *negated { " IS NOT NULL" } else { " IS NULL" });
+                push_column(w, q, column);
+                w.push(if *negated { " IS NOT NULL" } else { " IS NULL" });
             }
             Node::JsonContains { column, value } => {
-                push_column(w, q, column); w.push(" @> ");
+                push_column(w, q, column);
+                w.push(" @> ");
                 w.push_bind(value.as_ref());
             }
             Node::JsonField {

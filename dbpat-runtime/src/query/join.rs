@@ -83,8 +83,12 @@ impl<L, R, K: JoinKind> HasSide<R, Joined> for Two<L, R, K> {
 /// A join of `R` to `L` selecting both entities: rows are `(L, R)` ([`Inner`]) or
 /// `(L, Option<R>)` ([`LeftOuter`]). Narrow it with `filter`, `order_by`, `limit`; select
 /// other items with `select`; aggregate with `group_by` / `aggregate`.
-pub type Join<L, R, K> =
-    Projection<Two<L, R, K>, (OnSide<AllColumns<L>, Base>, OnSide<AllColumns<R>, Joined>), Rows, (Base, Joined)>;
+pub type Join<L, R, K> = Projection<
+    Two<L, R, K>,
+    (OnSide<AllColumns<L>, Base>, OnSide<AllColumns<R>, Joined>),
+    Rows,
+    (Base, Joined),
+>;
 
 /// Joining towards the children: the queried entity is the relation's parent.
 pub enum ToChildren {}

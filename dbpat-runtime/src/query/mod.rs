@@ -28,21 +28,23 @@ mod write;
 mod writer;
 
 pub use aggregate::{
-    avg, count, count_all, count_distinct, max, min, sum, Agg, AggFn, AggOrder, AvgFn,
-    Averageable, CountAll, CountAllOrder, CountDistinctFn, CountFn, Having, HavingCountAll,
-    HavingIn, MaxFn, MinFn, Ordered, SumFn, Summable,
+    avg, count, count_all, count_distinct, max, min, sum, Agg, AggFn, AggOrder, Averageable, AvgFn,
+    CountAll, CountAllOrder, CountDistinctFn, CountFn, Having, HavingCountAll, HavingIn, MaxFn,
+    MinFn, Ordered, SumFn, Summable,
 };
 pub use explain::plan_uses_index;
 pub use filter::{Column, Filter, JsonField, Order};
 pub use history::ReadTiers;
+pub use join::{
+    ChildrenPath, Inner, Join, JoinKind, JoinPath, LeftOuter, ParentPath, ToChildren, ToParent, Two,
+};
 pub use lock::{LockStrength, LockWait, Locked, NoWait, SkipLocked, Wait};
-pub use join::{ChildrenPath, Inner, Join, JoinKind, JoinPath, LeftOuter, ParentPath, ToChildren, ToParent, Two};
 pub use patch::{Direct, Patch};
 pub use pool::{connect, PoolConfig};
 pub use projection::{
     base, columns_of, joined, Aliased, AllColumns, AllowsAggregates, AllowsColumns, As, Base,
-    ColumnOutput, FilterIn, GroupKey, Grouping, Groups, HasSide, Item, Joined, Nullity, One,
-    OnSide, OrderIn, Projection, Rows, Selection, Total,
+    ColumnOutput, FilterIn, GroupKey, Grouping, Groups, HasSide, Item, Joined, Nullity, OnSide,
+    One, OrderIn, Projection, Rows, Selection, Total,
 };
 pub use relation::{BelongsTo, Relation};
 pub use row::TableRow;

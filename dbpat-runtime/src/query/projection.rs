@@ -84,7 +84,10 @@ pub trait Nullity {
     /// Decodes an entity from the columns starting at `at` (`None` for a missing joined row,
     /// recognized by its NULL primary key).
     #[doc(hidden)]
-    fn entity<E: TableRow>(row: &PgRow, at: usize) -> std::result::Result<Self::Apply<E>, sqlx::Error>;
+    fn entity<E: TableRow>(
+        row: &PgRow,
+        at: usize,
+    ) -> std::result::Result<Self::Apply<E>, sqlx::Error>;
 }
 
 impl Nullity for NotNull {
@@ -257,7 +260,9 @@ pub trait Selection<S, M, G> {
 /// The decoded type of column type `T` on a side of nullability `N`: `T::Value`, or
 /// `Option<T::Value>` when the column is nullable or the side may be missing.
 pub type ColumnOutput<T, N> =
-    <<<T as ColumnType>::Nullability as Nullity>::Or<N> as Nullity>::Apply<<T as ColumnType>::Value>;
+    <<<T as ColumnType>::Nullability as Nullity>::Or<N> as Nullity>::Apply<
+        <T as ColumnType>::Value,
+    >;
 
 impl<S, Side, G, E, T> Item<S, Side, G> for Column<E, T>
 where
@@ -627,7 +632,9 @@ impl Core {
     pub(crate) fn from_select<E: TableRow>(select: Select<'_, E>) -> Core {
         let parts = select.into_parts();
         let invalid = if parts.after {
-            Some("keyset pagination (`after`) is not supported on projections, aggregates and joins")
+            Some(
+                "keyset pagination (`after`) is not supported on projections, aggregates and joins",
+            )
         } else if parts.tiers != ReadTiers::Hot {
             Some("projections, aggregates and joins read the hot table only; drop `.tiers(...)`/`.with_archive()`")
         } else {
@@ -1057,7 +1064,9 @@ where
 }
 
 /// The rows projection of a `Select` before any selection (for `group_by`).
-pub(crate) fn rows_of<E: TableRow>(select: Select<'_, E>) -> Projection<One<E>, AllColumns<E>, Rows, Base> {
+pub(crate) fn rows_of<E: TableRow>(
+    select: Select<'_, E>,
+) -> Projection<One<E>, AllColumns<E>, Rows, Base> {
     let mut out = Vec::new();
     Selection::<One<E>, Base, Rows>::items(&columns_of::<E>(), &mut out);
     Projection::from_core(Core::from_select(select), out)
@@ -1085,7 +1094,14 @@ mod tests {
         );
         assert_eq!(w.sql(), "COUNT(DISTINCT t1.\"user\") AS n");
         let mut w = SqlWriter::new();
-        render_item(&mut w, &[None, None], &ItemSql::Column { side: 0, name: "id" });
+        render_item(
+            &mut w,
+            &[None, None],
+            &ItemSql::Column {
+                side: 0,
+                name: "id",
+            },
+        );
         assert_eq!(w.sql(), "id");
     }
 }

@@ -72,7 +72,11 @@ impl<C: TableRow, P: TableRow> Relation<C, P> {
     /// The relation of the child's field `name` at column position `column`, whose foreign-key
     /// value `foreign_key` reads (`None` when a nullable foreign key is NULL).
     #[doc(hidden)]
-    pub const fn new(name: &'static str, column: usize, foreign_key: fn(&C) -> Option<P::Key>) -> Self {
+    pub const fn new(
+        name: &'static str,
+        column: usize,
+        foreign_key: fn(&C) -> Option<P::Key>,
+    ) -> Self {
         Relation {
             name,
             column,
