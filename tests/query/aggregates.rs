@@ -12,6 +12,16 @@ use dbpat::Table;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+/// COUNT(*), COUNT(DISTINCT), SUM, AVG, MIN, MAX over all rows.
+type Summary = (
+    i64,
+    i64,
+    Option<Decimal>,
+    Option<Decimal>,
+    Option<Decimal>,
+    Option<DateTime<Utc>>,
+);
+
 #[tokio::test]
 async fn aggregates_over_all_rows_match_hand_written_sql() {
     let db = shop_db().await;
@@ -33,22 +43,8 @@ async fn aggregates_over_all_rows_match_hand_written_sql() {
         "SELECT COUNT(*), COUNT(DISTINCT user_id), SUM(total), AVG(total), MIN(total), \
          MAX(created_at) FROM orders WHERE status = $1"
     );
-    let got: (
-        i64,
-        i64,
-        Option<Decimal>,
-        Option<Decimal>,
-        Option<Decimal>,
-        Option<DateTime<Utc>>,
-    ) = query.fetch_one(pool).await.unwrap();
-    let want: (
-        i64,
-        i64,
-        Option<Decimal>,
-        Option<Decimal>,
-        Option<Decimal>,
-        Option<DateTime<Utc>>,
-    ) = sqlx::query_as(
+    let got: Summary = query.fetch_one(pool).await.unwrap();
+    let want: Summary = sqlx::query_as(
         "SELECT COUNT(*), COUNT(DISTINCT user_id), SUM(total), AVG(total), MIN(total), \
          MAX(created_at) FROM orders WHERE status = 'paid'",
     )

@@ -189,8 +189,10 @@ impl<
 /// ([`Agg::gt`] and the other comparisons, for `having`).
 pub struct Agg<E, T, F> {
     column: &'static str,
-    _marker: PhantomData<fn() -> (E, T, F)>,
+    _marker: PhantomData<Marker3<E, T, F>>,
 }
+
+type Marker3<E, T, F> = fn() -> (E, T, F);
 
 impl<E, T, F> Clone for Agg<E, T, F> {
     fn clone(&self) -> Self {

@@ -157,6 +157,7 @@ impl<E> Filter<E> {
     }
 
     /// `column = ANY($n)` with one bound array: a [`Relation`](super::Relation)'s eager loads.
+    #[allow(dead_code)] // for eager loads (`query/eager.rs`, another branch)
     pub(crate) fn column_any(column: &'static str, values: Boxed) -> Self {
         Self::new(Node::Any {
             column,

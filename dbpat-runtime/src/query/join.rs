@@ -68,7 +68,9 @@ impl JoinKind for LeftOuter {
 }
 
 /// The source of a query joining `R` to `L` (kind `K`).
-pub struct Two<L, R, K>(PhantomData<fn() -> (L, R, K)>);
+pub struct Two<L, R, K>(PhantomData<Marker3<L, R, K>>);
+
+type Marker3<L, R, K> = fn() -> (L, R, K);
 
 impl<L, R, K> HasSide<L, Base> for Two<L, R, K> {
     const SIDE: usize = 0;

@@ -696,21 +696,19 @@ impl Core {
                 other => other,
             };
             match *item {
-                ItemSql::Column { side, name } => {
-                    if !self.group.contains(&(side, name)) && !key_covers(side) {
-                        return Err(Error::InvalidQuery(
-                            "a selected column is neither a group_by key nor of a table whose \
-                             primary key is grouped by",
-                        ));
-                    }
+                ItemSql::Column { side, name }
+                    if !self.group.contains(&(side, name)) && !key_covers(side) =>
+                {
+                    return Err(Error::InvalidQuery(
+                        "a selected column is neither a group_by key nor of a table whose \
+                         primary key is grouped by",
+                    ));
                 }
-                ItemSql::Entity { side, .. } => {
-                    if !key_covers(side) {
-                        return Err(Error::InvalidQuery(
-                            "selecting a whole entity with group_by needs its primary key among \
-                             the group_by keys",
-                        ));
-                    }
+                ItemSql::Entity { side, .. } if !key_covers(side) => {
+                    return Err(Error::InvalidQuery(
+                        "selecting a whole entity with group_by needs its primary key among \
+                         the group_by keys",
+                    ));
                 }
                 _ => {}
             }
@@ -836,8 +834,10 @@ fn render_item(w: &mut SqlWriter, quals: &Quals, item: &ItemSql) {
 pub struct Projection<S, Sel, G, M> {
     pub(crate) core: Core,
     pub(crate) items: Vec<ItemSql>,
-    _marker: PhantomData<fn() -> (S, Sel, G, M)>,
+    _marker: PhantomData<Marker4<S, Sel, G, M>>,
 }
+
+type Marker4<S, Sel, G, M> = fn() -> (S, Sel, G, M);
 
 impl<S, Sel, G, M> std::fmt::Debug for Projection<S, Sel, G, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
