@@ -230,7 +230,11 @@ fn bench(c: &mut Criterion) {
     g.finish();
 
     // Under `cargo test --all-targets` (criterion's test mode) run each side a few times only.
-    let rounds = if std::env::args().any(|a| a == "--bench") { 2000 } else { 3 };
+    let rounds = if std::env::args().any(|a| a == "--bench") {
+        2000
+    } else {
+        3
+    };
     interleaved(
         &rt,
         "left_join_50",
