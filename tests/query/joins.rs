@@ -276,6 +276,74 @@ async fn projections_and_aggregates_of_a_join() {
     }
 }
 
+/// A child of `Product` (whose full-text `search` cannot be qualified inside a join).
+#[derive(Debug, Clone, PartialEq, Entity)]
+#[dbpat(table = "join_reviews")]
+pub struct Review {
+    #[dbpat(primary_key)]
+    pub id: i64,
+    #[dbpat(references(crate::support::shop::Product, on_delete = cascade))]
+    pub product_id: Uuid,
+    pub stars: i16,
+}
+
+#[tokio::test]
+async fn aggregates_over_a_whole_join_and_unsupported_joins() {
+    let db = shop_db().await;
+    let pool = db.pool();
+    seed(pool, 20).await;
+    // One result over the whole left join: COUNT of the joined side counts matches only.
+    let got: (i64, i64, Option<Decimal>) = User::query()
+        .filter(User::STATUS.eq(UserStatus::Inactive))
+        .left_join(Order::USER)
+        .aggregate((
+            dbpat::query::count_all(),
+            count(Order::ID),
+            sum(Order::TOTAL),
+        ))
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let want: (i64, i64, Option<Decimal>) = sqlx::query_as(
+        "SELECT COUNT(*), COUNT(o.id), SUM(o.total) FROM users u \
+         LEFT JOIN orders o ON o.user_id = u.id WHERE u.status = 'inactive'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(got, want);
+    assert!(
+        got.0 > got.1,
+        "inactive users without orders count in COUNT(*) only"
+    );
+
+    // Full-text search renders the index's unqualified expression: refused in a join.
+    sqlx::raw_sql(
+        "CREATE TABLE join_reviews (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
+         product_id UUID NOT NULL REFERENCES products (id) ON DELETE CASCADE, \
+         stars SMALLINT NOT NULL)",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    use crate::support::shop::Product;
+    let err = Product::query()
+        .filter(Product::search("product"))
+        .left_join(Review::PRODUCT)
+        .fetch_all(pool)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, dbpat::Error::InvalidQuery(_)), "{err:?}");
+    // Without the search, the same join runs: ten products, no reviews.
+    let rows = Product::query()
+        .left_join(Review::PRODUCT)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 10);
+    assert!(rows.iter().all(|(_, r)| r.is_none()));
+}
+
 /// The patterns document's query:
 /// `SELECT u.*, COUNT(o.id) AS order_count FROM users u LEFT JOIN orders o ON o.user_id = u.id
 /// WHERE u.status = 'active' GROUP BY u.id ORDER BY u.created_at DESC LIMIT 20`.
