@@ -253,6 +253,30 @@ async fn projections_and_aggregates_of_a_join() {
     let three = got.iter().find(|r| r.0 == "user-7@example.com").unwrap();
     assert_eq!((three.1, three.2), (3, Some(Decimal::new(2106, 2))));
 
+    // A condition in ON keeps the parents without a match (count 0); in WHERE it drops them.
+    let query = User::query()
+        .left_join(Order::USER)
+        .on(Order::STATUS.eq(OrderStatus::Paid))
+        .group_by(User::ID)
+        .select((User::EMAIL, count(Order::ID)))
+        .order_by(User::EMAIL.asc());
+    assert_eq!(
+        query.to_sql(),
+        "SELECT t0.email, COUNT(t1.id) FROM users AS t0 LEFT JOIN orders AS t1 \
+         ON t1.user_id = t0.id AND t1.status = $1 GROUP BY t0.id ORDER BY t0.email"
+    );
+    let got: Vec<(String, i64)> = query.fetch_all(pool).await.unwrap();
+    let want: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT u.email, COUNT(o.id) FROM users u LEFT JOIN orders o \
+         ON o.user_id = u.id AND o.status = 'paid' GROUP BY u.id ORDER BY u.email",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(got, want);
+    assert_eq!(got.len(), 12, "every user, paid orders or not");
+    assert!(got.iter().any(|(_, n)| *n == 0) && got.iter().any(|(_, n)| *n == 1));
+
     // The same over an inner join of child to parent: SUM is a bare `Decimal`.
     let got: Vec<(UserStatus, i64, Decimal)> = Order::query()
         .join(Order::USER)

@@ -36,7 +36,7 @@
 //! [`Order`]: super::Order
 
 use super::projection::{
-    AllColumns, Base, Core, FromSql, HasSide, ItemSql, Joined, OnSide, Projection, Rows,
+    AllColumns, Base, Core, FilterIn, FromSql, HasSide, ItemSql, Joined, OnSide, Projection, Rows,
 };
 use super::relation::Relation;
 use super::row::TableRow;
@@ -91,6 +91,34 @@ pub type Join<L, R, K> = Projection<
     Rows,
     (Base, Joined),
 >;
+
+impl<L, R, K, Sel, G, M> Projection<Two<L, R, K>, Sel, G, M> {
+    /// Adds a condition on the joined entity to the join's `ON` clause (AND with the foreign
+    /// key): `LEFT JOIN orders AS t1 ON t1.user_id = t0.id AND t1.status = $1`. On a left join
+    /// the parents without a matching child stay (with `None`, or a count of 0), where the
+    /// same condition in [`filter`](Projection::filter) (WHERE) would drop them.
+    ///
+    /// ```no_run
+    /// # use dbpat_runtime::query::{columns_of, count, Column, Relation, Table};
+    /// # async fn demo<U: Table, O: Table>(pool: &sqlx::PgPool, rel: Relation<O, U>, uid: Column<U, i64>, paid: Column<O, bool>, oid: Column<O, i64>)
+    /// # -> dbpat_runtime::Result<()> {
+    /// // Every user with the number of their paid orders, 0 included.
+    /// let rows: Vec<(U, i64)> = U::query()
+    ///     .left_join(rel)
+    ///     .on(paid.eq(true))
+    ///     .group_by(uid)
+    ///     .select((columns_of::<U>(), count(oid)))
+    ///     .fetch_all(pool)
+    ///     .await?;
+    /// # let _ = rows; Ok(()) }
+    /// ```
+    pub fn on(mut self, condition: impl FilterIn<Two<L, R, K>, Joined>) -> Self {
+        let (_, f) = condition.into_sided();
+        let old = std::mem::replace(&mut self.core.on, super::filter::Filter::all());
+        self.core.on = old.and(f);
+        self
+    }
+}
 
 /// Joining towards the children: the queried entity is the relation's parent.
 pub enum ToChildren {}

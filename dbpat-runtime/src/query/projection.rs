@@ -617,6 +617,8 @@ pub(crate) struct Core {
     pub(crate) from: FromSql,
     /// The condition on each side (AND of every `filter`).
     pub(crate) filters: [Filter<()>; 2],
+    /// Extra conditions of a join's ON clause, on the joined side (`Projection::on`).
+    pub(crate) on: Filter<()>,
     pub(crate) group: Vec<(usize, &'static str)>,
     pub(crate) having: Vec<super::aggregate::HavingSql>,
     pub(crate) order: Vec<OrderSql>,
@@ -643,6 +645,7 @@ impl Core {
         Core {
             from: FromSql::One(E::sql().table),
             filters: [parts.filter.erase(), Filter::all()],
+            on: Filter::all(),
             group: Vec::new(),
             having: Vec::new(),
             order: parts
@@ -744,7 +747,7 @@ impl Core {
                 base_col,
                 joined_col,
             } => {
-                if self.filters.iter().any(Filter::has_search) {
+                if self.filters.iter().any(Filter::has_search) || self.on.has_search() {
                     return Err(Error::InvalidQuery(
                         "full-text search (`Entity::search`) is not supported in a join",
                     ));
@@ -758,6 +761,10 @@ impl Core {
                 push_column(&mut w, quals[1], joined_col);
                 w.push(" = ");
                 push_column(&mut w, quals[0], base_col);
+                if !self.on.is_all() {
+                    w.push(" AND ");
+                    self.on.render_qualified(&mut w, quals[1]);
+                }
             }
         }
         let mut first = true;
