@@ -407,6 +407,32 @@ async fn the_patterns_query_returns_users_with_their_order_counts() {
     assert_eq!(got[0].0.email, "user-98@example.com");
     assert_eq!(got[0].1, 98 % 4);
     assert!(got.iter().any(|(_, n)| *n == 0));
+
+    // The same into a user struct, by column name (the entity flattened, the count aliased).
+    #[derive(sqlx::FromRow)]
+    struct UserWithOrderCount {
+        #[sqlx(flatten)]
+        user: User,
+        order_count: i64,
+    }
+    let structs: Vec<UserWithOrderCount> = User::query()
+        .filter(User::STATUS.eq(UserStatus::Active))
+        .left_join(Order::USER)
+        .group_by(User::ID)
+        .select_as::<UserWithOrderCount, _, _>((
+            columns_of::<User>(),
+            count(Order::ID).alias("order_count"),
+        ))
+        .order_by(User::CREATED_AT.desc())
+        .limit(20)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    let from_structs: Vec<(Uuid, i64)> = structs
+        .iter()
+        .map(|r| (r.user.id, r.order_count))
+        .collect();
+    assert_eq!(from_structs, want);
     assert!(got.iter().all(|(u, n)| *n
         == (u.email[5..u.email.find('@').unwrap()]
             .parse::<i64>()
