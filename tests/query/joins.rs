@@ -8,7 +8,7 @@
 use super::projections::seed;
 use crate::support::query::shop_db;
 use crate::support::shop::{Order, OrderStatus, User, UserStatus};
-use dbpat::query::{base, columns_of, count, joined, plan_uses_index, sum};
+use dbpat::query::{base, columns_of, count, joined, plan_uses_index, sum, JoinFilter};
 use dbpat::{Entity, Table};
 use dbpat_runtime::testing::TestDatabase;
 use rust_decimal::Decimal;
@@ -104,6 +104,33 @@ async fn inner_joins_both_ways_with_filters_and_orders_on_both_sides() {
     .await;
     assert_eq!(got, want);
     assert_eq!(rows.len(), 5);
+
+    // A condition across both sides: OR of a user column and an order column.
+    let query = User::query()
+        .join(Order::USER)
+        .filter(
+            JoinFilter::new(User::EMAIL.eq("user-5@example.com"))
+                .or(Order::TOTAL.gt(Decimal::new(28, 0))),
+        )
+        .order_by(Order::TOTAL.asc());
+    assert!(
+        query
+            .to_sql()
+            .ends_with("WHERE (t0.email = $1 OR t1.total > $2) ORDER BY t1.total"),
+        "{}",
+        query.to_sql()
+    );
+    let rows: Vec<(User, Order)> = query.fetch_all(pool).await.unwrap();
+    let got: Vec<(Uuid, Option<Uuid>)> = rows.iter().map(|(u, o)| (u.id, Some(o.id))).collect();
+    let want = pairs(
+        pool,
+        "SELECT u.id, o.id FROM users u JOIN orders o ON o.user_id = u.id \
+         WHERE u.email = 'user-5@example.com' OR o.total > 28 ORDER BY o.total",
+    )
+    .await;
+    assert_eq!(got, want);
+    assert!(rows.iter().any(|(u, _)| u.email == "user-5@example.com"));
+    assert!(rows.iter().any(|(_, o)| o.total > Decimal::new(28, 0)));
 
     // Child to parent: each order with its user, filtered by the user.
     let query = Order::query()
@@ -428,10 +455,8 @@ async fn the_patterns_query_returns_users_with_their_order_counts() {
         .fetch_all(pool)
         .await
         .unwrap();
-    let from_structs: Vec<(Uuid, i64)> = structs
-        .iter()
-        .map(|r| (r.user.id, r.order_count))
-        .collect();
+    let from_structs: Vec<(Uuid, i64)> =
+        structs.iter().map(|r| (r.user.id, r.order_count)).collect();
     assert_eq!(from_structs, want);
     assert!(got.iter().all(|(u, n)| *n
         == (u.email[5..u.email.find('@').unwrap()]

@@ -71,6 +71,8 @@ enum Node {
     And(Vec<Node>),
     Or(Vec<Node>),
     Not(Box<Node>),
+    /// A subtree on one side of a join (its columns qualified by that side's alias).
+    Sided(usize, Box<Node>),
 }
 
 /// A WHERE condition over entity `E`. Build it from column constants and combine with
@@ -174,13 +176,24 @@ impl<E> Filter<E> {
 
     /// Writes the condition into `w`, binding its values.
     pub(crate) fn render(&self, w: &mut SqlWriter) {
-        self.node.render(w, None)
+        self.node.render(w, None, &[])
     }
 
     /// Writes the condition with every column qualified by `qualifier` (a table alias of a
-    /// join), binding its values.
-    pub(crate) fn render_qualified(&self, w: &mut SqlWriter, qualifier: Option<&str>) {
-        self.node.render(w, qualifier)
+    /// join; `sides` holds each side's, for conditions over both), binding its values.
+    pub(crate) fn render_qualified(
+        &self,
+        w: &mut SqlWriter,
+        qualifier: Option<&str>,
+        sides: &[Option<&str>],
+    ) {
+        self.node.render(w, qualifier, sides)
+    }
+
+    /// The same condition placed on join side `side` (its columns qualified by that side's
+    /// alias wherever the condition is written).
+    pub(crate) fn on_side<F>(self, side: usize) -> Filter<F> {
+        Filter::new(Node::Sided(side, Box::new(self.node)))
     }
 
     /// Whether the condition holds a full-text search (`Entity::search`), which cannot be
@@ -197,7 +210,7 @@ impl<E> Filter<E> {
     /// The SQL text of the condition alone (placeholders from `$1`), for tests and logs.
     pub fn to_sql(&self) -> String {
         let mut w = SqlWriter::new();
-        self.node.render(&mut w, None);
+        self.node.render(&mut w, None, &[]);
         w.into_sql()
     }
 }
@@ -238,12 +251,13 @@ impl Node {
         match self {
             Node::Search { .. } => true,
             Node::And(v) | Node::Or(v) => v.iter().any(Node::has_search),
-            Node::Not(n) => n.has_search(),
+            Node::Not(n) | Node::Sided(_, n) => n.has_search(),
             _ => false,
         }
     }
 
-    fn render(&self, w: &mut SqlWriter, q: Option<&str>) {
+    /// `q`: the qualifier of the columns here; `sides`: each join side's, for `Sided` subtrees.
+    fn render(&self, w: &mut SqlWriter, q: Option<&str>, sides: &[Option<&str>]) {
         match self {
             Node::Compare { column, op, value } => {
                 push_column(w, q, column);
@@ -300,22 +314,25 @@ impl Node {
                     0 => {
                         w.push(if and { "TRUE" } else { "FALSE" });
                     }
-                    1 => nodes[0].render(w, q),
+                    1 => nodes[0].render(w, q, sides),
                     _ => {
                         w.push("(");
                         for (i, node) in nodes.iter().enumerate() {
                             if i > 0 {
                                 w.push(if and { " AND " } else { " OR " });
                             }
-                            node.render(w, q);
+                            node.render(w, q, sides);
                         }
                         w.push(")");
                     }
                 }
             }
+            Node::Sided(side, node) => {
+                node.render(w, sides.get(*side).copied().flatten(), sides);
+            }
             Node::Not(node) => {
                 w.push("NOT (");
-                node.render(w, q);
+                node.render(w, q, sides);
                 w.push(")");
             }
         }

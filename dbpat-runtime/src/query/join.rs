@@ -120,6 +120,64 @@ impl<L, R, K, Sel, G, M> Projection<Two<L, R, K>, Sel, G, M> {
     }
 }
 
+/// A condition over both entities of a join, combined with AND/OR/NOT across them:
+/// `(t0.status = $1 OR t1.total > $2)`. (Successive [`filter`](Projection::filter) calls
+/// are ANDed; this is for the other combinations.)
+///
+/// ```
+/// # use dbpat_runtime::query::{Column, Join, JoinFilter, LeftOuter, Table};
+/// # fn demo<U: Table, O: Table>(q: Join<U, O, LeftOuter>, name: Column<U, String>, total: Column<O, i64>) {
+/// let q = q.filter(JoinFilter::new(name.eq("ann")).or(total.gt(100)));
+/// assert!(q.to_sql().ends_with("WHERE (t0.name = $1 OR t1.total > $2)"));
+/// # }
+/// ```
+pub struct JoinFilter<S> {
+    filter: super::filter::Filter<()>,
+    _source: PhantomData<fn() -> S>,
+}
+
+impl<S> JoinFilter<S> {
+    /// A condition from a filter of either entity.
+    pub fn new<Side>(filter: impl FilterIn<S, Side>) -> Self {
+        let (side, f) = filter.into_sided();
+        JoinFilter {
+            filter: f.on_side(side),
+            _source: PhantomData,
+        }
+    }
+
+    /// Both conditions.
+    pub fn and<Side>(self, other: impl FilterIn<S, Side>) -> Self {
+        JoinFilter {
+            filter: self.filter.and(Self::new(other).filter),
+            _source: PhantomData,
+        }
+    }
+
+    /// Either condition.
+    pub fn or<Side>(self, other: impl FilterIn<S, Side>) -> Self {
+        JoinFilter {
+            filter: self.filter.or(Self::new(other).filter),
+            _source: PhantomData,
+        }
+    }
+
+    /// The negation.
+    #[allow(clippy::should_implement_trait)]
+    pub fn not(self) -> Self {
+        JoinFilter {
+            filter: self.filter.not(),
+            _source: PhantomData,
+        }
+    }
+}
+
+impl<S> FilterIn<S, Base> for JoinFilter<S> {
+    fn into_sided(self) -> (usize, super::filter::Filter<()>) {
+        (0, self.filter)
+    }
+}
+
 /// Joining towards the children: the queried entity is the relation's parent.
 pub enum ToChildren {}
 /// Joining towards the parent: the queried entity is the relation's child.

@@ -36,7 +36,8 @@ pub use explain::plan_uses_index;
 pub use filter::{Column, Filter, JsonField, Order};
 pub use history::ReadTiers;
 pub use join::{
-    ChildrenPath, Inner, Join, JoinKind, JoinPath, LeftOuter, ParentPath, ToChildren, ToParent, Two,
+    ChildrenPath, Inner, Join, JoinFilter, JoinKind, JoinPath, LeftOuter, ParentPath, ToChildren,
+    ToParent, Two,
 };
 pub use lock::{LockStrength, LockWait, Locked, NoWait, SkipLocked, Wait};
 pub use patch::{Direct, Patch};

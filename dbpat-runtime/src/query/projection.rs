@@ -763,7 +763,7 @@ impl Core {
                 push_column(&mut w, quals[0], base_col);
                 if !self.on.is_all() {
                     w.push(" AND ");
-                    self.on.render_qualified(&mut w, quals[1]);
+                    self.on.render_qualified(&mut w, quals[1], &quals);
                 }
             }
         }
@@ -774,7 +774,7 @@ impl Core {
             }
             w.push(if first { " WHERE " } else { " AND " });
             first = false;
-            filter.render_qualified(&mut w, quals[side]);
+            filter.render_qualified(&mut w, quals[side], &quals);
         }
         for (i, &(side, name)) in self.group.iter().enumerate() {
             w.push(if i == 0 { " GROUP BY " } else { ", " });
