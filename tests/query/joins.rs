@@ -435,6 +435,22 @@ async fn the_patterns_query_returns_users_with_their_order_counts() {
     assert_eq!(got[0].1, 98 % 4);
     assert!(got.iter().any(|(_, n)| *n == 0));
 
+    // The same as a stream, one decoded row at a time.
+    use futures_util::TryStreamExt;
+    let streamed: Vec<(Uuid, i64)> = User::query()
+        .filter(User::STATUS.eq(UserStatus::Active))
+        .left_join(Order::USER)
+        .group_by(User::ID)
+        .select((columns_of::<User>(), count(Order::ID)))
+        .order_by(User::CREATED_AT.desc())
+        .limit(20)
+        .stream(pool)
+        .map_ok(|(u, n)| (u.id, n))
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(streamed, want);
+
     // The same into a user struct, by column name (the entity flattened, the count aliased).
     #[derive(sqlx::FromRow)]
     struct UserWithOrderCount {
