@@ -4,8 +4,9 @@
 //! seed the aggregate and join tests share.
 
 use crate::support::query::shop_db;
-use crate::support::shop::{Order, Product, User, UserStatus};
+use crate::support::shop::{Order, OrderStatus, Product, User, UserStatus};
 use dbpat::query::columns_of;
+use dbpat::query::{count_all, sum};
 use dbpat::{Error, Table};
 use rust_decimal::Decimal;
 use sqlx::PgPool;
@@ -221,13 +222,82 @@ async fn unsupported_combinations_are_invalid_query_errors() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidQuery(_)), "{err:?}");
+    let err = User::query()
+        .with_archive()
+        .select(User::ID)
+        .fetch_all(pool)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NoArchive { .. }), "{err:?}");
     let err = Order::query()
         .with_archive()
-        .select(Order::ID)
+        .join(Order::USER)
         .fetch_all(pool)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidQuery(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn projections_and_aggregates_over_both_tiers() {
+    let db = shop_db().await;
+    let pool = db.pool();
+    seed(pool, 40).await;
+    // Archive the orders of users 0..20 by hand (the archive is a table `LIKE orders`).
+    sqlx::raw_sql(
+        "WITH moved AS (DELETE FROM orders WHERE user_id IN \
+           (SELECT md5('u' || n)::uuid FROM generate_series(0, 19) AS n) RETURNING *) \
+         INSERT INTO orders_archive SELECT * FROM moved",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    let query = Order::query()
+        .with_archive()
+        .filter(Order::STATUS.eq(OrderStatus::Paid))
+        .group_by(Order::STATUS)
+        .select((Order::STATUS, count_all(), sum(Order::TOTAL)))
+        .having(count_all().gt(0));
+    assert_eq!(
+        query.to_sql(),
+        "SELECT status, COUNT(*), SUM(total) FROM (SELECT id, user_id, status, total, created_at \
+         FROM orders WHERE status = $1 UNION ALL SELECT id, user_id, status, total, created_at \
+         FROM orders_archive WHERE status = $1) AS dbpat_rows GROUP BY status HAVING COUNT(*) > $2"
+    );
+    let got: Vec<(OrderStatus, i64, Decimal)> = query.fetch_all(pool).await.unwrap();
+    let want: (i64, Decimal) = sqlx::query_as(
+        "SELECT COUNT(*), SUM(total) FROM (SELECT * FROM orders UNION ALL \
+         SELECT * FROM orders_archive) o WHERE status = 'paid'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(got, [(OrderStatus::Paid, want.0, want.1)]);
+    assert_eq!(want.0, 20);
+    // The hot table alone has only the newer half.
+    let hot: i64 = Order::query()
+        .filter(Order::STATUS.eq(OrderStatus::Paid))
+        .aggregate(count_all())
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(hot, 10);
+    // A projection of the archive alone, ordered and limited over the union's rows.
+    let archived: Vec<Uuid> = Order::query()
+        .tiers(dbpat::query::ReadTiers::Archive)
+        .order_by(Order::TOTAL.desc())
+        .limit(3)
+        .select(Order::USER_ID)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    let want: Vec<Uuid> =
+        sqlx::query_scalar("SELECT user_id FROM orders_archive ORDER BY total DESC LIMIT 3")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    assert_eq!(archived, want);
+    assert_eq!(archived.len(), 3);
 }
 
 #[tokio::test]

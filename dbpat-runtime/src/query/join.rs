@@ -259,6 +259,11 @@ where
     let (base_col, joined_col) = path.columns();
     let base = E::sql().table;
     let mut core = Core::from_select(select);
+    if core.tiers != super::history::ReadTiers::Hot && core.invalid.is_none() {
+        core.invalid = Some(
+            "a join reads the hot tables only; drop `.tiers(...)`/`.with_archive()` before joining",
+        );
+    }
     core.from = FromSql::Two {
         kind: K::SQL,
         base,

@@ -23,7 +23,7 @@
 //! ```
 
 use super::filter::{push_column, Column, Filter, Order};
-use super::history::ReadTiers;
+use super::history::{select_sql, ReadTiers};
 use super::row::TableRow;
 use super::select::Select;
 use super::stream::{mapped_rows, RowStream};
@@ -624,21 +624,21 @@ pub(crate) struct Core {
     pub(crate) order: Vec<OrderSql>,
     pub(crate) limit: Option<i64>,
     pub(crate) offset: Option<i64>,
+    /// The storage tiers read (one entity only; a join reads the hot tables).
+    pub(crate) tiers: ReadTiers,
     /// A combination found invalid while building, reported when the query runs.
     pub(crate) invalid: Option<&'static str>,
 }
 
 impl Core {
-    /// The core of a query over one entity, from a [`Select`] (its filter, order, limit and
-    /// offset carry over; keyset pagination and archive tiers are not supported here).
+    /// The core of a query over one entity, from a [`Select`] (its filter, order, limit,
+    /// offset and tiers carry over; keyset pagination is not supported here).
     pub(crate) fn from_select<E: TableRow>(select: Select<'_, E>) -> Core {
         let parts = select.into_parts();
         let invalid = if parts.after {
             Some(
                 "keyset pagination (`after`) is not supported on projections, aggregates and joins",
             )
-        } else if parts.tiers != ReadTiers::Hot {
-            Some("projections, aggregates and joins read the hot table only; drop `.tiers(...)`/`.with_archive()`")
         } else {
             None
         };
@@ -659,6 +659,7 @@ impl Core {
                 .collect(),
             limit: parts.limit,
             offset: parts.offset,
+            tiers: parts.tiers,
             invalid,
         }
     }
@@ -727,6 +728,9 @@ impl Core {
         if grouped {
             self.check_grouping(items)?;
         }
+        if let (FromSql::One(table), false) = (self.from, self.tiers == ReadTiers::Hot) {
+            return self.build_tiers(table, items);
+        }
         let quals = self.quals();
         let mut w = SqlWriter::starting_with("SELECT ");
         for (i, item) in items.iter().enumerate() {
@@ -776,23 +780,29 @@ impl Core {
             first = false;
             filter.render_qualified(&mut w, quals[side], &quals);
         }
+        self.write_tail(&mut w, &quals);
+        w.finish()
+    }
+
+    /// Writes GROUP BY, HAVING, ORDER BY, LIMIT and OFFSET.
+    fn write_tail(&self, w: &mut SqlWriter, quals: &Quals) {
         for (i, &(side, name)) in self.group.iter().enumerate() {
             w.push(if i == 0 { " GROUP BY " } else { ", " });
-            push_column(&mut w, quals[side], name);
+            push_column(w, quals[side], name);
         }
         for (i, h) in self.having.iter().enumerate() {
             w.push(if i == 0 { " HAVING " } else { " AND " });
-            h.render(&mut w, &quals);
+            h.render(w, quals);
         }
         for (i, o) in self.order.iter().enumerate() {
             w.push(if i == 0 { " ORDER BY " } else { ", " });
             let desc = match o {
                 OrderSql::Column { side, name, desc } => {
-                    push_column(&mut w, quals[*side], name);
+                    push_column(w, quals[*side], name);
                     *desc
                 }
                 OrderSql::Aggregate { agg, desc } => {
-                    agg.render(&mut w, &quals);
+                    agg.render(w, quals);
                     *desc
                 }
             };
@@ -806,7 +816,40 @@ impl Core {
         if let Some(offset) = self.offset {
             w.push(" OFFSET ").push_bind(&offset);
         }
-        w.finish()
+    }
+
+    /// A query over one entity read from both tiers or the archive: the tiers' rows (the
+    /// filter inside each branch of the `UNION ALL`, like `Select`) as a subquery
+    /// `dbpat_rows`, whose columns keep the entity's names.
+    fn build_tiers(
+        &self,
+        table: &'static TableDef<'static>,
+        items: &[ItemSql],
+    ) -> Result<(String, PgArguments)> {
+        let quals: Quals = [None, None];
+        let mut w = SqlWriter::new();
+        if !self.filters[0].is_all() {
+            self.filters[0].render(&mut w);
+        }
+        let predicate_end = w.sql().len();
+        self.write_tail(&mut w, &quals);
+        let (text, args) = w.finish()?;
+        let (predicate, tail) = text.split_at(predicate_end);
+        let rows = select_sql(
+            table,
+            self.tiers,
+            (!predicate.is_empty()).then_some(predicate),
+            None,
+        )?;
+        let mut head = SqlWriter::starting_with("SELECT ");
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                head.push(", ");
+            }
+            render_item(&mut head, &quals, item);
+        }
+        let sql = format!("{} FROM ({rows}) AS dbpat_rows{tail}", head.sql());
+        Ok((sql, args))
     }
 }
 
@@ -835,9 +878,12 @@ fn render_item(w: &mut SqlWriter, quals: &Quals, item: &ItemSql) {
 /// [`Select::aggregate`], [`Select::group_by`], [`Select::join`] or [`Select::left_join`];
 /// run with `fetch_all`, `fetch_optional`, `fetch_one` or `stream`, executor first.
 ///
-/// A filter, order, limit or offset of the `Select` carries over. Keyset pagination
-/// ([`Select::after`]) and archive tiers are not supported here: such a query fails with
-/// [`Error::InvalidQuery`] when it runs.
+/// A filter, order, limit or offset of the `Select` carries over, and so do its
+/// [`tiers`](Select::tiers): over the archive or both tiers, the items are computed over the
+/// `UNION ALL` of the tiers' rows (`SELECT ... FROM (<hot> UNION ALL <archive>) AS dbpat_rows
+/// GROUP BY ...`, the filter inside each branch). Keyset pagination ([`Select::after`]) is not
+/// supported here, nor are tiers in a join: such a query fails with [`Error::InvalidQuery`]
+/// when it runs.
 pub struct Projection<S, Sel, G, M> {
     pub(crate) core: Core,
     pub(crate) items: Vec<ItemSql>,
