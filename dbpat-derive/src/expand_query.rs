@@ -20,6 +20,7 @@ pub fn expand(cont: &Container) -> TokenStream {
     let inherent = inherent_impl(cont, None);
 
     let mut from_row = Vec::new();
+    let mut from_row_at = Vec::new();
     let mut bind_arms = Vec::new();
     let mut unnest_arms = Vec::new();
     for (i, field) in cont.fields.iter().enumerate() {
@@ -33,6 +34,8 @@ pub fn expand(cont: &Container) -> TokenStream {
         let col = &field.column;
         let decode = quote_spanned!(span=> <#ty as #krate::ColumnType>::__decode);
         from_row.push(quote!(#f: #decode(row, #col)?));
+        let decode_at = quote_spanned!(span=> <#ty as #krate::ColumnType>::__decode_at);
+        from_row_at.push(quote!(#f: #decode_at(row, offset + #i)?));
         let bind = quote_spanned!(span=> <#ty as #krate::ColumnType>::__bind);
         bind_arms.push(quote!(#i => #bind(&self.#f, args)));
         let unnest = quote_spanned!(span=> <#ty as #krate::ColumnType>::__bind_unnest);
@@ -109,6 +112,13 @@ pub fn expand(cont: &Container) -> TokenStream {
                 args: &mut #sqlx::postgres::PgArguments,
             ) -> ::core::result::Result<(), #sqlx::error::BoxDynError> {
                 #bind_key
+            }
+
+            fn from_row_at(
+                row: &#sqlx::postgres::PgRow,
+                offset: usize,
+            ) -> ::core::result::Result<Self, #sqlx::Error> {
+                ::core::result::Result::Ok(#ident { #(#from_row_at,)* })
             }
 
             fn bind_column(

@@ -145,6 +145,13 @@ pub fn entity(cont: &Container) -> TokenStream {
                 #body
             }
 
+            fn from_row_at(
+                _: &#sqlx::postgres::PgRow,
+                _: usize,
+            ) -> ::core::result::Result<Self, #sqlx::Error> {
+                #body
+            }
+
             fn bind_column(
                 &self,
                 _: usize,

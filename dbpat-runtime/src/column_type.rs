@@ -69,6 +69,13 @@ pub trait ColumnType:
         sqlx::Row::try_get(row, column)
     }
 
+    /// Decodes the column at position `index` of `row` (joins and aggregates decode two
+    /// entities, or an entity and more columns, from one row by position).
+    #[doc(hidden)]
+    fn __decode_at(row: &PgRow, index: usize) -> Result<Self, sqlx::Error> {
+        sqlx::Row::try_get(row, index)
+    }
+
     /// Binds the value as the next parameter.
     #[doc(hidden)]
     fn __bind(&self, args: &mut PgArguments) -> Result<(), BoxDynError> {

@@ -4,13 +4,16 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod aggregates;
 mod crud;
 mod eager;
 #[cfg(feature = "cache")]
 mod entity_cache;
 mod explain;
 mod filters;
+mod joins;
 mod locks;
+mod projections;
 mod relations;
 mod stream;
 mod tx;

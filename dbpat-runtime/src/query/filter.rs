@@ -71,6 +71,8 @@ enum Node {
     And(Vec<Node>),
     Or(Vec<Node>),
     Not(Box<Node>),
+    /// A subtree on one side of a join (its columns qualified by that side's alias).
+    Sided(usize, Box<Node>),
 }
 
 /// A WHERE condition over entity `E`. Build it from column constants and combine with
@@ -165,9 +167,38 @@ impl<E> Filter<E> {
         })
     }
 
+    /// The same condition with its entity erased (a join keeps each side's condition with
+    /// the side it qualifies).
+    pub(crate) fn erase<F>(self) -> Filter<F> {
+        Filter::new(self.node)
+    }
+
     /// Writes the condition into `w`, binding its values.
     pub(crate) fn render(&self, w: &mut SqlWriter) {
-        self.node.render(w)
+        self.node.render(w, None, &[])
+    }
+
+    /// Writes the condition with every column qualified by `qualifier` (a table alias of a
+    /// join; `sides` holds each side's, for conditions over both), binding its values.
+    pub(crate) fn render_qualified(
+        &self,
+        w: &mut SqlWriter,
+        qualifier: Option<&str>,
+        sides: &[Option<&str>],
+    ) {
+        self.node.render(w, qualifier, sides)
+    }
+
+    /// The same condition placed on join side `side` (its columns qualified by that side's
+    /// alias wherever the condition is written).
+    pub(crate) fn on_side<F>(self, side: usize) -> Filter<F> {
+        Filter::new(Node::Sided(side, Box::new(self.node)))
+    }
+
+    /// Whether the condition holds a full-text search (`Entity::search`), which cannot be
+    /// qualified by a table alias.
+    pub(crate) fn has_search(&self) -> bool {
+        self.node.has_search()
     }
 
     /// Whether this is the filter every row passes (nothing to write after `WHERE`).
@@ -178,7 +209,7 @@ impl<E> Filter<E> {
     /// The SQL text of the condition alone (placeholders from `$1`), for tests and logs.
     pub fn to_sql(&self) -> String {
         let mut w = SqlWriter::new();
-        self.node.render(&mut w);
+        self.node.render(&mut w, None, &[]);
         w.into_sql()
     }
 }
@@ -204,11 +235,32 @@ impl<E> std::ops::Not for Filter<E> {
     }
 }
 
+/// Writes a column name, qualified by a table alias when one is given (`t0.id` in a join).
+pub(crate) fn push_column(w: &mut SqlWriter, qualifier: Option<&str>, column: &str) {
+    if let Some(q) = qualifier {
+        w.push(q).push(".");
+    }
+    w.push(&ident(column));
+}
+
 impl Node {
-    fn render(&self, w: &mut SqlWriter) {
+    /// Whether the tree holds a full-text search, whose pre-rendered expression names its
+    /// columns unqualified.
+    fn has_search(&self) -> bool {
+        match self {
+            Node::Search { .. } => true,
+            Node::And(v) | Node::Or(v) => v.iter().any(Node::has_search),
+            Node::Not(n) | Node::Sided(_, n) => n.has_search(),
+            _ => false,
+        }
+    }
+
+    /// `q`: the qualifier of the columns here; `sides`: each join side's, for `Sided` subtrees.
+    fn render(&self, w: &mut SqlWriter, q: Option<&str>, sides: &[Option<&str>]) {
         match self {
             Node::Compare { column, op, value } => {
-                w.push(&ident(column)).push(" ").push(op).push(" ");
+                push_column(w, q, column);
+                w.push(" ").push(op).push(" ");
                 w.push_bind(value.as_ref());
             }
             Node::Any {
@@ -219,18 +271,20 @@ impl Node {
                 if *negated {
                     w.push("NOT (");
                 }
-                w.push(&ident(column)).push(" = ANY(");
+                push_column(w, q, column);
+                w.push(" = ANY(");
                 w.push_bind(values.as_ref()).push(")");
                 if *negated {
                     w.push(")");
                 }
             }
             Node::Null { column, negated } => {
-                w.push(&ident(column))
-                    .push(if *negated { " IS NOT NULL" } else { " IS NULL" });
+                push_column(w, q, column);
+                w.push(if *negated { " IS NOT NULL" } else { " IS NULL" });
             }
             Node::JsonContains { column, value } => {
-                w.push(&ident(column)).push(" @> ");
+                push_column(w, q, column);
+                w.push(" @> ");
                 w.push_bind(value.as_ref());
             }
             Node::JsonField {
@@ -241,9 +295,9 @@ impl Node {
             } => {
                 // The key is a `&'static str` from the program, rendered as a literal so an
                 // expression index on `(col->>'key')` matches; the value is bound.
-                w.push("(")
-                    .push(&ident(column))
-                    .push("->>")
+                w.push("(");
+                push_column(w, q, column);
+                w.push("->>")
                     .push(&literal(key))
                     .push(") ")
                     .push(op)
@@ -259,22 +313,25 @@ impl Node {
                     0 => {
                         w.push(if and { "TRUE" } else { "FALSE" });
                     }
-                    1 => nodes[0].render(w),
+                    1 => nodes[0].render(w, q, sides),
                     _ => {
                         w.push("(");
                         for (i, node) in nodes.iter().enumerate() {
                             if i > 0 {
                                 w.push(if and { " AND " } else { " OR " });
                             }
-                            node.render(w);
+                            node.render(w, q, sides);
                         }
                         w.push(")");
                     }
                 }
             }
+            Node::Sided(side, node) => {
+                node.render(w, sides.get(*side).copied().flatten(), sides);
+            }
             Node::Not(node) => {
                 w.push("NOT (");
-                node.render(w);
+                node.render(w, q, sides);
                 w.push(")");
             }
         }

@@ -33,6 +33,11 @@ pub trait TableRow: Entity + for<'r> FromRow<'r, PgRow> + Send + Sync + Unpin {
     #[doc(hidden)]
     fn bind_unnest(rows: &[Self], index: usize, args: &mut PgArguments) -> Result<(), BoxDynError>;
 
+    /// Decodes the row from the columns at positions `offset..offset + <column count>` of
+    /// `row`, in declaration order (a join selects two entities' columns side by side).
+    #[doc(hidden)]
+    fn from_row_at(row: &PgRow, offset: usize) -> Result<Self, sqlx::Error>;
+
     /// The optimistic-locking version, for entities with a `#[dbpat(version)]` column.
     fn version(&self) -> Option<i64> {
         None

@@ -3,7 +3,9 @@
 
 use super::filter::{Filter, Order};
 use super::history::{select_sql, ReadTiers};
+use super::join::{self, Inner, Join, JoinPath, LeftOuter};
 use super::patch::Direct;
+use super::projection::{self, As, GroupKey, Groups, One, Projection, Rows, Selection, Total};
 use super::row::TableRow as Table;
 use super::stream::{rows, RowStream};
 use super::writer::SqlWriter;
@@ -193,6 +195,66 @@ impl<'a, E: Table, Via> Select<'a, E, Via> {
     /// Whether the query has an ORDER BY term.
     pub(crate) fn has_order(&self) -> bool {
         !self.order.is_empty()
+    }
+
+    /// Its parts, for the queries built on it (module `projection`).
+    pub(crate) fn into_parts(self) -> SelectParts<E> {
+        SelectParts {
+            filter: self.filter,
+            order: self.order,
+            limit: self.limit,
+            offset: self.offset,
+            after: self.after.is_some(),
+            tiers: self.tiers,
+        }
+    }
+
+    /// Selects chosen columns instead of whole rows: a [`Column`](super::Column), an entity's
+    /// [`columns_of`](super::columns_of), or a tuple of them; each row decodes into the
+    /// columns' Rust types (`(User::EMAIL, User::NAME)` → `(String, String)`). See
+    /// [`Projection`].
+    pub fn select<Sel, M>(self, items: Sel) -> Projection<One<E>, Sel, Rows, M>
+    where
+        Sel: Selection<One<E>, M, Rows>,
+    {
+        projection::from_select(self.into_direct().0, &items)
+    }
+
+    /// Like [`Select::select`], each row decoded by column name into a user struct `T`
+    /// (`#[derive(sqlx::FromRow)]`); rename a column with [`Column::alias`](super::Column::alias).
+    pub fn select_as<T, Sel, M>(self, items: Sel) -> Projection<One<E>, As<T>, Rows, ()>
+    where
+        Sel: Selection<One<E>, M, Rows>,
+        T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        projection::rows_of(self.into_direct().0).select_as::<T, Sel, M>(items)
+    }
+
+    /// Aggregates over every matching row (`SELECT COUNT(*), SUM(total) FROM ...`): one
+    /// result. See [`sum`](super::sum) for the result types.
+    pub fn aggregate<Sel, M>(self, items: Sel) -> Projection<One<E>, Sel, Total, M>
+    where
+        Sel: Selection<One<E>, M, Total>,
+    {
+        projection::from_select(self.into_direct().0, &items)
+    }
+
+    /// `GROUP BY keys`; then `.select(...)` what each group returns and `.having(...)`.
+    pub fn group_by<K, MK>(self, keys: K) -> Projection<One<E>, (), Groups, ()>
+    where
+        K: GroupKey<One<E>, MK>,
+    {
+        projection::rows_of(self.into_direct().0).group_by(keys)
+    }
+
+    /// Inner join along a foreign key (`Order::USER`, from either end): rows `(E, Other)`.
+    pub fn join<Dir, J: JoinPath<E, Dir>>(self, path: J) -> Join<E, J::Other, Inner> {
+        join::join(self.into_direct().0, path)
+    }
+
+    /// Left join along a foreign key: rows `(E, Option<Other>)`, `None` without a match.
+    pub fn left_join<Dir, J: JoinPath<E, Dir>>(self, path: J) -> Join<E, J::Other, LeftOuter> {
+        join::join(self.into_direct().0, path)
     }
 
     /// Whether the query has a WHERE predicate (a filter or a keyset seek).
@@ -411,6 +473,16 @@ impl<'a, E: Table, Via> Select<'a, E, Via> {
 pub(super) enum WholeSet {
     Update,
     Delete,
+}
+
+/// The parts of a [`Select`] (for projections, aggregates and joins).
+pub(crate) struct SelectParts<E> {
+    pub(crate) filter: Filter<E>,
+    pub(crate) order: Vec<Order<E>>,
+    pub(crate) limit: Option<i64>,
+    pub(crate) offset: Option<i64>,
+    pub(crate) after: bool,
+    pub(crate) tiers: ReadTiers,
 }
 
 /// Runs a built row query and collects its rows.

@@ -45,6 +45,30 @@ where
     .boxed()
 }
 
+/// The rows of `built` run on `ex`, each decoded by `decode` (projections, aggregates and
+/// joins, whose rows are not one entity). A build error is the stream's only item.
+pub(crate) fn mapped_rows<'e, T, X>(
+    built: Result<(String, PgArguments)>,
+    ex: X,
+    decode: fn(sqlx::postgres::PgRow) -> std::result::Result<T, sqlx::Error>,
+) -> RowStream<'e, T>
+where
+    T: Send + Unpin + 'e,
+    X: Executor<'e, Database = Postgres> + 'e,
+{
+    Generated::new(move |out: Yielder<Result<T>>| async move {
+        let (sql, args) = match built {
+            Ok(built) => built,
+            Err(err) => return out.send(Err(err)).await,
+        };
+        let mut rows = sqlx::query_with(&sql, args).try_map(decode).fetch(ex);
+        while let Some(row) = rows.next().await {
+            out.send(row.map_err(Error::from)).await;
+        }
+    })
+    .boxed()
+}
+
 /// A stream whose items a future produces through a [`Yielder`].
 struct Generated<'e, T> {
     slot: Yielder<T>,
