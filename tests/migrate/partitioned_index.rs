@@ -169,10 +169,7 @@ async fn partitioned_indexes_are_built_per_partition_whatever_partitions_exist()
     for &i in &concurrent {
         assert!(texts[i].starts_with("-- no-transaction\n"), "{}", texts[i]);
         assert_eq!(plan.files[i].statements.len(), 1);
-        let sql: String = texts[i]
-            .lines()
-            .filter(|l| !l.starts_with("--"))
-            .collect();
+        let sql: String = texts[i].lines().filter(|l| !l.starts_with("--")).collect();
         assert_eq!(sql.matches(';').count(), 1, "{}", texts[i]);
         assert!(sql.contains("CONCURRENTLY"), "{}", texts[i]);
     }
@@ -226,7 +223,10 @@ async fn partitioned_indexes_are_built_per_partition_whatever_partitions_exist()
         // got theirs from the validation file.
         assert_eq!(copies[0].1, format!("readings_2025_02_{index}"));
         assert_eq!(copies[1].1, format!("readings_2025_03_{index}"));
-        assert!(!copies[2].1.starts_with("readings_2025_04_idx"), "{copies:?}");
+        assert!(
+            !copies[2].1.starts_with("readings_2025_04_idx"),
+            "{copies:?}"
+        );
     }
     // The unique index holds.
     let dup = sqlx::raw_sql(
@@ -235,7 +235,10 @@ async fn partitioned_indexes_are_built_per_partition_whatever_partitions_exist()
     .execute(db.pool())
     .await
     .unwrap_err();
-    assert!(dup.to_string().contains("idx_readings_sensor_at_uniq"), "{dup}");
+    assert!(
+        dup.to_string().contains("idx_readings_sensor_at_uniq"),
+        "{dup}"
+    );
     // A partition created after the migration gets its copies as it is created.
     tiers
         .ensure_partitions_at(db.pool(), at(2025, 6, 10), 0)
@@ -257,7 +260,11 @@ async fn partitioned_indexes_are_built_per_partition_whatever_partitions_exist()
     );
     let fresh = full_ddl_database(&new).await;
     let fresh_fp = fingerprint(fresh.pool()).await;
-    assert_same_schema(&fresh_fp, &fingerprint(db.pool()).await, "fresh vs migrated");
+    assert_same_schema(
+        &fresh_fp,
+        &fingerprint(db.pool()).await,
+        "fresh vs migrated",
+    );
     assert_same_schema(
         &fresh_fp,
         &fingerprint(migrated.pool()).await,
@@ -272,7 +279,12 @@ async fn partitioned_indexes_are_built_per_partition_whatever_partitions_exist()
     for pool in [db.pool(), migrated.pool()] {
         assert!(valid(pool, "idx_readings_sensor_at_uniq").await);
     }
-    assert_eq!(attached(db.pool(), "idx_readings_note_where_note").await.len(), 5);
+    assert_eq!(
+        attached(db.pool(), "idx_readings_note_where_note")
+            .await
+            .len(),
+        5
+    );
     assert_eq!(
         migrate::check_database(db.url(), &new).await.unwrap(),
         vec![]

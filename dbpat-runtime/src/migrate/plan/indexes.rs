@@ -163,7 +163,8 @@ fn partitioned(
             "FROM pg_index a".to_owned(),
             format!("JOIN pg_index p ON p.indexrelid = {index_lit}::regclass"),
             "WHERE a.indrelid = part AND a.indisvalid AND a.indisunique = p.indisunique".to_owned(),
-            "  AND NOT EXISTS (SELECT 1 FROM pg_inherits x WHERE x.inhrelid = a.indexrelid)".to_owned(),
+            "  AND NOT EXISTS (SELECT 1 FROM pg_inherits x WHERE x.inhrelid = a.indexrelid)"
+                .to_owned(),
             format!("  AND regexp_replace(pg_get_indexdef(a.indexrelid), {strip}, '')"),
             format!("    = regexp_replace(pg_get_indexdef(p.indexrelid), {strip}, '')"),
             "ORDER BY a.indexrelid".to_owned(),
