@@ -8,7 +8,9 @@
 
 use crate::support::migrate as migrate_support;
 
+use dbpat::ddl::partition_containing;
 use dbpat::migrate::{self, FileKind, MigrationOutcome};
+use dbpat::model::PartitionInterval;
 use dbpat::testing::TestDatabase;
 use dbpat::tiers::Tiers;
 use migrate_support::*;
@@ -121,10 +123,16 @@ async fn partitioned_indexes_are_built_per_partition_whatever_partitions_exist()
         .ensure_partitions_at(db.pool(), at(2025, 4, 10), 1)
         .await
         .unwrap();
+    // And the current month's, where the writes go: the migration is written for it.
+    let now = chrono::Utc::now();
+    tiers.ensure_partitions_at(db.pool(), now, 0).await.unwrap();
+    let current = partition_containing("readings", PartitionInterval::Month, now).name;
     sqlx::raw_sql(
         "INSERT INTO readings (at, sensor, note)
          SELECT '2025-04-01Z'::timestamptz + g * interval '1 hour', 100000 + g, 'n' || g
-         FROM generate_series(0, 24 * 30) g;",
+         FROM generate_series(0, 24 * 30) g;
+         INSERT INTO readings (at, sensor, note)
+         SELECT now() - g * interval '1 second', 200000 + g, 'now' FROM generate_series(0, 99) g;",
     )
     .execute(db.pool())
     .await
@@ -147,8 +155,9 @@ async fn partitioned_indexes_are_built_per_partition_whatever_partitions_exist()
     for (i, n) in names.iter().enumerate() {
         eprintln!("==== {n}\n{}", texts[i]);
     }
-    // File 1: the parent indexes ON ONLY; a concurrent file per model partition and index (3
-    // x 3), plus the archive's three copies; then the validation file attaching them.
+    // File 1: the parent indexes ON ONLY; a concurrent file per index and partition of the
+    // model or of the four months around today (3 x 7), plus the archive's three copies; then
+    // the validation file attaching them.
     let main = &texts[0];
     assert_eq!(plan.files[0].kind, FileKind::Main);
     for index in [
@@ -165,7 +174,7 @@ async fn partitioned_indexes_are_built_per_partition_whatever_partitions_exist()
     let concurrent: Vec<usize> = (0..files.len())
         .filter(|&i| plan.files[i].kind == FileKind::ConcurrentIndex)
         .collect();
-    assert_eq!(concurrent.len(), 12, "{names:#?}");
+    assert_eq!(concurrent.len(), 24, "{names:#?}");
     for &i in &concurrent {
         assert!(texts[i].starts_with("-- no-transaction\n"), "{}", texts[i]);
         assert_eq!(plan.files[i].statements.len(), 1);
@@ -173,7 +182,12 @@ async fn partitioned_indexes_are_built_per_partition_whatever_partitions_exist()
         assert_eq!(sql.matches(';').count(), 1, "{}", texts[i]);
         assert!(sql.contains("CONCURRENTLY"), "{}", texts[i]);
     }
-    for partition in ["readings_2025_01", "readings_2025_02", "readings_2025_03"] {
+    for partition in [
+        "readings_2025_01",
+        "readings_2025_02",
+        "readings_2025_03",
+        current.as_str(),
+    ] {
         let file = names
             .iter()
             .position(|n| n.ends_with(&format!("_index_{partition}_idx_readings_sensor_at.sql")))
@@ -195,11 +209,12 @@ async fn partitioned_indexes_are_built_per_partition_whatever_partitions_exist()
     assert_eq!(
         scalar_i64(
             db.pool(),
-            "SELECT count(*) FROM pg_class WHERE relname = 'readings_2025_01'"
+            "SELECT count(*) FROM pg_class WHERE relname = 'readings_2025_01'
+                OR (relname ~ '^readings_20[0-9]{2}_[0-9]{2}$' AND NOT relispartition)"
         )
         .await,
         0,
-        "the placeholder of the archived partition is dropped"
+        "the placeholders (archived January, months around today not created) are dropped"
     );
     for index in [
         "idx_readings_sensor_at",
@@ -215,18 +230,24 @@ async fn partitioned_indexes_are_built_per_partition_whatever_partitions_exist()
                 "readings_2025_02",
                 "readings_2025_03",
                 "readings_2025_04",
-                "readings_2025_05"
+                "readings_2025_05",
+                current.as_str(),
             ],
             "{index}"
         );
-        // The model's partitions got the concurrently built copies; the ones tiers created
-        // got theirs from the validation file.
+        // The model's partitions and the current month's got the concurrently built copies;
+        // April and May, created by tiers, got theirs from the validation file.
         assert_eq!(copies[0].1, format!("readings_2025_02_{index}"));
         assert_eq!(copies[1].1, format!("readings_2025_03_{index}"));
         assert!(
             !copies[2].1.starts_with("readings_2025_04_idx"),
             "{copies:?}"
         );
+        assert!(
+            !copies[3].1.starts_with("readings_2025_05_idx"),
+            "{copies:?}"
+        );
+        assert_eq!(copies[4].1, format!("{current}_{index}"));
     }
     // The unique index holds.
     let dup = sqlx::raw_sql(
@@ -244,7 +265,7 @@ async fn partitioned_indexes_are_built_per_partition_whatever_partitions_exist()
         .ensure_partitions_at(db.pool(), at(2025, 6, 10), 0)
         .await
         .unwrap();
-    assert_eq!(attached(db.pool(), "idx_readings_sensor_at").await.len(), 5);
+    assert_eq!(attached(db.pool(), "idx_readings_sensor_at").await.len(), 6);
 
     // The same folder on a fresh database (every model partition there), and the full DDL.
     let migrated = migrated_database(&dir).await;
@@ -283,7 +304,7 @@ async fn partitioned_indexes_are_built_per_partition_whatever_partitions_exist()
         attached(db.pool(), "idx_readings_note_where_note")
             .await
             .len(),
-        5
+        6
     );
     assert_eq!(
         migrate::check_database(db.url(), &new).await.unwrap(),
@@ -444,7 +465,8 @@ async fn inserts_go_on_while_an_index_is_built_on_a_million_row_partitioned_tabl
     else {
         panic!("the index is a change");
     };
-    assert_eq!(files.len(), 4, "{files:#?}"); // ON ONLY, 2 partitions, attach
+    // ON ONLY; the 2 partitions, and 4 months around today (placeholders here); attach.
+    assert_eq!(files.len(), 1 + 2 + 4 + 1, "{files:#?}");
     let online = measure(db.url(), apply_folder(&dir, db.pool())).await;
 
     eprintln!(

@@ -123,10 +123,22 @@ impl Plan<'_> {
     }
 }
 
-/// Plans the migration from `old` to `new`.
+/// Plans the migration from `old` to `new`, written now.
 ///
 /// From an empty folder the main file is exactly the full schema of `emit-sql`.
 pub fn plan<'a>(old: &[&TableDef<'_>], new: &[&'a TableDef<'a>]) -> Result<Plan<'a>, SchemaError> {
+    plan_at(old, new, chrono::Utc::now())
+}
+
+/// Plans the migration from `old` to `new`, written at `now`: the only part of a plan that
+/// depends on the date is the list of partitions an index on a partitioned table is built on
+/// concurrently (the model's, and those of the periods around `now`, which `dbpat::tiers` has
+/// probably created by the time the migration runs).
+pub fn plan_at<'a>(
+    old: &[&TableDef<'_>],
+    new: &[&'a TableDef<'a>],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Plan<'a>, SchemaError> {
     let changes = diff(old, new)?;
     if old.is_empty() && !changes.is_empty() {
         return Ok(Plan {
@@ -140,7 +152,7 @@ pub fn plan<'a>(old: &[&TableDef<'_>], new: &[&'a TableDef<'a>]) -> Result<Plan<
             warnings: Vec::new(),
         });
     }
-    let cx = Context::new(old, new, &changes)?;
+    let cx = Context::new(old, new, &changes, now)?;
     let mut b = Builder::new();
     let mut destructive = Vec::new();
     for change in &changes {

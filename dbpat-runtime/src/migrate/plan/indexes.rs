@@ -4,7 +4,7 @@
 
 use super::builder::{Builder, Step};
 use super::context::Context;
-use crate::ddl::{ident, initial_partitions, literal, render_index_target};
+use crate::ddl::{ident, initial_partitions, literal, partition_bounds, render_index_target};
 use crate::migrate::statement::{archive_name, drop_archive_copy, Statement};
 use crate::model::{IndexDef, TableDef};
 
@@ -82,14 +82,57 @@ pub(crate) fn partition_index_name(partition: &str, index: &str) -> String {
     format!("{}_{:08x}", &name[..cut], hash as u32)
 }
 
+/// How many periods around the day a migration is written get a concurrent build of their
+/// own, besides the model's: the one before, and this one and the two after (the partitions
+/// `dbpat::tiers` creates ahead, which take the writes when the migration runs).
+const PERIODS_AROUND: std::ops::RangeInclusive<i64> = -1..=2;
+
+/// The partitions an index added to the partitioned `table` is built on concurrently, each in
+/// a file of its own: the partitions of the old model (those the folder created), then those of
+/// the periods around the day the migration is written, which `dbpat::tiers` has probably
+/// created by the day it runs — less the partitions this step creates, which it creates after
+/// the parent index, so PostgreSQL gives them their copy. Named after the table's new name.
+fn partitions_to_build(cx: &Context, table: &TableDef) -> Vec<String> {
+    let Some(partition) = table.partition.as_ref() else {
+        return Vec::new();
+    };
+    let old: Vec<String> = cx
+        .old_table(table.name)
+        .and_then(|old| old.partition.as_ref())
+        .map(|p| {
+            initial_partitions(table, p)
+                .into_iter()
+                .map(|b| b.name)
+                .collect()
+        })
+        .unwrap_or_default();
+    let created_now: Vec<String> = initial_partitions(table, partition)
+        .into_iter()
+        .map(|b| b.name)
+        .filter(|n| !old.contains(n))
+        .collect();
+    let start = cx.today().period_start(partition.interval);
+    let months = i64::from(partition.interval.months());
+    let mut names = old;
+    for k in PERIODS_AROUND {
+        let name =
+            partition_bounds(table.name, partition.interval, start.add_months(k * months)).name;
+        if !names.contains(&name) && !created_now.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
 /// An index added to an existing partitioned table, built without blocking writes:
 ///
 /// 1. file 1: `CREATE INDEX <name> ON ONLY <table>` (catalog only: an invalid parent index;
 ///    partitions created from then on, by this step or by `dbpat::tiers`, get their copy
-///    attached as they are created), and a placeholder table for each partition of the old
-///    model that no longer exists, so that every concurrent file below is valid;
-/// 2. one `-- no-transaction` file per partition of the old model: `CREATE INDEX CONCURRENTLY
-///    IF NOT EXISTS <partition>_<name> ON <partition>`;
+///    attached as they are created), and a placeholder table for each partition of
+///    [`partitions_to_build`] that does not exist (archived, or not created yet), so that
+///    every concurrent file below is valid;
+/// 2. one `-- no-transaction` file per partition of [`partitions_to_build`]: `CREATE INDEX
+///    CONCURRENTLY IF NOT EXISTS <partition>_<name> ON <partition>`;
 /// 3. the validation file: a `DO` block that, for every partition the table has *then*,
 ///    attaches its concurrently built copy, or (a partition the model does not list, e.g.
 ///    created by `dbpat::tiers` before the migration ran) builds one plainly, with a notice,
@@ -112,17 +155,7 @@ fn partitioned(
         ))
         .comment("partitioned table: the parent index only (no build, invalid until every partition's copy is attached at the end of this migration)"),
     );
-    // The partitions the folder created (named after the table's current name).
-    let known: Vec<String> = cx
-        .old_table(table.name)
-        .and_then(|old| old.partition.as_ref())
-        .map(|p| {
-            initial_partitions(table, p)
-                .into_iter()
-                .map(|b| b.name)
-                .collect()
-        })
-        .unwrap_or_default();
+    let known = partitions_to_build(cx, table);
     if !known.is_empty() {
         let names = known
             .iter()
@@ -134,7 +167,7 @@ fn partitioned(
                 parent_lit = literal(&parent),
                 marker = literal(PLACEHOLDER_COMMENT),
             ))
-            .comment("each partition of the model gets its copy of an index concurrently, in a file of its own; one that no longer exists (archived) gets an empty placeholder, so that its files stay valid");
+            .comment("each partition of the model and of the periods around the day this migration was written gets its copy of an index concurrently, in a file of its own; one that does not exist (archived, or not created yet) gets an empty placeholder, so that its files stay valid");
         // Once per table, for all its new indexes.
         if !b.has_main(Step::PlainIndex, &placeholders) {
             b.main(Step::PlainIndex, placeholders);
@@ -185,7 +218,7 @@ fn partitioned(
         .join(", ");
     b.finish(
         Statement::new(format!(
-            "DO $$\nDECLARE\n    part regclass;\n    found regclass;\n    name text;\nBEGIN\n    FOR part IN\n        SELECT i.inhrelid::regclass\n        FROM pg_inherits i\n        WHERE i.inhparent = {parent_lit}::regclass\n          AND NOT EXISTS (\n              SELECT 1 FROM pg_inherits x JOIN pg_index c ON c.indexrelid = x.inhrelid\n              WHERE x.inhparent = {index_lit}::regclass AND c.indrelid = i.inhrelid)\n        ORDER BY i.inhrelid\n    LOOP\n        found := NULL;\n        {find8}\n        IF found IS NULL THEN\n            RAISE NOTICE 'dbpat: partition % has no concurrently built copy of index {plain_name} (it is not in the model''s list of partitions): building it now; writes to % wait while it builds', part, part;\n            EXECUTE format({build}, part);\n            {find12}\n        END IF;\n        EXECUTE format('ALTER INDEX %s ATTACH PARTITION %s', {index_lit}, found);\n    END LOOP;\n    FOREACH name IN ARRAY ARRAY[{names}]::text[] LOOP\n        IF obj_description(to_regclass(quote_ident(name)), 'pg_class') = {marker} THEN\n            EXECUTE format('DROP TABLE %I', name);\n        END IF;\n    END LOOP;\n    IF NOT (SELECT indisvalid FROM pg_index WHERE indexrelid = {index_lit}::regclass) THEN\n        RAISE EXCEPTION 'dbpat: index {plain_name} is still invalid after attaching a copy on every partition of {plain_table}';\n    END IF;\nEND\n$$;",
+            "DO $$\nDECLARE\n    part regclass;\n    found regclass;\n    name text;\nBEGIN\n    FOR part IN\n        SELECT i.inhrelid::regclass\n        FROM pg_inherits i\n        WHERE i.inhparent = {parent_lit}::regclass\n          AND NOT EXISTS (\n              SELECT 1 FROM pg_inherits x JOIN pg_index c ON c.indexrelid = x.inhrelid\n              WHERE x.inhparent = {index_lit}::regclass AND c.indrelid = i.inhrelid)\n        ORDER BY i.inhrelid\n    LOOP\n        found := NULL;\n        {find8}\n        IF found IS NULL THEN\n            RAISE NOTICE 'dbpat: partition % has no concurrently built copy of index {plain_name} (it is not among the partitions this migration was written for): building it now; writes to % wait while it builds', part, part;\n            EXECUTE format({build}, part);\n            {find12}\n        END IF;\n        EXECUTE format('ALTER INDEX %s ATTACH PARTITION %s', {index_lit}, found);\n    END LOOP;\n    FOREACH name IN ARRAY ARRAY[{names}]::text[] LOOP\n        IF obj_description(to_regclass(quote_ident(name)), 'pg_class') = {marker} THEN\n            EXECUTE format('DROP TABLE %I', name);\n        END IF;\n    END LOOP;\n    IF NOT (SELECT indisvalid FROM pg_index WHERE indexrelid = {index_lit}::regclass) THEN\n        RAISE EXCEPTION 'dbpat: index {plain_name} is still invalid after attaching a copy on every partition of {plain_table}';\n    END IF;\nEND\n$$;",
             parent_lit = literal(&parent),
             marker = literal(PLACEHOLDER_COMMENT),
             plain_name = index.name.replace('\'', "''"),
