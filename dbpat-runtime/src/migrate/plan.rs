@@ -37,17 +37,22 @@
 //!      then on every partition created (by this step, by `tiers`, by hand, by `ATTACH
 //!      PARTITION`) gets its copy built and attached by PostgreSQL as it is created. Then a
 //!      `DO` block creates an empty placeholder table, marked by a comment, for each partition
-//!      of the old model that no longer exists (archived), so that its file below stays valid;
-//!      it raises if such a name is taken by something that is not a partition of `<t>`;
-//!   2. file 2 (one per partition of the old model and index, `-- no-transaction`):
+//!      of file 2 that does not exist (archived, or not created yet), so that its file stays
+//!      valid; it raises if such a name is taken by something that is not a partition of `<t>`;
+//!   2. file 2 (`-- no-transaction`), one per index and partition of the old model, and of the
+//!      periods around the day the migration is written (the one before, that one and the two
+//!      after: those `tiers` has created by the day it runs, which take the writes; this is the
+//!      only part of a plan that depends on the date, see [`plan_at`]), less the partitions the
+//!      step creates (after the parent index, so PostgreSQL gives them their copy):
 //!      `CREATE INDEX CONCURRENTLY IF NOT EXISTS <partition>_<i> ON <partition>` (a name
 //!      longer than 63 bytes ends with a hash). It holds only a SHARE UPDATE EXCLUSIVE lock on
 //!      that partition: reads and writes go on;
 //!   3. file 3, a `DO` block over the partitions the table has *when it runs*: each partition
 //!      without a copy attached gets its valid, unattached index of the same definition
 //!      (found by `pg_get_indexdef`) attached with `ALTER INDEX <i> ATTACH PARTITION` (brief
-//!      locks); a partition that has none — one the model does not list, e.g. created by
-//!      `tiers` between the model's last partition and the migration, or a default partition —
+//!      locks); a partition that has none — one not in file 2's list, e.g. created by `tiers`
+//!      between the model's last partition and the period before the migration was written, or
+//!      a default partition —
 //!      gets it built plainly first, with a `NOTICE` naming it (writes to that partition only
 //!      wait while it builds; `tiers`' partitions ahead of time are empty). The placeholders
 //!      are dropped, and the block raises unless `<i>` is now valid. The archive's copy is
@@ -58,9 +63,10 @@
 //!   drops every copy, so the names never drift nor clash with a later step's.
 //!   Measured (`cargo test -p dbpat --test migrate inserts_go_on -- --nocapture`, 1,000,000
 //!   rows in two partitions, one connection inserting row by row, debug build): the plain
-//!   `CREATE INDEX` written before held one insert for its whole build (312–452 ms, 2–4
-//!   inserts completed meanwhile); the migration's files, run by sqlx's migrator in 506–697
-//!   ms, let 139–161 inserts complete, the longest 10–72 ms; no insert failed in either.
+//!   `CREATE INDEX` written before held one insert for its whole build (416–575 ms, 2–3
+//!   inserts completed meanwhile); the migration's 8 files, run by sqlx's migrator in
+//!   646–1,117 ms, let 169–242 inserts complete, the longest 17–121 ms; no insert failed in
+//!   either (four runs).
 //!   The README's "Online safety" has the same.
 //! - New CHECK and FOREIGN KEY constraints on existing tables are added `NOT VALID` and validated
 //!   in file 3. PostgreSQL 15 has no `NOT VALID` foreign keys on partitioned tables: those are

@@ -230,3 +230,26 @@ fn partitioned(
         )),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::partition_index_name;
+
+    #[test]
+    fn partition_index_names_fit_postgresql_and_stay_distinct() {
+        assert_eq!(
+            partition_index_name("orders_2025_q1", "idx_orders_user_id"),
+            "orders_2025_q1_idx_orders_user_id"
+        );
+        let long = "idx_measurements_sensor_identifier_recorded_at_where_value";
+        let a = partition_index_name("measurements_2025_01", long);
+        let b = partition_index_name("measurements_2025_02", long);
+        assert!(a.len() <= 63 && b.len() <= 63, "{a} {b}");
+        assert_ne!(a, b);
+        assert_eq!(a, partition_index_name("measurements_2025_01", long));
+        assert!(
+            a.starts_with("measurements_2025_01_idx_measurements"),
+            "{a}"
+        );
+    }
+}
