@@ -1,7 +1,8 @@
 //! Upgrading to the foreign-key indexes: a database built by models without them (what the
 //! derive made before it indexed foreign keys) gets them from `emit-sql migrate` —
-//! concurrently on a plain table; plainly on a partitioned one, whose archive gets its copy
-//! concurrently — and then equals a fresh build, with `check` clean.
+//! concurrently on a plain table; on a partitioned one per partition, concurrently, then
+//! attached, and its archive's copy concurrently — and then equals a fresh build, with `check`
+//! clean.
 
 use crate::support::migrate as migrate_support;
 
@@ -125,14 +126,20 @@ async fn a_database_built_without_the_foreign_key_indexes_gets_them_from_migrate
     };
     let snapshot = std::fs::read_to_string(dir.join(migrate::SNAPSHOT_PATH)).unwrap();
     assert!(snapshot.contains("idx_posts_author_id"));
-    // A partitioned table cannot build an index concurrently: plain, in the main file, saying so.
+    // A partitioned table: the parent index ON ONLY in the main file, then a concurrent build
+    // per partition, attached in the validation file.
     let main = text("_fk_indexes.sql");
     assert!(
-        main.contains("CREATE INDEX idx_activities_author_id ON activities (author_id);"),
+        main.contains("CREATE INDEX idx_activities_author_id ON ONLY activities (author_id);"),
         "{main}"
     );
     assert!(main.contains("partitioned table"), "{main}");
     assert!(!main.contains("idx_posts_author_id"), "{main}");
+    for partition in ["activities_2025_01", "activities_2025_02"] {
+        assert!(text(&format!("_fk_indexes_index_{partition}_idx_activities_author_id.sql"))
+            .contains(&format!("CREATE INDEX CONCURRENTLY IF NOT EXISTS {partition}_idx_activities_author_id ON {partition} (author_id);")));
+    }
+    assert!(text("_fk_indexes_validate.sql").contains("ATTACH PARTITION"));
     assert!(text("_fk_indexes_index_idx_posts_author_id.sql")
         .contains("CREATE INDEX CONCURRENTLY idx_posts_author_id ON posts (author_id);"));
     assert!(

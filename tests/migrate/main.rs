@@ -9,6 +9,7 @@ mod check;
 mod enum_values;
 mod fk_index;
 mod lint;
+mod partitioned_index;
 mod pull;
 mod renames;
 mod walk;

@@ -1,6 +1,6 @@
 //! What planning one change needs to know about both versions of the models.
 
-use crate::ddl::{sort_by_dependencies, SchemaError};
+use crate::ddl::{sort_by_dependencies, SchemaError, YearMonth};
 use crate::migrate::diff::Change;
 use crate::migrate::statement::archive_name;
 use crate::model::TableDef;
@@ -17,6 +17,8 @@ pub(super) struct Context<'c> {
     rebuilt: BTreeSet<&'c str>,
     /// `(table, column)`s made NOT NULL.
     not_null: BTreeSet<(&'c str, &'c str)>,
+    /// The month the migration is written in.
+    today: YearMonth,
 }
 
 impl<'c> Context<'c> {
@@ -24,6 +26,7 @@ impl<'c> Context<'c> {
         old: &[&'c TableDef<'c>],
         new: &[&'c TableDef<'c>],
         changes: &'c [Change<'_>],
+        now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Self, SchemaError> {
         let old = sort_by_dependencies(old)?;
         let new = sort_by_dependencies(new)?;
@@ -59,6 +62,7 @@ impl<'c> Context<'c> {
             new,
             rebuilt,
             not_null,
+            today: YearMonth::containing(now),
         })
     }
 
@@ -91,6 +95,11 @@ impl<'c> Context<'c> {
         self.new_by
             .get(table)
             .is_some_and(|t| t.partition.is_some())
+    }
+
+    /// The month the migration is written in.
+    pub(super) fn today(&self) -> YearMonth {
+        self.today
     }
 
     /// Whether the step makes `table.column` NOT NULL.
