@@ -62,7 +62,7 @@ mod after {
     models!();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_built_without_the_foreign_key_indexes_gets_them_from_migrate() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("migrations");

@@ -320,7 +320,6 @@ async fn renamed_tables_and_columns_keep_their_rows_and_reach_the_fresh_catalog(
     assert!(migrate::check_folder(&dir, &plain).unwrap().is_empty());
     // And a hint left in place does nothing more either.
     assert!(migrate::check_folder(&dir, &new).unwrap().is_empty());
-    drop_all(vec![db, fresh]);
 }
 
 /// The derive's side: `renamed_from` on the struct and on a field are the model's hints.

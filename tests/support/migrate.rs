@@ -46,7 +46,10 @@ pub async fn fingerprint(pool: &PgPool) -> Vec<String> {
     common::schema_fingerprint(pool, common::Names::Included).await
 }
 
-/// Drops test databases side by side. Every `DROP DATABASE` waits for a server checkpoint;
+/// Drops test databases side by side. Call it from a multi-thread runtime only: it blocks the
+/// calling thread while each pool closes, and a pool's connections close on the runtime that
+/// opened them (a current-thread test runtime, blocked here, would never close them).
+/// Every `DROP DATABASE` waits for a server checkpoint;
 /// concurrent drops share checkpoints, so dropping them together is much faster than in turn.
 pub fn drop_all(dbs: Vec<TestDatabase>) {
     let threads: Vec<_> = dbs
