@@ -283,3 +283,16 @@ where
     ];
     Projection::from_core(core, items)
 }
+
+/// The entry points of joins on a [`Select`].
+impl<'a, E: super::row::TableRow, Via> Select<'a, E, Via> {
+    /// Inner join along a foreign key (`Order::USER`, from either end): rows `(E, Other)`.
+    pub fn join<Dir, J: JoinPath<E, Dir>>(self, path: J) -> Join<E, J::Other, Inner> {
+        join(self.into_direct().0, path)
+    }
+
+    /// Left join along a foreign key: rows `(E, Option<Other>)`, `None` without a match.
+    pub fn left_join<Dir, J: JoinPath<E, Dir>>(self, path: J) -> Join<E, J::Other, LeftOuter> {
+        join(self.into_direct().0, path)
+    }
+}

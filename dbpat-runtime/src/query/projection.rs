@@ -1125,6 +1125,47 @@ pub(crate) fn rows_of<E: TableRow>(
     Projection::from_core(Core::from_select(select), out)
 }
 
+/// The entry points of projections and aggregates on a [`Select`].
+impl<'a, E: super::row::TableRow, Via> Select<'a, E, Via> {
+    /// Selects chosen columns instead of whole rows: a [`Column`](super::Column), an entity's
+    /// [`columns_of`](super::columns_of), or a tuple of them; each row decodes into the
+    /// columns' Rust types (`(User::EMAIL, User::NAME)` → `(String, String)`). See
+    /// [`Projection`].
+    pub fn select<Sel, M>(self, items: Sel) -> Projection<One<E>, Sel, Rows, M>
+    where
+        Sel: Selection<One<E>, M, Rows>,
+    {
+        from_select(self.into_direct().0, &items)
+    }
+
+    /// Like [`Select::select`], each row decoded by column name into a user struct `T`
+    /// (`#[derive(sqlx::FromRow)]`); rename a column with [`Column::alias`](super::Column::alias).
+    pub fn select_as<T, Sel, M>(self, items: Sel) -> Projection<One<E>, As<T>, Rows, ()>
+    where
+        Sel: Selection<One<E>, M, Rows>,
+        T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        rows_of(self.into_direct().0).select_as::<T, Sel, M>(items)
+    }
+
+    /// Aggregates over every matching row (`SELECT COUNT(*), SUM(total) FROM ...`): one
+    /// result. See [`sum`](super::sum) for the result types.
+    pub fn aggregate<Sel, M>(self, items: Sel) -> Projection<One<E>, Sel, Total, M>
+    where
+        Sel: Selection<One<E>, M, Total>,
+    {
+        from_select(self.into_direct().0, &items)
+    }
+
+    /// `GROUP BY keys`; then `.select(...)` what each group returns and `.having(...)`.
+    pub fn group_by<K, MK>(self, keys: K) -> Projection<One<E>, (), Groups, ()>
+    where
+        K: GroupKey<One<E>, MK>,
+    {
+        rows_of(self.into_direct().0).group_by(keys)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

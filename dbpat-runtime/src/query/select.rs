@@ -1,11 +1,11 @@
 //! [`Select`]: filter, order, limit/offset and keyset pagination over one entity; its rows as a
-//! `Vec`, one row, or a stream; row locks through [`Locked`](super::Locked) (module `lock`).
+//! `Vec`, one row, or a stream; row locks through [`Locked`](super::Locked) (module `lock`);
+//! projections, aggregates and joins start here too (their entry methods live in the modules
+//! `projection` and `join`, which build on `Select`: no import cycle).
 
 use super::filter::{Filter, Order};
 use super::history::{select_sql, ReadTiers};
-use super::join::{self, Inner, Join, JoinPath, LeftOuter};
 use super::patch::Direct;
-use super::projection::{self, As, GroupKey, Groups, One, Projection, Rows, Selection, Total};
 use super::row::TableRow as Table;
 use super::stream::{rows, RowStream};
 use super::writer::SqlWriter;
@@ -207,54 +207,6 @@ impl<'a, E: Table, Via> Select<'a, E, Via> {
             after: self.after.is_some(),
             tiers: self.tiers,
         }
-    }
-
-    /// Selects chosen columns instead of whole rows: a [`Column`](super::Column), an entity's
-    /// [`columns_of`](super::columns_of), or a tuple of them; each row decodes into the
-    /// columns' Rust types (`(User::EMAIL, User::NAME)` → `(String, String)`). See
-    /// [`Projection`].
-    pub fn select<Sel, M>(self, items: Sel) -> Projection<One<E>, Sel, Rows, M>
-    where
-        Sel: Selection<One<E>, M, Rows>,
-    {
-        projection::from_select(self.into_direct().0, &items)
-    }
-
-    /// Like [`Select::select`], each row decoded by column name into a user struct `T`
-    /// (`#[derive(sqlx::FromRow)]`); rename a column with [`Column::alias`](super::Column::alias).
-    pub fn select_as<T, Sel, M>(self, items: Sel) -> Projection<One<E>, As<T>, Rows, ()>
-    where
-        Sel: Selection<One<E>, M, Rows>,
-        T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
-    {
-        projection::rows_of(self.into_direct().0).select_as::<T, Sel, M>(items)
-    }
-
-    /// Aggregates over every matching row (`SELECT COUNT(*), SUM(total) FROM ...`): one
-    /// result. See [`sum`](super::sum) for the result types.
-    pub fn aggregate<Sel, M>(self, items: Sel) -> Projection<One<E>, Sel, Total, M>
-    where
-        Sel: Selection<One<E>, M, Total>,
-    {
-        projection::from_select(self.into_direct().0, &items)
-    }
-
-    /// `GROUP BY keys`; then `.select(...)` what each group returns and `.having(...)`.
-    pub fn group_by<K, MK>(self, keys: K) -> Projection<One<E>, (), Groups, ()>
-    where
-        K: GroupKey<One<E>, MK>,
-    {
-        projection::rows_of(self.into_direct().0).group_by(keys)
-    }
-
-    /// Inner join along a foreign key (`Order::USER`, from either end): rows `(E, Other)`.
-    pub fn join<Dir, J: JoinPath<E, Dir>>(self, path: J) -> Join<E, J::Other, Inner> {
-        join::join(self.into_direct().0, path)
-    }
-
-    /// Left join along a foreign key: rows `(E, Option<Other>)`, `None` without a match.
-    pub fn left_join<Dir, J: JoinPath<E, Dir>>(self, path: J) -> Join<E, J::Other, LeftOuter> {
-        join::join(self.into_direct().0, path)
     }
 
     /// Whether the query has a WHERE predicate (a filter or a keyset seek).
