@@ -4,7 +4,7 @@
 //!
 //! The derive emits them; nothing is written by hand. For
 //!
-//! ```ignore
+//! ```text
 //! #[derive(Entity)]
 //! struct Order {
 //!     #[dbpat(primary_key)]
