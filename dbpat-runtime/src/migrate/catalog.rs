@@ -97,6 +97,19 @@ const FUNCTIONS: &str = "SELECT 'function ' || p.proname || '()', pg_get_functio
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
     WHERE n.nspname = $1 AND p.prorettype = 'trigger'::regtype";
 
+/// Sets the `search_path` to `schema`, then `public` (where extensions live), for the rest of
+/// the current transaction.
+pub(crate) async fn set_search_path(
+    conn: &mut PgConnection,
+    schema: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT set_config('search_path', quote_ident($1) || ', public', true)")
+        .bind(schema)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 impl Catalog {
     /// Reads the `public` schema of the database `conn` is connected to.
     pub async fn read(conn: &mut PgConnection) -> Result<Self, sqlx::Error> {
@@ -111,10 +124,7 @@ impl Catalog {
     /// the name of a trigger function) is left out.
     pub async fn read_schema(conn: &mut PgConnection, schema: &str) -> Result<Self, sqlx::Error> {
         let mut tx = conn.begin().await?;
-        sqlx::query("SELECT set_config('search_path', quote_ident($1) || ', public', true)")
-            .bind(schema)
-            .execute(&mut *tx)
-            .await?;
+        set_search_path(&mut tx, schema).await?;
         // `pg_get_indexdef`, `pg_get_triggerdef` and `pg_get_functiondef` qualify the table or
         // function by its schema whatever the search_path: that qualifier is left out.
         let qualifier = format!("{}.", crate::ddl::ident(schema));
@@ -126,15 +136,14 @@ impl Catalog {
                 .fetch_all(&mut *tx)
                 .await?;
             objects.extend(rows.into_iter().map(|(key, def)| {
-                if key.starts_with("index ") || key.starts_with("trigger ") {
-                    let def = def
-                        .replacen(&format!(" ON {qualifier}"), " ON ", 1)
+                let def = if key.starts_with("index ") || key.starts_with("trigger ") {
+                    def.replacen(&format!(" ON {qualifier}"), " ON ", 1)
                         .replacen(&format!(" ON ONLY {qualifier}"), " ON ONLY ", 1)
-                        .replacen(&format!("FUNCTION {qualifier}"), "FUNCTION ", 1);
-                    (key, def)
+                        .replacen(&format!("FUNCTION {qualifier}"), "FUNCTION ", 1)
                 } else {
-                    (key, def)
-                }
+                    def
+                };
+                (key, def)
             }));
         }
         let rows: Vec<(String, String)> = sqlx::query_as(FUNCTIONS)

@@ -1,6 +1,6 @@
 //! `emit-sql check`: do the models still match the migrations folder, or a live database?
 
-use super::catalog::{Catalog, Drift};
+use super::catalog::{set_search_path, Catalog, Drift};
 use super::diff::Change;
 use super::error::MigrateError;
 use super::folder::plan_folder;
@@ -57,10 +57,7 @@ async fn expected_catalog(conn: &mut PgConnection, ddl: &str) -> Result<Catalog,
     sqlx::raw_sql(&format!("CREATE SCHEMA {}", ident(&scratch)))
         .execute(&mut *tx)
         .await?;
-    sqlx::query("SELECT set_config('search_path', quote_ident($1) || ', public', true)")
-        .bind(&scratch)
-        .execute(&mut *tx)
-        .await?;
+    set_search_path(&mut tx, &scratch).await?;
     sqlx::raw_sql(ddl).execute(&mut *tx).await?;
     let catalog = Catalog::read_schema(&mut tx, &scratch).await?;
     tx.rollback().await?;

@@ -563,13 +563,6 @@ fn diff_table<'a>(
 ) {
     let table = n.name.to_owned();
     let renamed_columns = renames.columns_of(n.name);
-    let new_name_of = |old: &str| -> String {
-        renamed_columns
-            .iter()
-            .find(|(from, _)| *from == old)
-            .map_or(old, |(_, to)| *to)
-            .to_owned()
-    };
     // Columns.
     for (from, to) in &renamed_columns {
         changes.push(Change::RenameColumn {
@@ -579,7 +572,7 @@ fn diff_table<'a>(
         });
     }
     for oc in o.columns {
-        if n.column(&new_name_of(oc.name)).is_none() {
+        if n.column(renames.new_column(n.name, oc.name)).is_none() {
             changes.push(Change::DropColumn {
                 table: table.clone(),
                 column: oc.name.to_owned(),
@@ -696,23 +689,17 @@ fn diff_table<'a>(
 
     // Indexes, by name, compared without their names (the old ones rewritten with the
     // renames): an index that differs only by name is renamed.
-    let unnamed = |t: &TableDef, i: &IndexDef, sql: &str| {
-        let _ = t;
+    let unnamed = |i: &IndexDef, sql: &str| {
         sql.replacen(&format!(" {} ON ", crate::ddl::ident(i.name)), " ON ", 1)
     };
     let oi: BTreeMap<String, String> = index_map(o)
         .into_iter()
-        .map(|(name, (i, sql))| {
-            (
-                name.to_owned(),
-                renames.rewrite(n.name, &unnamed(o, i, &sql)),
-            )
-        })
+        .map(|(name, (i, sql))| (name.to_owned(), renames.rewrite(n.name, &unnamed(i, &sql))))
         .collect();
     let ni_full = index_map(n);
     let ni: BTreeMap<String, String> = ni_full
         .iter()
-        .map(|(name, (i, sql))| ((*name).to_owned(), unnamed(n, i, sql)))
+        .map(|(name, (i, sql))| ((*name).to_owned(), unnamed(i, sql)))
         .collect();
     let mut old_changed: Vec<(&String, &String)> = oi
         .iter()

@@ -75,6 +75,15 @@ impl Renames {
             .map_or(column, |(from, _)| from.as_str())
     }
 
+    /// The new name of the old column `column` of the new table `table` (itself when not
+    /// renamed).
+    pub fn new_column<'s>(&'s self, table: &str, column: &'s str) -> &'s str {
+        self.columns
+            .get(table)
+            .and_then(|m| m.get(column))
+            .map_or(column, String::as_str)
+    }
+
     /// The columns of the new table `table` renamed in this step, `(old, new)`.
     pub fn columns_of(&self, table: &str) -> Vec<(&str, &str)> {
         self.columns
@@ -209,6 +218,8 @@ mod tests {
             "CREATE INDEX ON users USING btree (email, lower(email)) WHERE x = 'it''s mail'"
         );
         assert_eq!(r.old_column("users", "email"), "mail");
+        assert_eq!(r.new_column("users", "mail"), "email");
+        assert_eq!(r.new_column("users", "name"), "name");
         assert_eq!(r.old_table("users"), "people");
         assert_eq!(r.table("people"), "users");
     }
