@@ -15,6 +15,8 @@
 #[path = "../examples/shop/models.rs"]
 #[allow(dead_code)]
 mod models;
+#[path = "support/take_turns.rs"]
+mod take_turns;
 
 use chrono::{DateTime, Utc};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -26,6 +28,7 @@ use rust_decimal::Decimal;
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 use std::time::Duration;
+use take_turns::take_turns;
 use uuid::Uuid;
 
 /// A user as a hand-written sqlx program declares it.
@@ -77,43 +80,6 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_secs(5))
         .warm_up_time(Duration::from_secs(1))
         .sample_size(30)
-}
-
-/// Runs `a` and `b` alternately `rounds` times and prints the median time of each and their
-/// ratio: alternating cancels the drift of a machine shared with other work, which criterion's
-/// one-after-the-other groups do not.
-fn interleaved<A, B, FA, FB>(rt: &tokio::runtime::Runtime, name: &str, rounds: usize, a: A, b: B)
-where
-    A: Fn() -> FA,
-    B: Fn() -> FB,
-    FA: std::future::Future,
-    FB: std::future::Future,
-{
-    let (mut ta, mut tb) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
-    rt.block_on(async {
-        for i in 0..rounds {
-            // Alternate which side goes first, too.
-            for first in [i % 2 == 0, i % 2 == 1] {
-                let start = std::time::Instant::now();
-                if first {
-                    std::hint::black_box(a().await);
-                    ta.push(start.elapsed());
-                } else {
-                    std::hint::black_box(b().await);
-                    tb.push(start.elapsed());
-                }
-            }
-        }
-    });
-    ta.sort();
-    tb.sort();
-    let (ma, mb) = (ta[rounds / 2], tb[rounds / 2]);
-    println!(
-        "{name:<16} interleaved x{rounds}: dbpat median {:>8.1} µs, sqlx median {:>8.1} µs, ratio {:.3}",
-        ma.as_secs_f64() * 1e6,
-        mb.as_secs_f64() * 1e6,
-        ma.as_secs_f64() / mb.as_secs_f64()
-    );
 }
 
 fn left_join() -> dbpat::query::Join<User, Order, dbpat::query::LeftOuter> {
@@ -235,8 +201,7 @@ fn bench(c: &mut Criterion) {
     } else {
         3
     };
-    interleaved(
-        &rt,
+    rt.block_on(take_turns(
         "left_join_50",
         rounds,
         || async { left_join().fetch_all(&pool).await.unwrap() },
@@ -249,9 +214,8 @@ fn bench(c: &mut Criterion) {
                 .await
                 .unwrap()
         },
-    );
-    interleaved(
-        &rt,
+    ));
+    rt.block_on(take_turns(
         "patterns_query",
         rounds,
         || async { patterns().fetch_all(&pool).await.unwrap() },
@@ -264,9 +228,8 @@ fn bench(c: &mut Criterion) {
                 .await
                 .unwrap()
         },
-    );
-    interleaved(
-        &rt,
+    ));
+    rt.block_on(take_turns(
         "projection_100",
         rounds,
         || async { projection().fetch_all(&pool).await.unwrap() },
@@ -278,7 +241,7 @@ fn bench(c: &mut Criterion) {
                 .await
                 .unwrap()
         },
-    );
+    ));
 
     drop(pool);
     rt.block_on(db.drop_now());

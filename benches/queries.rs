@@ -10,6 +10,8 @@
 #[path = "../examples/shop/models.rs"]
 #[allow(dead_code)]
 mod models;
+#[path = "support/take_turns.rs"]
+mod take_turns;
 
 use chrono::{DateTime, Utc};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -21,6 +23,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use sqlx::PgPool;
 use std::time::{Duration, Instant};
+use take_turns::take_turns;
 use uuid::Uuid;
 
 /// The same row, as a hand-written sqlx program would declare it.
@@ -133,21 +136,6 @@ async fn sqlx_upsert_many(pool: &PgPool, sql: &str, rows: &[Product]) -> usize {
         .await
         .unwrap()
         .len()
-}
-
-/// Prints the medians of two sides that took turns, and their ratio.
-fn summary(what: &str, mut dbpat: Vec<Duration>, mut sqlx: Vec<Duration>) {
-    let median = |v: &mut Vec<Duration>| {
-        v.sort_unstable();
-        v[v.len() / 2]
-    };
-    let (a, b) = (median(&mut dbpat), median(&mut sqlx));
-    println!(
-        "side by side, {what}: dbpat median {:.1} µs, sqlx median {:.1} µs, ratio {:.3}",
-        a.as_secs_f64() * 1e6,
-        b.as_secs_f64() * 1e6,
-        a.as_secs_f64() / b.as_secs_f64()
-    );
 }
 
 fn config() -> Criterion {
@@ -380,49 +368,37 @@ fn bench(c: &mut Criterion) {
     // on the shared pages, and any change of load on a shared machine, fall on the second.
     // Here each round runs both sides, in alternating order; medians of every round.
     rt.block_on(async {
-        let one = |n: usize| format!("upsert (one row), {n} rounds");
-        let rounds = 2000;
-        let (mut a, mut b) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
-        for round in 0..rounds {
-            // Alternate which side goes first, so neither always follows the other.
-            for side in [round % 2, 1 - round % 2] {
-                let t = Instant::now();
-                if side == 0 {
-                    Product::upsert(&pool, &dbpat_one)
-                        .on(Product::PKEY)
-                        .do_update_all()
-                        .await
-                        .unwrap();
-                    a.push(t.elapsed());
-                } else {
-                    sqlx_upsert_one(&pool, &one_sql, &sqlx_one).await;
-                    b.push(t.elapsed());
-                }
-            }
-        }
-        summary(&one(rounds), a, b);
-        let rounds = 400;
-        let (mut a, mut b) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
-        for round in 0..rounds {
-            for side in [round % 2, 1 - round % 2] {
-                let t = Instant::now();
-                if side == 0 {
-                    let n = Product::upsert_many(&pool, &dbpat_many)
-                        .on(Product::PKEY)
-                        .do_update_all()
-                        .await
-                        .unwrap()
-                        .len();
-                    a.push(t.elapsed());
-                    assert_eq!(n, 100);
-                } else {
-                    let n = sqlx_upsert_many(&pool, &many_sql, &sqlx_many).await;
-                    b.push(t.elapsed());
-                    assert_eq!(n, 100);
-                }
-            }
-        }
-        summary(&format!("upsert_many (100 rows), {rounds} rounds"), a, b);
+        take_turns(
+            "upsert (one row)",
+            2000,
+            || async {
+                Product::upsert(&pool, &dbpat_one)
+                    .on(Product::PKEY)
+                    .do_update_all()
+                    .await
+                    .unwrap()
+            },
+            || sqlx_upsert_one(&pool, &one_sql, &sqlx_one),
+        )
+        .await;
+        take_turns(
+            "upsert_many (100 rows)",
+            400,
+            || async {
+                let n = Product::upsert_many(&pool, &dbpat_many)
+                    .on(Product::PKEY)
+                    .do_update_all()
+                    .await
+                    .unwrap()
+                    .len();
+                assert_eq!(n, 100);
+            },
+            || async {
+                let n = sqlx_upsert_many(&pool, &many_sql, &sqlx_many).await;
+                assert_eq!(n, 100);
+            },
+        )
+        .await;
     });
 
     drop(pool);

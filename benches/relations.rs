@@ -18,6 +18,8 @@
 #[path = "../examples/shop/models.rs"]
 #[allow(dead_code)]
 mod models;
+#[path = "support/take_turns.rs"]
+mod take_turns;
 
 use chrono::{DateTime, Utc};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -31,7 +33,8 @@ use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use take_turns::take_turns;
 use uuid::Uuid;
 
 const USERS: usize = 100;
@@ -235,34 +238,19 @@ fn bench(c: &mut Criterion) {
     );
 
     // A paired check that load changes on a shared machine cannot skew: the two loads
-    // alternate, 1,000 times each under `cargo bench` (10 under `cargo test`), and the
+    // take turns, 1,000 times each under `cargo bench` (10 under `cargo test`), and the
     // medians are compared.
     let rounds = if std::env::args().any(|a| a == "--bench") {
         1000
     } else {
         10
     };
-    let (mut t_dbpat, mut t_sqlx) = (Vec::new(), Vec::new());
-    rt.block_on(async {
-        for _ in 0..rounds {
-            let start = Instant::now();
-            std::hint::black_box(Order::USER.load_children(&pool, &users).await.unwrap());
-            t_dbpat.push(start.elapsed());
-            let start = Instant::now();
-            std::hint::black_box(sqlx_grouped(&pool, &sql, &ids).await);
-            t_sqlx.push(start.elapsed());
-        }
-    });
-    let median = |v: &mut Vec<Duration>| {
-        v.sort();
-        v[v.len() / 2]
-    };
-    let (m_dbpat, m_sqlx) = (median(&mut t_dbpat), median(&mut t_sqlx));
-    println!(
-        "relations: paired (alternating, {rounds} each): dbpat load_children median {m_dbpat:?}, \
-         sqlx same SQL grouped median {m_sqlx:?}, ratio {:.3}",
-        m_dbpat.as_secs_f64() / m_sqlx.as_secs_f64()
-    );
+    rt.block_on(take_turns(
+        "relations: load_children vs sqlx same SQL grouped",
+        rounds,
+        || async { Order::USER.load_children(&pool, &users).await.unwrap() },
+        || sqlx_grouped(&pool, &sql, &ids),
+    ));
 
     let mut g = c.benchmark_group("eager_100x10");
     g.bench_function(BenchmarkId::new("dbpat", "load_children"), |b| {
