@@ -15,7 +15,8 @@
 //! they are rarely cached, and the next write repairs a lost invalidation within ms. A cold
 //! row written during a fault and not again for a while is where a lost registration, or an
 //! older dataset, shows as stale reads. Readers read every hot row and a few cold rows in turn
-//! per round.
+//! per round. Each writer takes every write path of the cached handle in turn
+//! ([`worker::WritePath`]: intent, update, patch, upsert, update by filter).
 //!
 //! `cargo test --test faults` runs every fault; `cargo test --test faults -- frozen` only the
 //! runs whose name contains `frozen` (`--exact`, `--skip`, `--list`, `--ignored` work as in

@@ -96,6 +96,11 @@ pub enum WritePath {
     Update,
     /// The cached handle's `patch(&id).add(N, 1).execute(&pool)`; likewise.
     Patch,
+    /// The cached handle's `upsert(&pool, &row).on(Counter::PKEY).do_update(Counter::N)`
+    /// (every returned key registered before COMMIT); likewise.
+    Upsert,
+    /// The cached handle's `filter(ID = id).update().add(N, 1).fetch_all(&pool)`; likewise.
+    FilteredUpdate,
 }
 
 /// One line of a worker's file.
@@ -271,6 +276,8 @@ async fn write_loop(
         WritePath::Update,
         WritePath::Intent,
         WritePath::Patch,
+        WritePath::Upsert,
+        WritePath::FilteredUpdate,
     ];
     let mut writes_of: std::collections::HashMap<i64, usize> = Default::default();
     let mut last_cold = now_us();
@@ -328,6 +335,41 @@ async fn write_loop(
                     .add(Counter::N, 1i64)
                     .execute(pool)
                     .await;
+                let t = now_us();
+                (
+                    r,
+                    t,
+                    mode::registration_confirmed(&before, &cache.metrics()),
+                )
+            }
+            WritePath::Upsert => {
+                let mut next = row.clone();
+                next.n += 1;
+                let r = counters
+                    .upsert(pool, &next)
+                    .on(Counter::PKEY)
+                    .do_update(Counter::N)
+                    .await;
+                let t = now_us();
+                (
+                    r,
+                    t,
+                    mode::registration_confirmed(&before, &cache.metrics()),
+                )
+            }
+            WritePath::FilteredUpdate => {
+                let r = counters
+                    .filter(Counter::ID.eq(id))
+                    .update()
+                    .add(Counter::N, 1i64)
+                    .fetch_all(pool)
+                    .await
+                    .and_then(|rows| {
+                        rows.into_iter().next().ok_or(dbpat::Error::NotFound {
+                            entity: "Counter",
+                            key: id.to_string(),
+                        })
+                    });
                 let t = now_us();
                 (
                     r,
