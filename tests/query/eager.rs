@@ -1,11 +1,12 @@
 //! Eager loads along relations on the real PostgreSQL: the children (and grandchildren) of many
 //! parents and the parents of many children, each compared with the same hand-written SQL on
 //! the same seeded data, and each counted: the statements sqlx sends (every one is logged at
-//! the `sqlx::query` target; a thread-local subscriber counts them) are one per relation
+//! the `sqlx::query` target; `support::trace` hands this thread's to a counter) are one per relation
 //! whatever the number of rows. Through the cache (feature `cache`): parents and children
 //! served from Redis on the second load, identical rows.
 
 use super::relations::{Member, Score, Team};
+use crate::support::trace::{capture_on_this_thread, Sink, SinkGuard};
 use chrono::DateTime;
 use dbpat::{Entity, Table};
 use dbpat_runtime::testing::TestDatabase;
@@ -22,9 +23,9 @@ pub struct Statements(Arc<AtomicUsize>);
 
 impl Statements {
     /// Counts from now on, on this thread, until the guard drops.
-    pub fn count() -> (Self, tracing::subscriber::DefaultGuard) {
+    pub fn count() -> (Self, SinkGuard) {
         let s = Statements::default();
-        let guard = tracing::subscriber::set_default(s.clone());
+        let guard = capture_on_this_thread(Arc::new(s.clone()));
         (s, guard)
     }
 
@@ -41,22 +42,12 @@ impl Statements {
     }
 }
 
-impl tracing::Subscriber for Statements {
-    fn enabled(&self, meta: &tracing::Metadata<'_>) -> bool {
-        meta.target() == "sqlx::query"
-    }
-    fn new_span(&self, _: &tracing_core::span::Attributes<'_>) -> tracing_core::span::Id {
-        tracing_core::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing_core::span::Id, _: &tracing_core::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing_core::span::Id, _: &tracing_core::span::Id) {}
+impl Sink for Statements {
     fn event(&self, event: &tracing::Event<'_>) {
         if event.metadata().target() == "sqlx::query" {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
     }
-    fn enter(&self, _: &tracing_core::span::Id) {}
-    fn exit(&self, _: &tracing_core::span::Id) {}
 }
 
 async fn db() -> TestDatabase {

@@ -4,6 +4,7 @@
 
 use crate::support::query as query_common;
 use crate::support::shop as models;
+use crate::support::trace::{capture_on_this_thread, Sink};
 use crate::support::transfer;
 
 use dbpat::query::{transaction_with, RetryPolicy};
@@ -195,15 +196,7 @@ async fn other_errors_are_not_retried_and_retries_are_bounded() {
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<(tracing::Level, String)>>>);
 
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing_core::span::Attributes<'_>) -> tracing_core::span::Id {
-        tracing_core::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing_core::span::Id, _: &tracing_core::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing_core::span::Id, _: &tracing_core::span::Id) {}
+impl Sink for Capture {
     fn event(&self, event: &tracing::Event<'_>) {
         struct Msg(String);
         impl tracing::field::Visit for Msg {
@@ -218,8 +211,6 @@ impl tracing::Subscriber for Capture {
             .unwrap()
             .push((*event.metadata().level(), msg.0));
     }
-    fn enter(&self, _: &tracing_core::span::Id) {}
-    fn exit(&self, _: &tracing_core::span::Id) {}
 }
 
 #[tokio::test]
@@ -232,7 +223,7 @@ async fn slow_statements_are_logged_at_warn() {
         .await
         .unwrap();
     let capture = Capture::default();
-    let _guard = tracing::subscriber::set_default(capture.clone());
+    let _guard = capture_on_this_thread(Arc::new(capture.clone()));
     sqlx::query("SELECT 1").execute(&pool).await.unwrap();
     sqlx::query("SELECT pg_sleep(0.2)")
         .execute(&pool)

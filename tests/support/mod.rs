@@ -19,3 +19,4 @@ pub mod query;
 #[cfg(feature = "cache")]
 pub mod redis_server;
 pub mod tiers;
+pub mod trace;
