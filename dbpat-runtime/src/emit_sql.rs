@@ -13,9 +13,11 @@
 //!
 //! Migrations (see [`crate::migrate`]):
 //!
-//! - `emit-sql migrate --name add_orders_note [--dir migrations] [--allow-destructive]` writes
-//!   the change since the folder's last migration as `<version>_<name>*.sql` files for
-//!   `sqlx migrate run`, and updates the folder's `.dbpat/schema.json` snapshot.
+//! - `emit-sql migrate --name add_orders_note [--dir migrations] [--allow-destructive]
+//!   [--reversible]` writes the change since the folder's last migration as
+//!   `<version>_<name>*.sql` files for `sqlx migrate run` (with `--reversible`, or in a folder
+//!   that has one already, sqlx's `.up.sql` / `.down.sql` pairs for `sqlx migrate revert`),
+//!   and updates the folder's `.dbpat/schema.json` snapshot.
 //! - `emit-sql check [--dir migrations]` exits 1, listing the changes, when the models differ
 //!   from what the folder describes (for CI).
 //! - `emit-sql check --database URL` exits 1, listing the drift object by object, when a live
@@ -69,6 +71,10 @@ pub enum Command {
         /// value); each is marked in the file.
         #[arg(long)]
         allow_destructive: bool,
+        /// Write sqlx's reversible pairs (`.up.sql` / `.down.sql`, for `sqlx migrate
+        /// revert`); a folder that holds one already stays reversible without the flag.
+        #[arg(long)]
+        reversible: bool,
     },
     /// Exit non-zero when the models differ from the migrations folder (or a live database).
     Check {
@@ -123,8 +129,13 @@ pub fn run(cli: &Cli, tables: &[&'static TableDef]) -> Result<(), MigrateError> 
             dir,
             name,
             allow_destructive,
+            reversible,
         }) => {
-            match migrate::write_migration(dir, name, tables, *allow_destructive)? {
+            let options = migrate::WriteOptions {
+                allow_destructive: *allow_destructive,
+                reversible: *reversible,
+            };
+            match migrate::write_migration(dir, name, tables, options)? {
                 MigrationOutcome::NoChange => {
                     println!(
                         "no changes: the models match {}; nothing written",

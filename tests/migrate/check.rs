@@ -227,7 +227,7 @@ fn the_binary_check_exits_non_zero_on_a_stale_folder() {
 async fn check_database_reports_drift_made_by_hand() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("migrations");
-    migrate::write_migration(&dir, "init", &[&TICKETS], false).unwrap();
+    migrate::write_migration(&dir, "init", &[&TICKETS], migrate::WriteOptions::default()).unwrap();
     let db = TestDatabase::new().await;
     apply_folder(&dir, db.pool()).await;
     assert_eq!(
@@ -343,9 +343,13 @@ fn snapshots_of_format_1_read_back_unchanged() {
             "create index CREATE INDEX idx_memberships_matrix_id ON memberships (matrix_id)",
         ]
     );
-    let MigrationOutcome::Written { files, .. } =
-        migrate::write_migration(&dir, "fk indexes", &tables, false).unwrap()
-    else {
+    let MigrationOutcome::Written { files, .. } = migrate::write_migration(
+        &dir,
+        "fk indexes",
+        &tables,
+        migrate::WriteOptions::default(),
+    )
+    .unwrap() else {
         panic!("the foreign-key indexes are a change");
     };
     for index in FK_INDEXES {
@@ -442,7 +446,7 @@ async fn check_leftovers(db: &TestDatabase) -> Vec<String> {
 async fn check_database_needs_no_createdb() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("migrations");
-    migrate::write_migration(&dir, "init", &[&TICKETS], false).unwrap();
+    migrate::write_migration(&dir, "init", &[&TICKETS], migrate::WriteOptions::default()).unwrap();
     let db = TestDatabase::new().await;
     apply_folder(&dir, db.pool()).await;
     let role = PlainRole::new(&db).await;

@@ -84,7 +84,7 @@ fn was_on_variants_is_the_columns_mapping() {
 /// A database migrated to `CREWS_V1` holding `team`, `solo` and `duo` rows in the table and in
 /// its archive; the folder at `dir`.
 async fn seeded(dir: &Path) -> TestDatabase {
-    migrate::write_migration(dir, "init", &[&CREWS_V1], false).unwrap();
+    migrate::write_migration(dir, "init", &[&CREWS_V1], migrate::WriteOptions::default()).unwrap();
     let db = migrated_database(dir).await;
     sqlx::raw_sql(
         "INSERT INTO crews (kind) VALUES ('team'), ('team'), ('solo'), ('duo'), ('team');
@@ -110,7 +110,13 @@ async fn mapped_values_move_their_rows_and_the_migration_applies_whole() {
     let db = seeded(&dir).await;
     let before = kinds(&db, "crews").await;
 
-    let outcome = migrate::write_migration(&dir, "kinds", &[&CREWS_V2], false).unwrap();
+    let outcome = migrate::write_migration(
+        &dir,
+        "kinds",
+        &[&CREWS_V2],
+        migrate::WriteOptions::default(),
+    )
+    .unwrap();
     assert!(
         matches!(outcome, MigrationOutcome::Written { .. }),
         "{outcome:?}"
@@ -181,8 +187,14 @@ async fn mapped_values_move_their_rows_and_the_migration_applies_whole() {
 async fn an_unmapped_removal_is_refused_naming_the_value() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("migrations");
-    migrate::write_migration(&dir, "init", &[&CREWS_V1], false).unwrap();
-    let err = migrate::write_migration(&dir, "kinds", &[&CREWS_V2_UNMAPPED], false).unwrap_err();
+    migrate::write_migration(&dir, "init", &[&CREWS_V1], migrate::WriteOptions::default()).unwrap();
+    let err = migrate::write_migration(
+        &dir,
+        "kinds",
+        &[&CREWS_V2_UNMAPPED],
+        migrate::WriteOptions::default(),
+    )
+    .unwrap_err();
     let MigrateError::Destructive(lines) = &err else {
         panic!("expected Destructive, got {err:?}");
     };
@@ -210,7 +222,16 @@ async fn a_forced_unmapped_removal_stops_whole_while_rows_hold_the_value() {
     let db = seeded(&dir).await;
     let before = fingerprint(db.pool()).await;
     let rows_before = kinds(&db, "crews").await;
-    migrate::write_migration(&dir, "kinds", &[&CREWS_V2_UNMAPPED], true).unwrap();
+    migrate::write_migration(
+        &dir,
+        "kinds",
+        &[&CREWS_V2_UNMAPPED],
+        migrate::WriteOptions {
+            allow_destructive: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
 
     // Each run on a connection of its own: a failed run leaves sqlx's advisory lock with its
     // connection, which closing releases.

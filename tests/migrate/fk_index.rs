@@ -66,7 +66,13 @@ mod after {
 async fn a_database_built_without_the_foreign_key_indexes_gets_them_from_migrate() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("migrations");
-    migrate::write_migration(&dir, "init", &before::tables(), false).unwrap();
+    migrate::write_migration(
+        &dir,
+        "init",
+        &before::tables(),
+        migrate::WriteOptions::default(),
+    )
+    .unwrap();
     let db = TestDatabase::new().await;
     apply_folder(&dir, db.pool()).await;
     sqlx::raw_sql(
@@ -113,7 +119,8 @@ async fn a_database_built_without_the_foreign_key_indexes_gets_them_from_migrate
     );
 
     let MigrationOutcome::Written { files, .. } =
-        migrate::write_migration(&dir, "fk indexes", &new, false).unwrap()
+        migrate::write_migration(&dir, "fk indexes", &new, migrate::WriteOptions::default())
+            .unwrap()
     else {
         panic!("the new indexes are a change");
     };

@@ -12,4 +12,5 @@ mod lint;
 mod partitioned_index;
 mod pull;
 mod renames;
+mod reversible;
 mod walk;

@@ -103,7 +103,13 @@ async fn valid(pool: &PgPool, index: &str) -> bool {
 async fn partitioned_indexes_are_built_per_partition_whatever_partitions_exist() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("migrations");
-    migrate::write_migration(&dir, "init", &before::tables(), false).unwrap();
+    migrate::write_migration(
+        &dir,
+        "init",
+        &before::tables(),
+        migrate::WriteOptions::default(),
+    )
+    .unwrap();
     let db = TestDatabase::new().await;
     apply_folder(&dir, db.pool()).await;
     sqlx::raw_sql(
@@ -140,7 +146,7 @@ async fn partitioned_indexes_are_built_per_partition_whatever_partitions_exist()
 
     let new = after::tables();
     let MigrationOutcome::Written { files, plan } =
-        migrate::write_migration(&dir, "indexes", &new, false).unwrap()
+        migrate::write_migration(&dir, "indexes", &new, migrate::WriteOptions::default()).unwrap()
     else {
         panic!("the new indexes are a change");
     };
@@ -293,8 +299,20 @@ async fn partitioned_indexes_are_built_per_partition_whatever_partitions_exist()
     );
 
     // Later steps: drop the indexes, add them back; the partition copies' names never clash.
-    migrate::write_migration(&dir, "drop indexes", &before::tables(), false).unwrap();
-    migrate::write_migration(&dir, "indexes again", &new, false).unwrap();
+    migrate::write_migration(
+        &dir,
+        "drop indexes",
+        &before::tables(),
+        migrate::WriteOptions::default(),
+    )
+    .unwrap();
+    migrate::write_migration(
+        &dir,
+        "indexes again",
+        &new,
+        migrate::WriteOptions::default(),
+    )
+    .unwrap();
     apply_folder(&dir, db.pool()).await;
     apply_folder(&dir, migrated.pool()).await;
     for pool in [db.pool(), migrated.pool()] {
@@ -426,7 +444,13 @@ async fn measure<F: std::future::Future<Output = ()>>(url: &str, build: F) -> In
 async fn inserts_go_on_while_an_index_is_built_on_a_million_row_partitioned_table() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("migrations");
-    migrate::write_migration(&dir, "init", &big_before::tables(), false).unwrap();
+    migrate::write_migration(
+        &dir,
+        "init",
+        &big_before::tables(),
+        migrate::WriteOptions::default(),
+    )
+    .unwrap();
     let db = TestDatabase::new().await;
     apply_folder(&dir, db.pool()).await;
     let t = Instant::now();
@@ -460,9 +484,13 @@ async fn inserts_go_on_while_an_index_is_built_on_a_million_row_partitioned_tabl
         .unwrap();
 
     // Now: the migration's files, applied by sqlx's migrator.
-    let MigrationOutcome::Written { files, .. } =
-        migrate::write_migration(&dir, "index", &big_after::tables(), false).unwrap()
-    else {
+    let MigrationOutcome::Written { files, .. } = migrate::write_migration(
+        &dir,
+        "index",
+        &big_after::tables(),
+        migrate::WriteOptions::default(),
+    )
+    .unwrap() else {
         panic!("the index is a change");
     };
     // ON ONLY; the 2 partitions, and 4 months around today (placeholders here); attach.

@@ -193,7 +193,13 @@ fn main_file(dir: &Path, name: &str) -> String {
 async fn renamed_tables_and_columns_keep_their_rows_and_reach_the_fresh_catalog() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("migrations");
-    migrate::write_migration(&dir, "init", &[&PEOPLE, &NOTES, &EVENTS], false).unwrap();
+    migrate::write_migration(
+        &dir,
+        "init",
+        &[&PEOPLE, &NOTES, &EVENTS],
+        migrate::WriteOptions::default(),
+    )
+    .unwrap();
     let db = migrated_database(&dir).await;
     sqlx::raw_sql(
         "INSERT INTO people (id, mail, name) VALUES
@@ -230,7 +236,8 @@ async fn renamed_tables_and_columns_keep_their_rows_and_reach_the_fresh_catalog(
     assert_eq!(renamed(|c| matches!(c, Change::RenameConstraint { .. })), 5);
     assert_eq!(renamed(|c| matches!(c, Change::RenameIndex { .. })), 3);
 
-    let outcome = migrate::write_migration(&dir, "renames", &new, false).unwrap();
+    let outcome =
+        migrate::write_migration(&dir, "renames", &new, migrate::WriteOptions::default()).unwrap();
     assert!(
         matches!(outcome, MigrationOutcome::Written { .. }),
         "{outcome:?}"

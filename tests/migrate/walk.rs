@@ -416,13 +416,15 @@ static EVENTS_8: TableDef = TableDef {
     ..EVENTS_5
 };
 
-struct Version {
-    name: &'static str,
-    tables: Vec<&'static TableDef<'static>>,
-    destructive: bool,
+/// One version of the walk's models.
+pub(crate) struct Version {
+    pub(crate) name: &'static str,
+    pub(crate) tables: Vec<&'static TableDef<'static>>,
+    pub(crate) destructive: bool,
 }
 
-fn versions() -> Vec<Version> {
+/// The walk: nine versions, each changing the one before.
+pub(crate) fn versions() -> Vec<Version> {
     vec![
         Version {
             name: "initial",
@@ -544,7 +546,7 @@ fn kinds(change: &Change) -> Vec<&'static str> {
 }
 
 /// Rows for the long-lived database, so validations and rewrites run over data.
-async fn insert_rows(step: usize, live: &TestDatabase) {
+pub(crate) async fn insert_rows(step: usize, live: &TestDatabase) {
     let sql = match step {
         1 => {
             "INSERT INTO users (email, name, status) VALUES ('a@x', 'Ann', 'active'), ('b@x', 'Bob', 'suspended');
@@ -596,7 +598,12 @@ async fn every_step_migrates_to_the_full_ddl_catalog() {
         let before = sql_files(&dir).len();
 
         if version.destructive {
-            match migrate::write_migration(&dir, version.name, &version.tables, false) {
+            match migrate::write_migration(
+                &dir,
+                version.name,
+                &version.tables,
+                migrate::WriteOptions::default(),
+            ) {
                 Err(MigrateError::Destructive(list)) => assert!(!list.is_empty()),
                 other => panic!("{context}: destructive step was not refused: {other:?}"),
             }
@@ -606,9 +613,16 @@ async fn every_step_migrates_to_the_full_ddl_catalog() {
                 "{context}: refused step wrote files"
             );
         }
-        let outcome =
-            migrate::write_migration(&dir, version.name, &version.tables, version.destructive)
-                .unwrap_or_else(|e| panic!("{context}: {e}"));
+        let outcome = migrate::write_migration(
+            &dir,
+            version.name,
+            &version.tables,
+            migrate::WriteOptions {
+                allow_destructive: version.destructive,
+                ..Default::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{context}: {e}"));
         let MigrationOutcome::Written { files, plan } = outcome else {
             panic!("{context}: no migration written");
         };
@@ -668,7 +682,13 @@ async fn every_step_migrates_to_the_full_ddl_catalog() {
         );
         // No change → no file.
         assert!(matches!(
-            migrate::write_migration(&dir, "again", &version.tables, false).unwrap(),
+            migrate::write_migration(
+                &dir,
+                "again",
+                &version.tables,
+                migrate::WriteOptions::default()
+            )
+            .unwrap(),
             MigrationOutcome::NoChange
         ));
         expected.pool().close().await;

@@ -19,6 +19,36 @@ pub async fn apply_folder(dir: &Path, pool: &PgPool) {
         .unwrap_or_else(|e| panic!("migrations of {} failed: {e:?}", dir.display()));
 }
 
+/// Reverts every migration of `dir` newer than `target` with sqlx's migrator, newest first,
+/// as `sqlx migrate revert --target-version <target>` does (the CLI calls the same
+/// `Migrator::undo`), on a connection of its own that is closed afterwards, as the CLI's
+/// is when it exits: a failed revert returns without releasing the migrator's advisory lock,
+/// which would block every later migration on a pooled connection.
+pub async fn revert_folder(
+    dir: &Path,
+    url: &str,
+    target: i64,
+) -> Result<(), sqlx::migrate::MigrateError> {
+    use sqlx::Connection;
+    let migrator = sqlx::migrate::Migrator::new(dir)
+        .await
+        .unwrap_or_else(|e| panic!("cannot read migrations in {}: {e}", dir.display()));
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+    let result = migrator.undo(&mut conn, target).await;
+    conn.close().await.ok();
+    result
+}
+
+/// The versions sqlx has applied to the database, ascending.
+pub async fn applied_versions(pool: &PgPool) -> Vec<i64> {
+    sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(pool)
+        .await
+        .unwrap_or_default()
+}
+
 /// A fresh database built from the full DDL of `tables`.
 pub async fn full_ddl_database(tables: &[&TableDef<'_>]) -> TestDatabase {
     let db = TestDatabase::new().await;

@@ -255,6 +255,10 @@ pub struct EnumValues {
     /// Removed values nothing maps: a destructive change (rows holding them would fail the
     /// new CHECK).
     pub dropped: Vec<String>,
+    /// Mapped values whose rows merge with others: the value they map to was already allowed,
+    /// or another removed value maps to it too. Their rows cannot be told apart afterwards,
+    /// so the step cannot be reverted.
+    pub merged: Vec<String>,
 }
 
 impl EnumValues {
@@ -313,6 +317,34 @@ impl Change<'_> {
                 "drop archive table `{table}_archive` and its rows"
             )),
             _ => None,
+        }
+    }
+}
+
+impl Change<'_> {
+    /// Why a migration with this change cannot be reverted, if it cannot: its inverse would
+    /// need data the change lost (the rows of a dropped table or archive, a dropped column's
+    /// values, values a narrowing cut, enum values merged into one). Every other change has
+    /// an exact inverse; removing an enum value nothing maps is one (its guard let no row
+    /// keep it, and the old, wider CHECK is added back).
+    pub fn irreversible(&self) -> Option<String> {
+        match self {
+            Change::AddConstraint {
+                table,
+                enum_values: Some(values),
+                ..
+            } if !values.merged.is_empty() => Some(format!(
+                "the rows of `{table}.{}` that held {} now hold a value other rows already had: which held what is lost",
+                values.column,
+                values
+                    .merged
+                    .iter()
+                    .map(|v| format!("'{v}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Change::AddConstraint { .. } => None,
+            other => other.destructive(),
         }
     }
 }
@@ -795,6 +827,12 @@ fn removed_enum_values(
         match nc.enum_was.iter().find(|(was, _)| was == v) {
             Some((_, to)) => values.mapped.push(((*v).to_owned(), (*to).to_owned())),
             None => values.dropped.push((*v).to_owned()),
+        }
+    }
+    for (old, new) in &values.mapped {
+        let shared = values.mapped.iter().filter(|(_, n)| n == new).count() > 1;
+        if shared || old_values.contains(&new.as_str()) {
+            values.merged.push(old.clone());
         }
     }
     (!values.is_empty()).then_some(values)

@@ -1,4 +1,5 @@
-//! The files of one migration step, as planned: what kind each is and its statements.
+//! The files of one migration step, as planned: what kind each is, its statements, and its
+//! inverse (written as sqlx's `.down.sql` when the folder is reversible).
 
 use super::statement::Statement;
 
@@ -22,4 +23,19 @@ pub struct PlannedFile {
     pub suffix: String,
     /// Statements in order.
     pub statements: Vec<Statement>,
+    /// What undoes this file (after every later file of the step is undone).
+    pub down: DownFile,
+}
+
+/// The inverse of one migration file: `sqlx migrate revert` runs it to return the database to
+/// where it was before the file ran.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DownFile {
+    /// Whether it runs outside a transaction (`DROP INDEX CONCURRENTLY`, alone in its file).
+    pub no_transaction: bool,
+    /// Statements in order (none: the file changed nothing a revert must undo).
+    pub statements: Vec<Statement>,
+    /// Why the step cannot be reverted (it lost data its inverse would need): when set, the
+    /// down file says so and raises before anything runs.
+    pub refused: Vec<String>,
 }

@@ -1,9 +1,11 @@
-//! The migrations folder: `<version>_<name>.sql` files sqlx applies in version order, and the
-//! snapshot `.dbpat/schema.json` of the models the files add up to.
+//! The migrations folder: `<version>_<name>.sql` files sqlx applies in version order (or, in a
+//! reversible folder, sqlx's pairs `<version>_<name>.up.sql` / `.down.sql`, which
+//! `sqlx migrate revert` undoes newest first), and the snapshot `.dbpat/schema.json` of the
+//! models the files add up to.
 
 use super::error::MigrateError;
 use super::plan::{plan, Plan};
-use super::render::render_file;
+use super::render::{render_down_file, render_file};
 pub use super::snapshot::SNAPSHOT_PATH;
 use super::snapshot::{Bump, SchemaSnapshot};
 use crate::model::TableDef;
@@ -16,7 +18,7 @@ pub enum MigrationOutcome<'a> {
     NoChange,
     /// Files were written (in version order) and the snapshot updated.
     Written {
-        /// The new migration files.
+        /// The new migration files, in version order (a reversible pair: up, then down).
         files: Vec<PathBuf>,
         /// The plan they render.
         plan: Plan<'a>,
@@ -30,7 +32,39 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> MigrateError + '_ {
     }
 }
 
-/// The versions of the folder's migration files (`<version>_<name>.sql`), ascending.
+/// How [`write_migration`] writes a step.
+///
+/// ```
+/// use dbpat_runtime::migrate::WriteOptions;
+/// let options = WriteOptions { reversible: true, ..WriteOptions::default() };
+/// assert!(!options.allow_destructive);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Also write changes that lose data (each is marked in the file).
+    pub allow_destructive: bool,
+    /// Write sqlx's reversible pairs (`.up.sql` / `.down.sql`). A folder that already holds
+    /// a reversible migration stays reversible without it.
+    pub reversible: bool,
+}
+
+/// Whether the folder holds reversible migrations (`<version>_<name>.up.sql`): then every
+/// later step is written reversible too.
+pub fn is_reversible(dir: &Path) -> Result<bool, MigrateError> {
+    if !dir.exists() {
+        return Ok(false);
+    }
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        if entry.file_name().to_string_lossy().ends_with(".up.sql") {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The versions of the folder's migration files (`<version>_<name>.sql`, or a reversible
+/// pair), ascending, each once.
 pub fn existing_versions(dir: &Path) -> Result<Vec<i64>, MigrateError> {
     if !dir.exists() {
         return Ok(Vec::new());
@@ -49,6 +83,7 @@ pub fn existing_versions(dir: &Path) -> Result<Vec<i64>, MigrateError> {
         }
     }
     versions.sort_unstable();
+    versions.dedup();
     Ok(versions)
 }
 
@@ -137,32 +172,49 @@ pub fn plan_folder<'a>(dir: &Path, tables: &[&'a TableDef<'a>]) -> Result<Plan<'
 }
 
 /// Writes the migration from the folder's state to `tables` (and the new snapshot), named
-/// `name`. Destructive changes are refused unless `allow_destructive`.
+/// `name`. Destructive changes are refused unless `options.allow_destructive`; the files are
+/// sqlx's reversible pairs when `options.reversible` or when the folder already is.
 pub fn write_migration<'a>(
     dir: &Path,
     name: &str,
     tables: &[&'a TableDef<'a>],
-    allow_destructive: bool,
+    options: WriteOptions,
 ) -> Result<MigrationOutcome<'a>, MigrateError> {
     let name = sanitize_name(name)?;
-    let plan = plan_folder(dir, tables)?;
+    let mut plan = plan_folder(dir, tables)?;
     if plan.is_empty() {
         return Ok(MigrationOutcome::NoChange);
     }
-    if !plan.destructive.is_empty() && !allow_destructive {
+    if !plan.destructive.is_empty() && !options.allow_destructive {
         return Err(MigrateError::Destructive(plan.destructive.clone()));
     }
+    let existing = existing_versions(dir)?;
+    let reversible = options.reversible || is_reversible(dir)?;
+    if options.reversible && !existing.is_empty() && !is_reversible(dir)? {
+        plan.warnings.push(format!(
+            "the earlier migrations of {} are not reversible: `sqlx migrate revert` can undo only the steps from this one on",
+            dir.display()
+        ));
+    }
     std::fs::create_dir_all(dir.join(".dbpat")).map_err(io(dir))?;
-    let versions = step_versions(
-        &existing_versions(dir)?,
-        plan.files.len(),
-        chrono::Utc::now(),
-    );
+    let versions = step_versions(&existing, plan.files.len(), chrono::Utc::now());
     let mut files = Vec::new();
     for (version, file) in versions.into_iter().zip(&plan.files) {
-        let path = dir.join(format!("{version}_{name}{}.sql", file.suffix));
-        std::fs::write(&path, render_file(file, &name)).map_err(io(&path))?;
-        files.push(path);
+        let stem = format!("{version}_{name}{}", file.suffix);
+        let mut write = |path: PathBuf, text: String| {
+            std::fs::write(&path, text).map_err(io(&path))?;
+            files.push(path);
+            Ok::<_, MigrateError>(())
+        };
+        if reversible {
+            write(dir.join(format!("{stem}.up.sql")), render_file(file, &name))?;
+            write(
+                dir.join(format!("{stem}.down.sql")),
+                render_down_file(&file.down, &name),
+            )?;
+        } else {
+            write(dir.join(format!("{stem}.sql")), render_file(file, &name))?;
+        }
     }
     let snapshot_path = dir.join(SNAPSHOT_PATH);
     std::fs::write(

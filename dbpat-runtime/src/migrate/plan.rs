@@ -146,18 +146,6 @@ pub fn plan_at<'a>(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Plan<'a>, SchemaError> {
     let changes = diff(old, new)?;
-    if old.is_empty() && !changes.is_empty() {
-        return Ok(Plan {
-            changes,
-            files: vec![PlannedFile {
-                kind: FileKind::Main,
-                suffix: String::new(),
-                statements: vec![Statement::new(render_schema(new)?.trim_end())],
-            }],
-            destructive: Vec::new(),
-            warnings: Vec::new(),
-        });
-    }
     let cx = Context::new(old, new, &changes, now)?;
     let mut b = Builder::new();
     let mut destructive = Vec::new();
@@ -165,8 +153,31 @@ pub fn plan_at<'a>(
         let reason = change.destructive();
         add_change(&cx, &mut b, change, &reason);
         destructive.extend(reason);
+        if let Some(why) = change.irreversible() {
+            b.refuse(why);
+        }
     }
     let (files, warnings) = b.into_files();
+    if old.is_empty() && !changes.is_empty() {
+        // From an empty folder the main file is the full schema; its inverse, planned as for
+        // any step, drops every table and trigger function.
+        let down = files
+            .into_iter()
+            .find(|f| f.kind == FileKind::Main)
+            .map(|f| f.down)
+            .unwrap_or_default();
+        return Ok(Plan {
+            changes,
+            files: vec![PlannedFile {
+                kind: FileKind::Main,
+                suffix: String::new(),
+                statements: vec![Statement::new(render_schema(new)?.trim_end())],
+                down,
+            }],
+            destructive: Vec::new(),
+            warnings: Vec::new(),
+        });
+    }
     Ok(Plan {
         changes,
         files,
@@ -191,24 +202,21 @@ fn add_change(cx: &Context, b: &mut Builder, change: &Change, reason: &Option<St
             table, column, to, ..
         } => columns::alter_type(cx, b, table, column, *to, reason),
         Change::SetNotNull { table, column } => columns::set_not_null(cx, b, table, column),
-        Change::DropNotNull { table, column } => {
-            columns::alter(cx, b, table, column, "DROP NOT NULL")
-        }
+        Change::DropNotNull { table, column } => columns::drop_not_null(cx, b, table, column),
         Change::SetDefault {
             table,
             column,
             default,
-        } => columns::alter(cx, b, table, column, &format!("SET DEFAULT {default}")),
-        Change::DropDefault { table, column } => {
-            columns::alter(cx, b, table, column, "DROP DEFAULT")
-        }
+        } => columns::set_default(cx, b, table, column, default),
+        Change::DropDefault { table, column } => columns::drop_default(cx, b, table, column),
         Change::AddIdentity { table, column } => columns::add_identity(cx, b, table, column),
-        Change::DropIdentity { table, column } => {
-            columns::alter(cx, b, table, column, "DROP IDENTITY")
-        }
+        Change::DropIdentity { table, column } => columns::drop_identity(cx, b, table, column),
         Change::DropConstraint {
-            table, name, kind, ..
-        } => constraints::drop(cx, b, table, name, *kind),
+            table,
+            name,
+            kind,
+            definition,
+        } => constraints::drop(cx, b, table, name, definition, *kind),
         Change::AddConstraint {
             table,
             name,
@@ -224,12 +232,12 @@ fn add_change(cx: &Context, b: &mut Builder, change: &Change, reason: &Option<St
         Change::CreateIndex { table, index } => indexes::create(cx, b, table, index),
         Change::DropIndex { table, name } => indexes::drop(cx, b, table, name),
         Change::CreateTrigger(t) => tables::create_trigger(b, t),
-        Change::DropTrigger { table, name } => tables::drop_trigger(b, table, name),
+        Change::DropTrigger { table, name } => tables::drop_trigger(cx, b, table, name),
         Change::CreatePartitions { table, partitions } => {
             tables::create_partitions(b, table, partitions)
         }
         Change::CreateArchive(t) => tables::create_archive(b, t),
-        Change::DropArchive { table } => tables::drop_archive(b, table, reason),
+        Change::DropArchive { table } => tables::drop_archive(cx, b, table, reason),
         Change::RenameTable {
             from,
             to,

@@ -68,3 +68,14 @@ pub fn drop_archive_copy(table: &str, parent_index: &str) -> String {
         archive_lit = literal(&ident(&archive)),
     )
 }
+
+/// A `DO` block that drops the PRIMARY KEY or UNIQUE constraint of `archive` whose definition
+/// is `definition` (as `pg_get_constraintdef` prints it, e.g. `UNIQUE (email)`): the archive's
+/// copies are named by PostgreSQL, and this finds one without its parent's constraint.
+pub fn drop_archive_key(archive: &str, definition: &str) -> String {
+    format!(
+        "DO $$\nDECLARE\n    found record;\nBEGIN\n    FOR found IN\n        SELECT conname FROM pg_constraint\n        WHERE conrelid = to_regclass({archive_lit}) AND contype IN ('p', 'u')\n          AND pg_get_constraintdef(oid) = {definition_lit}\n    LOOP\n        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', {archive_lit}, found.conname);\n    END LOOP;\nEND\n$$;",
+        archive_lit = literal(&ident(archive)),
+        definition_lit = literal(definition),
+    )
+}

@@ -1,10 +1,11 @@
 //! Planning column changes, each repeated on the archive table: new and dropped columns, type,
 //! default and identity changes, and NOT NULL through a CHECK validated without blocking
-//! writes.
+//! writes; each with its inverse (a dropped column's values cannot come back: the step
+//! refuses to be reverted, and the down file re-creates the column empty past the refusal).
 
-use super::builder::{Builder, Step};
+use super::builder::{undo_order, Builder, Step, Undo};
 use super::context::Context;
-use crate::ddl::{ident, render_column_type};
+use crate::ddl::{ident, literal, render_column_type, render_default};
 use crate::migrate::statement::{alter_column, alter_table, Statement};
 use crate::model::{ColumnDef, DefaultValue, SqlType};
 
@@ -62,6 +63,16 @@ pub(super) fn add(cx: &Context, b: &mut Builder, table: &str, column: &ColumnDef
     if let Some(m) = mirror {
         b.main(Step::AddColumn, Statement::new(m));
     }
+    for t in and_archive(cx, table) {
+        b.undo(
+            Undo::DropNew,
+            undo_order::COLUMNS,
+            Statement::new(alter_table(
+                &t,
+                &format!("DROP COLUMN IF EXISTS {}", ident(column.name)),
+            )),
+        );
+    }
 }
 
 pub(super) fn drop(
@@ -84,6 +95,21 @@ pub(super) fn drop(
             Step::DropColumn,
             Statement::new(alter_table(&a, &format!("DROP COLUMN {}", ident(column)))),
         );
+    }
+    if let Some(old) = cx.old_table(table).and_then(|t| t.column(column)) {
+        for t in and_archive(cx, table) {
+            b.undo(
+                Undo::RecreateOld,
+                undo_order::OLD_COLUMNS,
+                Statement::new(alter_table(
+                    &t,
+                    &format!("ADD COLUMN {} {}", ident(column), render_column_type(old)),
+                ))
+                .comment(format!(
+                    "column {t}.{column} comes back without its values (they were dropped)"
+                )),
+            );
+        }
     }
 }
 
@@ -118,13 +144,38 @@ pub(super) fn alter_type(
             .marked(reason),
         );
     }
+    // Back to the old type (its default is restored by the default's own inverse, after).
+    let has_default = cx
+        .new_column(table, column)
+        .is_some_and(|c| c.default.is_some());
+    let Some(from) = cx.old_column(table, column).map(|c| c.sql_type) else {
+        return;
+    };
+    for t in and_archive(cx, table) {
+        if has_default {
+            b.undo(
+                Undo::RestoreColumn,
+                undo_order::TYPES,
+                Statement::new(alter_column(&t, column, "DROP DEFAULT")),
+            );
+        }
+        b.undo(
+            Undo::RestoreColumn,
+            undo_order::TYPES,
+            Statement::new(alter_column(
+                &t,
+                column,
+                &format!("TYPE {from} USING {}::{from}", ident(column)),
+            ))
+            .comment("fails (and the revert rolls back) if a value written since does not fit the old type"),
+        );
+    }
 }
 
 pub(super) fn set_not_null(cx: &Context, b: &mut Builder, table: &str, column: &str) {
     let helper = format!("{table}_{column}_not_null");
     for t in and_archive(cx, table) {
-        b.main(
-            Step::AlterColumn,
+        let add_helper = || {
             Statement::new(alter_table(
                 &t,
                 &format!(
@@ -133,32 +184,129 @@ pub(super) fn set_not_null(cx: &Context, b: &mut Builder, table: &str, column: &
                     ident(column)
                 ),
             ))
-            .comment(format!(
+        };
+        let drop_helper = || {
+            Statement::new(alter_table(
+                &t,
+                &format!("DROP CONSTRAINT IF EXISTS {}", ident(&helper)),
+            ))
+        };
+        b.main(
+            Step::AlterColumn,
+            add_helper().comment(format!(
                 "NOT NULL on {t}.{column} goes through a CHECK validated without blocking writes"
             )),
         );
-        b.validate(Statement::new(alter_table(
-            &t,
-            &format!("VALIDATE CONSTRAINT {}", ident(&helper)),
-        )));
+        b.undo(Undo::DropNew, undo_order::CONSTRAINTS, drop_helper());
+        b.validate(
+            Statement::new(alter_table(
+                &t,
+                &format!("VALIDATE CONSTRAINT {}", ident(&helper)),
+            )),
+            vec![drop_helper(), add_helper()],
+        );
         b.finish(
             Statement::new(alter_column(&t, column, "SET NOT NULL"))
                 .comment("uses the validated CHECK instead of scanning the table"),
+            vec![Statement::new(alter_column(&t, column, "DROP NOT NULL"))],
         );
-        b.finish(Statement::new(alter_table(
-            &t,
-            &format!("DROP CONSTRAINT {}", ident(&helper)),
-        )));
+        b.finish(
+            Statement::new(alter_table(
+                &t,
+                &format!("DROP CONSTRAINT {}", ident(&helper)),
+            )),
+            vec![add_helper()],
+        );
     }
 }
 
-/// `ALTER COLUMN ... <action>` on `table` and its mirrored archive, in the main file.
-pub(super) fn alter(cx: &Context, b: &mut Builder, table: &str, column: &str, action: &str) {
+pub(super) fn drop_not_null(cx: &Context, b: &mut Builder, table: &str, column: &str) {
+    alter(cx, b, table, column, "DROP NOT NULL", |t| {
+        vec![
+            Statement::new(alter_column(t, column, "SET NOT NULL")).comment(
+                "scans the table; fails (and the revert rolls back) if a NULL was written since",
+            ),
+        ]
+    });
+}
+
+pub(super) fn set_default(cx: &Context, b: &mut Builder, table: &str, column: &str, default: &str) {
+    let back = restore_default(cx, table, column);
+    alter(
+        cx,
+        b,
+        table,
+        column,
+        &format!("SET DEFAULT {default}"),
+        |t| vec![Statement::new(alter_column(t, column, &back))],
+    );
+}
+
+pub(super) fn drop_default(cx: &Context, b: &mut Builder, table: &str, column: &str) {
+    let back = restore_default(cx, table, column);
+    alter(cx, b, table, column, "DROP DEFAULT", |t| {
+        vec![Statement::new(alter_column(t, column, &back))]
+    });
+}
+
+/// `SET DEFAULT <the old model's>`, or `DROP DEFAULT` when it had none.
+fn restore_default(cx: &Context, table: &str, column: &str) -> String {
+    match cx
+        .old_column(table, column)
+        .and_then(|c| c.default.as_ref())
+    {
+        Some(d) => format!("SET DEFAULT {}", render_default(d)),
+        None => "DROP DEFAULT".to_owned(),
+    }
+}
+
+pub(super) fn drop_identity(cx: &Context, b: &mut Builder, table: &str, column: &str) {
+    alter(cx, b, table, column, "DROP IDENTITY", |t| {
+        add_identity_back(t, column)
+    });
+}
+
+/// `ADD GENERATED BY DEFAULT AS IDENTITY`, its sequence set past the largest value, so the
+/// next insert does not collide with the rows written meanwhile.
+fn add_identity_back(table: &str, column: &str) -> Vec<Statement> {
+    vec![
+        Statement::new(alter_column(table, column, "ADD GENERATED BY DEFAULT AS IDENTITY")),
+        Statement::new(format!(
+            "SELECT setval(pg_get_serial_sequence({}, {}), coalesce(max({c}), 0) + 1, false) FROM {};",
+            literal(&ident(table)),
+            literal(column),
+            ident(table),
+            c = ident(column),
+        ))
+        .comment("the new sequence starts after the rows already there"),
+    ]
+}
+
+/// `ALTER COLUMN ... <action>` on `table` and its mirrored archive, in the main file, undone
+/// by `undo(table)`.
+fn alter(
+    cx: &Context,
+    b: &mut Builder,
+    table: &str,
+    column: &str,
+    action: &str,
+    undo: impl Fn(&str) -> Vec<Statement>,
+) {
+    let order = if action.contains("DEFAULT") {
+        undo_order::DEFAULTS
+    } else if action.contains("NULL") {
+        undo_order::NULLABILITY
+    } else {
+        undo_order::IDENTITY
+    };
     for t in and_archive(cx, table) {
         b.main(
             Step::AlterColumn,
             Statement::new(alter_column(&t, column, action)),
         );
+        for s in undo(&t) {
+            b.undo(Undo::RestoreColumn, order, s);
+        }
     }
 }
 
@@ -170,10 +318,15 @@ pub(super) fn add_identity(cx: &Context, b: &mut Builder, table: &str, column: &
             column,
             "ADD GENERATED BY DEFAULT AS IDENTITY",
         ));
+        let undo = Statement::new(alter_column(&t, column, "DROP IDENTITY IF EXISTS"));
         if after_not_null {
-            b.finish(s.comment("after SET NOT NULL, which identity needs"));
+            b.finish(
+                s.comment("after SET NOT NULL, which identity needs"),
+                vec![undo],
+            );
         } else {
             b.main(Step::AlterColumn, s);
+            b.undo(Undo::RestoreColumn, undo_order::IDENTITY, undo);
         }
     }
 }

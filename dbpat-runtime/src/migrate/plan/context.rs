@@ -2,8 +2,9 @@
 
 use crate::ddl::{sort_by_dependencies, SchemaError, YearMonth};
 use crate::migrate::diff::Change;
+use crate::migrate::rename::Renames;
 use crate::migrate::statement::archive_name;
-use crate::model::TableDef;
+use crate::model::{ColumnDef, TableDef};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Both versions of the models, in dependency order and by name, and the facts about the
@@ -19,6 +20,8 @@ pub(super) struct Context<'c> {
     not_null: BTreeSet<(&'c str, &'c str)>,
     /// The month the migration is written in.
     today: YearMonth,
+    /// The step's renames (for the inverses, which name old objects).
+    renames: Renames,
 }
 
 impl<'c> Context<'c> {
@@ -28,6 +31,7 @@ impl<'c> Context<'c> {
         changes: &'c [Change<'_>],
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Self, SchemaError> {
+        let renames = Renames::between(old, new);
         let old = sort_by_dependencies(old)?;
         let new = sort_by_dependencies(new)?;
         let by_name = |tables: &[&'c TableDef<'c>]| tables.iter().map(|t| (t.name, *t)).collect();
@@ -63,6 +67,7 @@ impl<'c> Context<'c> {
             rebuilt,
             not_null,
             today: YearMonth::containing(now),
+            renames,
         })
     }
 
@@ -95,6 +100,40 @@ impl<'c> Context<'c> {
         self.new_by
             .get(table)
             .is_some_and(|t| t.partition.is_some())
+    }
+
+    /// The old model of column `column` of `table` (both by their new names).
+    pub(super) fn old_column(&self, table: &str, column: &str) -> Option<&'c ColumnDef<'c>> {
+        self.old_table(table)?
+            .column(self.renames.old_column(table, column))
+    }
+
+    /// The new model of column `column` of `table`.
+    pub(super) fn new_column(&self, table: &str, column: &str) -> Option<&'c ColumnDef<'c>> {
+        self.new_by.get(table)?.column(column)
+    }
+
+    /// The old model of `table` (by its new name) and its definitions rewritten with the
+    /// step's renames: what the inverse re-creates before the renames are undone.
+    pub(super) fn rewrite_old(&self, table: &str, old_definition: &str) -> String {
+        self.renames.rewrite(table, old_definition)
+    }
+
+    /// The old name of `table` (itself when not renamed).
+    pub(super) fn old_name<'s>(&'s self, table: &'s str) -> &'s str {
+        self.renames.old_table(table)
+    }
+
+    /// Where `table` comes in the old models' dependency order, counted from 0.
+    pub(super) fn old_position(&self, table: &str) -> usize {
+        let name = self.old_by.get(table).map_or(table, |t| t.name);
+        position(&self.old, name)
+    }
+
+    /// Where `table` comes in the new models' reverse dependency order (referencing tables
+    /// first), counted from 1.
+    pub(super) fn new_reverse_position(&self, table: &str) -> usize {
+        self.new.len() - position(&self.new, table)
     }
 
     /// The month the migration is written in.

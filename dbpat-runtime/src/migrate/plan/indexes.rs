@@ -1,12 +1,24 @@
 //! Planning new and dropped indexes: built concurrently on existing tables (on a partitioned
 //! table: an invalid parent index `ON ONLY`, a concurrent build per partition, then attached),
-//! with the archive's unnamed copies.
+//! with the archive's unnamed copies; each with its inverse (a built index is dropped
+//! concurrently; a dropped one is built again plainly, under its table's lock: a down file is
+//! one transaction).
 
-use super::builder::{Builder, Step};
+use super::builder::{undo_order, Builder, ConcurrentDown, Step, Undo};
 use super::context::Context;
-use crate::ddl::{ident, initial_partitions, literal, partition_bounds, render_index_target};
+use crate::ddl::{
+    ident, initial_partitions, literal, partition_bounds, render_create_index, render_index_target,
+};
 use crate::migrate::statement::{archive_name, drop_archive_copy, Statement};
 use crate::model::{IndexDef, TableDef};
+
+/// `DROP INDEX CONCURRENTLY IF EXISTS <name>`, the inverse of a concurrent build.
+fn drop_concurrently(name: &str) -> ConcurrentDown {
+    ConcurrentDown::NoTransaction(Statement::new(format!(
+        "DROP INDEX CONCURRENTLY IF EXISTS {};",
+        ident(name)
+    )))
+}
 
 pub(super) fn create(cx: &Context, b: &mut Builder, table: &TableDef, index: &IndexDef) {
     let target = render_index_target(table, index);
@@ -25,9 +37,12 @@ pub(super) fn create(cx: &Context, b: &mut Builder, table: &TableDef, index: &In
                 ident(index.name),
                 ident(table.name)
             )),
+            drop_concurrently(index.name),
         );
     }
     if let Some(a) = cx.mirrored(table.name) {
+        // Undone before the parent's index (a later file, undone first), found by its
+        // definition.
         b.concurrent(
             format!("index_{a}_{}", index.name),
             Statement::new(format!(
@@ -38,6 +53,12 @@ pub(super) fn create(cx: &Context, b: &mut Builder, table: &TableDef, index: &In
                 "{a}'s copy of {}, unnamed: PostgreSQL names it as LIKE ... INCLUDING ALL does",
                 index.name
             )),
+            ConcurrentDown::Transaction(
+                Statement::new(drop_archive_copy(table.name, index.name)).comment(format!(
+                    "drop {a}'s copy of {} (named by PostgreSQL)",
+                    index.name
+                )),
+            ),
         );
     }
 }
@@ -56,6 +77,36 @@ pub(super) fn drop(cx: &Context, b: &mut Builder, table: &str, name: &str) {
         Step::DropIndex,
         Statement::new(format!("DROP INDEX {};", ident(name))),
     );
+    let Some(old) = cx.old_table(table) else {
+        return;
+    };
+    let Some(index) = old.indexes.iter().find(|i| i.name == name) else {
+        return;
+    };
+    // The old definition with the step's renames: built before they are undone.
+    b.undo(
+        Undo::RecreateOld,
+        undo_order::OLD_INDEXES,
+        Statement::new(cx.rewrite_old(table, &render_create_index(old, index)))
+            .comment("built again under the table's lock (a down file is one transaction)"),
+    );
+    if let Some(a) = cx.mirrored(table) {
+        let predicate = index
+            .predicate
+            .map(|p| format!(" WHERE {p}"))
+            .unwrap_or_default();
+        let definition = format!("{}{predicate}", render_index_target(old, index));
+        b.undo(
+            Undo::RecreateOld,
+            undo_order::OLD_ARCHIVE_COPIES,
+            Statement::new(format!(
+                "CREATE {}INDEX ON {} {};",
+                if index.unique { "UNIQUE " } else { "" },
+                ident(&a),
+                cx.rewrite_old(table, &definition)
+            )),
+        );
+    }
 }
 
 /// Marks the placeholder tables file 1 creates for partitions the model lists but the database
@@ -155,6 +206,12 @@ fn partitioned(
         ))
         .comment("partitioned table: the parent index only (no build, invalid until every partition's copy is attached at the end of this migration)"),
     );
+    b.undo(
+        Undo::DropNew,
+        undo_order::INDEXES,
+        Statement::new(format!("DROP INDEX IF EXISTS {name};"))
+            .comment("with every partition's copy attached to it"),
+    );
     let known = partitions_to_build(cx, table);
     if !known.is_empty() {
         let names = known
@@ -172,6 +229,14 @@ fn partitioned(
         if !b.has_main(Step::PlainIndex, &placeholders) {
             b.main(Step::PlainIndex, placeholders);
         }
+        let drop_placeholders = Statement::new(format!(
+            "DO $$\nDECLARE\n    part text;\nBEGIN\n    FOREACH part IN ARRAY ARRAY[{names}]::text[] LOOP\n        IF obj_description(to_regclass(quote_ident(part)), 'pg_class') = {marker} THEN\n            EXECUTE format('DROP TABLE %I', part);\n        END IF;\n    END LOOP;\nEND\n$$;",
+            marker = literal(PLACEHOLDER_COMMENT),
+        ))
+        .comment("the placeholders file 1 created, if the validation file has not dropped them");
+        if !b.has_undo(Undo::DropNew, &drop_placeholders) {
+            b.undo(Undo::DropNew, undo_order::INDEXES, drop_placeholders);
+        }
     }
     for partition in &known {
         let copy = partition_index_name(partition, index.name);
@@ -186,6 +251,7 @@ fn partitioned(
                 "partition {partition}'s copy of {}, attached to it at the end of this migration",
                 index.name
             )),
+            drop_concurrently(&copy),
         );
     }
     let strip = r"'^CREATE (UNIQUE )?INDEX \S+ ON (ONLY )?\S+ '";
@@ -228,6 +294,16 @@ fn partitioned(
             "attach every partition's copy of {} (building it plainly for a partition created since the migration was written); the parent index is valid once all are attached",
             index.name
         )),
+        // An attached copy cannot be detached: the parent index is dropped with its copies
+        // and created again `ON ONLY`, invalid, as file 1 left it (running this file again
+        // then builds each partition's copy plainly, with a notice).
+        vec![
+            Statement::new(format!("DROP INDEX {name};"))
+                .comment("with every partition's copy attached to it"),
+            Statement::new(format!(
+                "CREATE {unique}INDEX {name} ON ONLY {parent} {target}{predicate};"
+            )),
+        ],
     );
 }
 
