@@ -223,6 +223,39 @@ fn the_binary_check_exits_non_zero_on_a_stale_folder() {
     assert!(text.contains(String::from_utf8(full).unwrap().trim_end()));
 }
 
+/// `emit-sql migrate --reversible` writes sqlx's pairs; the folder then stays reversible.
+#[test]
+fn the_binary_writes_reversible_pairs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("migrations");
+    let bin = env!("CARGO_BIN_EXE_emit-sql");
+    let migrate = |extra: &[&str]| {
+        let out = std::process::Command::new(bin)
+            .args(["migrate", "--dir", dir.to_str().unwrap(), "--name", "init"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let printed = migrate(&["--reversible"]);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sql"))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names[0].ends_with("_init.down.sql") && names[1].ends_with("_init.up.sql"));
+    assert!(
+        printed.contains(".up.sql") && printed.contains(".down.sql"),
+        "{printed}"
+    );
+    let down = std::fs::read_to_string(dir.join(&names[0])).unwrap();
+    assert!(down.contains("DROP TABLE IF EXISTS users;"), "{down}");
+    assert!(!down.contains("IRREVERSIBLE"), "{down}");
+}
+
 #[tokio::test]
 async fn check_database_reports_drift_made_by_hand() {
     let tmp = tempfile::tempdir().unwrap();

@@ -24,6 +24,11 @@ const KIND_V2: ColumnDef = ColumnDef::new("kind", "kind", SqlType::scalar(BaseTy
     .default(DefaultValue::Text("solo"))
     .enum_values(Some(&["group", "solo"]))
     .enum_was(&[("team", "group"), ("duo", "solo")]);
+/// Only `team` renamed to `group`: the rows of `group` are exactly those of `team`.
+const KIND_RENAMED: ColumnDef = ColumnDef::new("kind", "kind", SqlType::scalar(BaseType::Text))
+    .default(DefaultValue::Text("solo"))
+    .enum_values(Some(&["group", "solo", "duo"]))
+    .enum_was(&[("team", "group")]);
 const KIND_V2_UNMAPPED_DUO: ColumnDef = KIND_V2.enum_was(&[("team", "group")]);
 const KIND_V2_HINT_REMOVED: ColumnDef = KIND_V2.enum_was(&[]);
 
@@ -33,6 +38,10 @@ static CREWS_V1: TableDef = TableDef {
 };
 static CREWS_V2: TableDef = TableDef {
     columns: &[ID, KIND_V2],
+    ..CREWS_V1
+};
+static CREWS_RENAMED: TableDef = TableDef {
+    columns: &[ID, KIND_RENAMED],
     ..CREWS_V1
 };
 static CREWS_V2_UNMAPPED: TableDef = TableDef {
@@ -276,4 +285,63 @@ async fn a_forced_unmapped_removal_stops_whole_while_rows_hold_the_value() {
             .unwrap(),
         vec![]
     );
+}
+
+/// Written reversible: a renamed value (`team` → `group`, a value of its own) reverts exactly,
+/// rows written since included; a value merged into another (`duo` → `solo`, which rows
+/// already held) cannot, and the revert refuses naming it, changing nothing.
+#[tokio::test]
+async fn a_renamed_value_reverts_and_a_merged_one_refuses() {
+    let reversible = migrate::WriteOptions {
+        reversible: true,
+        ..Default::default()
+    };
+    // Renamed.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("migrations");
+    std::fs::create_dir_all(&dir).unwrap();
+    migrate::write_migration(&dir, "init", &[&CREWS_V1], reversible).unwrap();
+    let db = migrated_database(&dir).await;
+    sqlx::raw_sql(
+        "INSERT INTO crews (kind) VALUES ('team'), ('solo'), ('duo'), ('team');
+         INSERT INTO crews_archive (id, kind) VALUES (100, 'team'), (101, 'duo');",
+    )
+    .execute(db.pool())
+    .await
+    .unwrap();
+    let (rows, archived) = (kinds(&db, "crews").await, kinds(&db, "crews_archive").await);
+    let before = fingerprint(db.pool()).await;
+    let init = *applied_versions(db.pool()).await.last().unwrap();
+    migrate::write_migration(&dir, "rename team", &[&CREWS_RENAMED], reversible).unwrap();
+    apply_folder(&dir, db.pool()).await;
+    sqlx::query("INSERT INTO crews (id, kind) VALUES (50, 'group')")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    revert_folder(&dir, db.url(), init).await.unwrap();
+    assert_same_schema(&before, &fingerprint(db.pool()).await, "rename reverted");
+    let mut expected = rows.clone();
+    expected.push((50, "team".to_owned()));
+    expected.sort();
+    assert_eq!(kinds(&db, "crews").await, expected);
+    assert_eq!(kinds(&db, "crews_archive").await, archived);
+
+    // Merged.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("migrations");
+    migrate::write_migration(&dir, "init", &[&CREWS_V1], reversible).unwrap();
+    let db = migrated_database(&dir).await;
+    let init = *applied_versions(db.pool()).await.last().unwrap();
+    migrate::write_migration(&dir, "kinds", &[&CREWS_V2], reversible).unwrap();
+    apply_folder(&dir, db.pool()).await;
+    let after = fingerprint(db.pool()).await;
+    let err = revert_folder(&dir, db.url(), init).await.unwrap_err();
+    let message = format!("{err:?}");
+    assert!(
+        message.contains("cannot be reverted")
+            && message.contains("'duo'")
+            && !message.contains("'team'"),
+        "{message}"
+    );
+    assert_same_schema(&after, &fingerprint(db.pool()).await, "merge refused");
 }

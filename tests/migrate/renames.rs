@@ -365,3 +365,81 @@ fn renamed_from_attributes_are_the_models_hints() {
         dbpat::ddl::render_schema(&[&plain]).unwrap()
     );
 }
+
+/// Written reversible, the renames revert: the catalog is exactly the one before (the
+/// archive's PostgreSQL-named indexes included), the rows are there under the old names, and
+/// running the step again reaches the renamed catalog.
+#[tokio::test]
+async fn renames_revert_to_the_old_names_with_their_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("migrations");
+    let reversible = migrate::WriteOptions {
+        reversible: true,
+        ..Default::default()
+    };
+    migrate::write_migration(&dir, "init", &[&PEOPLE, &NOTES, &EVENTS], reversible).unwrap();
+    let db = migrated_database(&dir).await;
+    sqlx::raw_sql(
+        "INSERT INTO people (id, mail, name) VALUES
+            ('00000000-0000-0000-0000-000000000001', 'ada@mail.example', 'Ada');
+         INSERT INTO notes (person_id, body) SELECT id, 'hello' FROM people;
+         INSERT INTO events (kind, created_at) VALUES ('signup', '2025-02-01');
+         INSERT INTO events_archive (id, kind, created_at)
+            VALUES (gen_random_uuid(), 'old', '2024-01-01');",
+    )
+    .execute(db.pool())
+    .await
+    .unwrap();
+    let before = fingerprint(db.pool()).await;
+    let init = *applied_versions(db.pool()).await.last().unwrap();
+
+    let new = [&USERS, &NOTES_2, &ACTIVITIES];
+    // The folder is reversible: the next step is written reversible without asking.
+    migrate::write_migration(&dir, "renames", &new, migrate::WriteOptions::default()).unwrap();
+    let down = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("_renames.down.sql"))
+        .expect("the renames step has a down file");
+    let down = std::fs::read_to_string(down).unwrap();
+    for expected in [
+        "ALTER TABLE users RENAME TO people;",
+        "ALTER TABLE activities_archive RENAME TO events_archive;",
+        "ALTER TABLE users RENAME COLUMN email TO mail;",
+        "ALTER TABLE users RENAME CONSTRAINT users_email_key TO people_mail_key;",
+        "ALTER INDEX idx_notes_user_id RENAME TO idx_notes_person_id;",
+    ] {
+        assert!(down.contains(expected), "missing {expected:?} in:\n{down}");
+    }
+    apply_folder(&dir, db.pool()).await;
+    let after = fingerprint(db.pool()).await;
+    assert_ne!(before, after);
+
+    revert_folder(&dir, db.url(), init).await.unwrap();
+    assert_same_schema(&before, &fingerprint(db.pool()).await, "renames reverted");
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT p.mail, n.body FROM people p JOIN notes n ON n.person_id = p.id")
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(rows, vec![("ada@mail.example".into(), "hello".into())]);
+    let archived: Vec<String> = sqlx::query_scalar("SELECT kind FROM events_archive")
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(archived, vec!["old"]);
+    let partitions: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+         WHERE i.inhparent = 'events'::regclass ORDER BY 1",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    assert!(
+        !partitions.is_empty() && partitions.iter().all(|p| p.starts_with("events_")),
+        "{partitions:?}"
+    );
+
+    apply_folder(&dir, db.pool()).await;
+    assert_same_schema(&after, &fingerprint(db.pool()).await, "renames again");
+}

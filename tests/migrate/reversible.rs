@@ -7,10 +7,11 @@
 //! (dropped a table, a column or an archive, narrowed a type) refuses: its revert fails with
 //! the reason and leaves the database and sqlx's bookkeeping as they were.
 
-use super::walk::{insert_rows, versions};
+use super::walk::{insert_rows, kinds, versions};
 use crate::support::migrate::*;
 use dbpat::migrate::{self, folder::existing_versions, Change, MigrationOutcome, WriteOptions};
 use dbpat::testing::TestDatabase;
+use std::collections::BTreeSet;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_step_of_the_walk_reverts_to_the_previous_catalog() {
@@ -24,6 +25,7 @@ async fn every_step_of_the_walk_reverts_to_the_previous_catalog() {
     let mut previous = fingerprint(pool).await;
     let (mut reverted, mut refused) = (Vec::new(), Vec::new());
     let mut guarded_archives = 0;
+    let mut reverted_kinds: BTreeSet<&'static str> = BTreeSet::new();
 
     for (i, version) in versions().iter().enumerate() {
         let step = i + 1;
@@ -154,6 +156,7 @@ async fn every_step_of_the_walk_reverts_to_the_previous_catalog() {
                     &format!("{context}, last file reverted and run again"),
                 );
             }
+            reverted_kinds.extend(plan.changes.iter().flat_map(kinds));
             reverted.push(step);
         }
         let drift = migrate::check_database(live.url(), &version.tables)
@@ -176,4 +179,88 @@ async fn every_step_of_the_walk_reverts_to_the_previous_catalog() {
         "no step created an archive for an existing table"
     );
     drop_all(vec![live]);
+}
+
+mod keys {
+    use dbpat::model::*;
+
+    const ID: ColumnDef =
+        ColumnDef::new("id", "id", SqlType::scalar(BaseType::BigInt)).primary_key();
+    const ID_IDENTITY: ColumnDef = ID.generated(Generated::Identity);
+    const CODE: ColumnDef = ColumnDef::new("code", "code", SqlType::scalar(BaseType::Text));
+
+    /// `id` without identity, keyed by `id`, with an archive (which copies the key).
+    pub static V1: TableDef = TableDef {
+        archive: true,
+        ..TableDef::new("tickets", "Ticket", &[ID, CODE], &["id"])
+    };
+    /// `id` an identity column, keyed by `(id, code)`.
+    pub static V2: TableDef = TableDef {
+        archive: true,
+        ..TableDef::new("tickets", "Ticket", &[ID_IDENTITY, CODE], &["id", "code"])
+    };
+}
+
+/// Identity and primary keys, which the walk does not change: adding identity to a column
+/// holding rows starts its sequence after them (the next insert does not collide); a key
+/// change moves the archive's PostgreSQL-named copy with it; and both revert exactly, a
+/// dropped identity coming back past the rows written meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_and_primary_key_changes_revert() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("migrations");
+    let reversible = WriteOptions {
+        reversible: true,
+        ..WriteOptions::default()
+    };
+    let db = TestDatabase::new().await;
+    let pool = db.pool();
+    let insert =
+        |sql: &'static str| async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await };
+    migrate::write_migration(&dir, "init", &[&keys::V1], reversible).unwrap();
+    apply_folder(&dir, pool).await;
+    sqlx::raw_sql("INSERT INTO tickets (id, code) VALUES (1, 'a'), (2, 'b'), (7, 'c')")
+        .execute(pool)
+        .await
+        .unwrap();
+    let v1 = fingerprint(pool).await;
+    let init = *applied_versions(pool).await.last().unwrap();
+
+    migrate::write_migration(&dir, "identity and key", &[&keys::V2], reversible).unwrap();
+    apply_folder(&dir, pool).await;
+    let v2 = fingerprint(pool).await;
+    let fresh = full_ddl_database(&[&keys::V2]).await;
+    assert_same_schema(
+        &fingerprint(fresh.pool()).await,
+        &v2,
+        "identity and key, migrated",
+    );
+    let next = insert("INSERT INTO tickets (code) VALUES ('d') RETURNING id")
+        .await
+        .unwrap();
+    assert_eq!(next, 8, "the sequence starts after the rows");
+
+    revert_folder(&dir, db.url(), init).await.unwrap();
+    assert_same_schema(&v1, &fingerprint(pool).await, "identity and key reverted");
+    apply_folder(&dir, pool).await;
+    assert_same_schema(&v2, &fingerprint(pool).await, "identity and key again");
+    let two = *applied_versions(pool).await.last().unwrap();
+
+    // And back: identity dropped, then reverted while rows were written without it.
+    migrate::write_migration(&dir, "plain id", &[&keys::V1], reversible).unwrap();
+    apply_folder(&dir, pool).await;
+    sqlx::raw_sql("INSERT INTO tickets (id, code) VALUES (20, 'e')")
+        .execute(pool)
+        .await
+        .unwrap();
+    revert_folder(&dir, db.url(), two).await.unwrap();
+    assert_same_schema(&v2, &fingerprint(pool).await, "plain id reverted");
+    let next = insert("INSERT INTO tickets (code) VALUES ('f') RETURNING id")
+        .await
+        .unwrap();
+    assert_eq!(
+        next, 21,
+        "the identity comes back past the rows written meanwhile"
+    );
+    drop_all(vec![db, fresh]);
 }

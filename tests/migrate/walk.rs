@@ -475,7 +475,7 @@ pub(crate) fn versions() -> Vec<Version> {
 }
 
 /// A name per change kind, to prove the walk covers them all.
-fn kinds(change: &Change) -> Vec<&'static str> {
+pub(crate) fn kinds(change: &Change) -> Vec<&'static str> {
     let mut out = vec![match change {
         Change::CreateExtension(_) => "create extension",
         Change::CreateTriggerFunction(_) => "create trigger function",

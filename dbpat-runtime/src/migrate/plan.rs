@@ -24,6 +24,18 @@
 //! its columns, then the indexes and constraints named after them, then the archive's
 //! PostgreSQL-named indexes; every later statement uses the new names.
 //!
+//! # Inverses
+//!
+//! Every statement is planned together with what undoes it (`builder::Builder`), and each
+//! file gets its inverse ([`DownFile`](super::file::DownFile)), written as sqlx's `.down.sql`
+//! in a reversible folder. `sqlx migrate revert` runs them newest first, so each starts from
+//! the state its own file left: a concurrent build's inverse is `DROP INDEX CONCURRENTLY`; the
+//! validation file's re-adds its constraints `NOT VALID`, drops NOT NULL again, turns a
+//! `USING INDEX` constraint back into its index, and replaces an attached partitioned index by
+//! its `ON ONLY` parent; the main file's runs in the phases of `builder::Undo`. A change
+//! whose inverse would need lost data ([`Change::irreversible`]) makes every down file of the
+//! step refuse.
+//!
 //! # Online safety
 //!
 //! - New tables (and their indexes) are created plainly: they are empty.

@@ -220,7 +220,7 @@ pub fn count_distinct<E, T>(column: Column<E, T>) -> Agg<E, T, CountDistinctFn> 
 }
 
 /// `SUM(col)`: `i64` for `i16`/`i32` columns, `Decimal` for `i64` and `Decimal` (money), the
-/// float type for floats; an `Option` where it can be NULL (see the [module](self) docs).
+/// float type for floats; an `Option` where it can be NULL (see the module docs).
 ///
 /// ```no_run
 /// # use dbpat_runtime::query::{sum, count_all, Column, Table};
