@@ -179,6 +179,23 @@ static ACTIVITIES_PLAIN: TableDef = TableDef {
     ..ACTIVITIES
 };
 
+/// `table` has partitions, each named `<table>_...` (what the tiers maintenance names them).
+async fn assert_partitions_named_after(db: &dbpat::testing::TestDatabase, table: &str) {
+    let partitions: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+         WHERE i.inhparent = to_regclass($1) ORDER BY 1",
+    )
+    .bind(table)
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    let prefix = format!("{table}_");
+    assert!(
+        !partitions.is_empty() && partitions.iter().all(|p| p.starts_with(&prefix)),
+        "{partitions:?}"
+    );
+}
+
 fn main_file(dir: &Path, name: &str) -> String {
     std::fs::read_dir(dir)
         .unwrap()
@@ -293,17 +310,7 @@ async fn renamed_tables_and_columns_keep_their_rows_and_reach_the_fresh_catalog(
         .unwrap();
     assert_eq!(archived, vec!["old"]);
     // The partitions follow the table: what the tiers maintenance names them.
-    let partitions: Vec<String> = sqlx::query_scalar(
-        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
-         WHERE i.inhparent = 'activities'::regclass ORDER BY 1",
-    )
-    .fetch_all(db.pool())
-    .await
-    .unwrap();
-    assert!(
-        !partitions.is_empty() && partitions.iter().all(|p| p.starts_with("activities_")),
-        "{partitions:?}"
-    );
+    assert_partitions_named_after(&db, "activities").await;
     // The trigger still fires, renamed.
     sqlx::query("UPDATE users SET name = 'Ada L.' WHERE email = 'ada@mail.example'")
         .execute(db.pool())
@@ -428,17 +435,7 @@ async fn renames_revert_to_the_old_names_with_their_rows() {
         .await
         .unwrap();
     assert_eq!(archived, vec!["old"]);
-    let partitions: Vec<String> = sqlx::query_scalar(
-        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
-         WHERE i.inhparent = 'events'::regclass ORDER BY 1",
-    )
-    .fetch_all(db.pool())
-    .await
-    .unwrap();
-    assert!(
-        !partitions.is_empty() && partitions.iter().all(|p| p.starts_with("events_")),
-        "{partitions:?}"
-    );
+    assert_partitions_named_after(&db, "events").await;
 
     apply_folder(&dir, db.pool()).await;
     assert_same_schema(&after, &fingerprint(db.pool()).await, "renames again");
