@@ -189,8 +189,9 @@ pub fn write_migration<'a>(
         return Err(MigrateError::Destructive(plan.destructive.clone()));
     }
     let existing = existing_versions(dir)?;
-    let reversible = options.reversible || is_reversible(dir)?;
-    if options.reversible && !existing.is_empty() && !is_reversible(dir)? {
+    let folder_reversible = is_reversible(dir)?;
+    let reversible = options.reversible || folder_reversible;
+    if options.reversible && !existing.is_empty() && !folder_reversible {
         plan.warnings.push(format!(
             "the earlier migrations of {} are not reversible: `sqlx migrate revert` can undo only the steps from this one on",
             dir.display()

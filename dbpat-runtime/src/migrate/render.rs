@@ -2,12 +2,17 @@
 //! its inverse, sqlx's `.down.sql`.
 
 use super::file::{DownFile, FileKind, PlannedFile};
-use super::statement::Statement;
+use super::statement::{raise_if, Statement};
 use crate::ddl::literal;
 
 /// How long a migration statement may wait for a lock before it fails (instead of queueing
 /// every later query of the application behind it).
 pub const LOCK_TIMEOUT: &str = "5s";
+
+/// The first statement of every transactional file, up or down.
+fn set_lock_timeout() -> String {
+    format!("SET LOCAL lock_timeout = {};\n", literal(LOCK_TIMEOUT))
+}
 
 /// The text of one migration file.
 pub fn render_file(file: &PlannedFile, migration: &str) -> String {
@@ -42,10 +47,7 @@ pub fn render_file(file: &PlannedFile, migration: &str) -> String {
             out.push_str(&format!(
                 "-- within {LOCK_TIMEOUT} fails (and the file rolls back) instead of blocking the application.\n"
             ));
-            out.push_str(&format!(
-                "SET LOCAL lock_timeout = {};\n",
-                literal(LOCK_TIMEOUT)
-            ));
+            out.push_str(&set_lock_timeout());
         }
     }
     push_statements(&mut out, &file.statements);
@@ -82,10 +84,7 @@ pub fn render_down_file(down: &DownFile, migration: &str) -> String {
          -- later ones, and returns the database to where it was before the step.\n"
     ));
     if !down.no_transaction {
-        out.push_str(&format!(
-            "SET LOCAL lock_timeout = {};\n",
-            literal(LOCK_TIMEOUT)
-        ));
+        out.push_str(&set_lock_timeout());
     }
     if !down.refused.is_empty() {
         out.push_str("\n-- IRREVERSIBLE: this step lost data its inverse would need:\n");
@@ -96,10 +95,8 @@ pub fn render_down_file(down: &DownFile, migration: &str) -> String {
             "dbpat: migration {migration} cannot be reverted: {}. Restore a backup instead, or remove this block from the down files of the step to revert the rest without that data",
             down.refused.join("; ")
         );
-        out.push_str(&format!(
-            "DO $dbpat$\nBEGIN\n    RAISE EXCEPTION {};\nEND\n$dbpat$;\n",
-            literal(&message)
-        ));
+        out.push_str(&raise_if(None, &message));
+        out.push('\n');
         if down.no_transaction {
             // One statement per no-transaction file: the inverse is left as a comment.
             out.push_str("\n-- The inverse, for a revert that accepts the loss:\n");

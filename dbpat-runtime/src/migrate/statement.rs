@@ -38,6 +38,18 @@ impl Statement {
     }
 }
 
+/// A `DO` block that stops the migration with `message` when `condition` (an SQL boolean)
+/// holds, or always without one: the file's transaction rolls back whole.
+pub fn raise_if(condition: Option<&str>, message: &str) -> String {
+    let raise = format!("RAISE EXCEPTION {};", literal(message));
+    match condition {
+        Some(c) => format!(
+            "DO $dbpat$\nBEGIN\n    IF {c} THEN\n        {raise}\n    END IF;\nEND\n$dbpat$;"
+        ),
+        None => format!("DO $dbpat$\nBEGIN\n    {raise}\nEND\n$dbpat$;"),
+    }
+}
+
 /// `ALTER TABLE <table> <action>;`
 pub fn alter_table(table: &str, action: &str) -> String {
     format!("ALTER TABLE {} {action};", ident(table))

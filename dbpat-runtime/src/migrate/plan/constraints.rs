@@ -6,7 +6,9 @@ use super::builder::{undo_order, Builder, ConcurrentDown, Step, Undo};
 use super::context::Context;
 use crate::ddl::{ident, literal};
 use crate::migrate::diff::{ConstraintKind, EnumValues};
-use crate::migrate::statement::{alter_table, drop_archive_copy, drop_archive_key, Statement};
+use crate::migrate::statement::{
+    alter_table, drop_archive_copy, drop_archive_key, raise_if, Statement,
+};
 
 pub(super) fn drop(
     cx: &Context,
@@ -270,11 +272,13 @@ pub(super) fn map_enum_values(cx: &Context, b: &mut Builder, table: &str, values
             );
             b.main(
                 Step::MapEnumValues,
-                Statement::new(format!(
-                    "DO $dbpat$\nBEGIN\n    IF EXISTS (SELECT 1 FROM {} WHERE {column} IN ({})) THEN\n        RAISE EXCEPTION {};\n    END IF;\nEND\n$dbpat$;",
-                    ident(t),
-                    list(&mut values.dropped.iter()),
-                    literal(&message),
+                Statement::new(raise_if(
+                    Some(&format!(
+                        "EXISTS (SELECT 1 FROM {} WHERE {column} IN ({}))",
+                        ident(t),
+                        list(&mut values.dropped.iter()),
+                    )),
+                    &message,
                 ))
                 .comment("the new CHECK would reject these rows: stop here, before anything is committed"),
             );

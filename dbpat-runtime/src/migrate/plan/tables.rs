@@ -12,11 +12,11 @@
 use super::builder::{undo_order, Builder, Step, Undo};
 use super::context::Context;
 use crate::ddl::{
-    ident, literal, render_archive_table, render_create_partition, render_table_statements,
+    ident, render_archive_table, render_create_partition, render_table_statements,
     render_trigger_function, render_updated_at_trigger, trigger_function_name, trigger_name,
     PartitionBounds,
 };
-use crate::migrate::statement::{archive_name, Statement};
+use crate::migrate::statement::{archive_name, raise_if, Statement};
 use crate::model::TableDef;
 
 pub(super) fn create_extension(b: &mut Builder, extension: &str) {
@@ -60,10 +60,13 @@ fn drop_archive_while_empty(archive: &str) -> Statement {
     let message = format!(
         "dbpat: cannot revert: {archive} holds archived rows, moved there from its parent table; move them back (or drop {archive} yourself, losing them) first"
     );
+    let t = ident(archive);
     Statement::new(format!(
-        "DO $dbpat$\nBEGIN\n    IF EXISTS (SELECT 1 FROM {t} LIMIT 1) THEN\n        RAISE EXCEPTION {m};\n    END IF;\nEND\n$dbpat$;\nDROP TABLE {t};",
-        t = ident(archive),
-        m = literal(&message),
+        "{}\nDROP TABLE {t};",
+        raise_if(
+            Some(&format!("EXISTS (SELECT 1 FROM {t} LIMIT 1)")),
+            &message
+        )
     ))
     .comment(format!(
         "{archive} is dropped only while empty: its rows came from its parent"
