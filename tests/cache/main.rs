@@ -7,4 +7,5 @@ mod behaviour;
 mod consistency;
 mod keys;
 mod redis_down;
+mod restore;
 mod stampede;

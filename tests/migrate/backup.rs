@@ -6,6 +6,7 @@
 //! `emit-sql check --database`, and triggers that still fire.
 
 use crate::support::migrate::{fingerprint, full_ddl_database};
+use crate::support::pg_tools;
 use crate::support::shop::{Account, Order, Product, User};
 use crate::support::tiers::{load_orders, utc};
 use dbpat::migrate;
@@ -13,10 +14,7 @@ use dbpat::model::TableDef;
 use dbpat::testing::TestDatabase;
 use dbpat::tiers::Tiers;
 use dbpat::Entity;
-use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
-use std::path::Path;
-use std::process::Command;
 
 fn shop_tables() -> [&'static TableDef<'static>; 4] {
     [
@@ -25,37 +23,6 @@ fn shop_tables() -> [&'static TableDef<'static>; 4] {
         &Order::TABLE,
         &Account::TABLE,
     ]
-}
-
-/// A libpq connection string for the test database (its URL carries sqlx-only parameters).
-fn libpq(db: &TestDatabase) -> String {
-    let options: PgConnectOptions = db.url().parse().unwrap();
-    format!(
-        "host={} port={} user={} dbname={}",
-        options.get_host(),
-        options.get_port(),
-        options.get_username(),
-        db.name()
-    )
-}
-
-/// Runs a PostgreSQL client program, failing with its output (or a hint when it is missing).
-fn run(program: &str, args: &[&str]) {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {program}: {e}\nTo fix: run `scripts/services` (it installs \
-             postgresql-client), or `apt-get install postgresql-client`"
-            )
-        });
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed ({}):\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// Users, products, accounts, 1,215 orders from 2024 to mid-2025, and the orders before 2025

@@ -15,6 +15,7 @@ pub mod cache;
 pub mod catalog;
 pub mod features;
 pub mod migrate;
+pub mod pg_tools;
 pub mod query;
 #[cfg(feature = "cache")]
 pub mod redis_server;

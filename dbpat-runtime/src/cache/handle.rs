@@ -77,6 +77,7 @@ impl Cache {
                 channel,
                 health: Health::new(config.breaker_cooldown),
                 tasks: vec![keeper, subscriber, flusher],
+                watchers: Default::default(),
                 config,
             }
         });

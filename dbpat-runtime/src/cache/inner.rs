@@ -12,7 +12,7 @@ use super::metrics::Counters;
 use super::scripts::END_WRITE;
 use redis::RedisResult;
 use std::future::Future;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
@@ -24,11 +24,21 @@ pub(crate) struct CacheInner {
     pub(super) channel: String,
     pub(super) health: Health,
     pub(super) tasks: Vec<JoinHandle<()>>,
+    /// The database watches ([`Cache::watch_database`](super::Cache::watch_database)).
+    pub(super) watchers: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Drop for CacheInner {
     fn drop(&mut self) {
         for t in &self.tasks {
+            t.abort();
+        }
+        for t in self
+            .watchers
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
             t.abort();
         }
     }

@@ -123,6 +123,11 @@ impl Links {
         }
     }
 
+    /// The dataset marker's key (`<app>dataset`).
+    pub(crate) fn marker(&self) -> &str {
+        &self.marker
+    }
+
     /// The current link, `None` while there is none (never connected, or broken and not yet
     /// re-established and verified).
     pub(crate) fn current(&self) -> Option<Link> {

@@ -66,6 +66,10 @@ counters! {
     /// Times this handle found Redis holding another dataset than before (a restart, a
     /// restore, a failover, a flush).
     dataset_changes,
+    /// Times this handle started a new generation because the database behind the cache went
+    /// back in time or was replaced ([`Cache::watch_database`](super::Cache::watch_database)),
+    /// or by hand ([`Cache::start_new_generation`](super::Cache::start_new_generation)).
+    database_changes,
     /// Cached values of an older dataset generation, ignored and replaced.
     other_generation_values,
     /// Reads sent to the database without filling because the dataset was younger than

@@ -51,7 +51,7 @@
 //! the background while this process reads those rows from the database.
 //!
 //! Module map: `config` (settings), `link` (the verified connection and the dataset
-//! generation), `inner` (what the handles share; one guarded Redis call), `scripts` (the Lua
+//! generation), `database` (the generation tied to the database), `inner` (what the handles share; one guarded Redis call), `scripts` (the Lua
 //! protocol), `read` / `read_many` / `write` / `intent` / `attributes` (the operations), `eager` (eager
 //! loads along relations through `find_many`),
 //! `cached` / `source_cache` (the two front-ends), `codec`, `key`, `lease`, `health`,
@@ -64,6 +64,7 @@ mod cached;
 mod cached_writes;
 mod codec;
 mod config;
+mod database;
 mod eager;
 mod handle;
 mod health;

@@ -127,6 +127,41 @@ return {ARGV[2], now, now}
     )
 });
 
+/// Ties the dataset to the database its values come from. KEYS: `marker`; ARGV: `identity
+/// wal_position candidate_generation`. A marker that names another identity, or a WAL position
+/// ahead of this one (the database went back in time), gets the candidate generation, born
+/// now; otherwise the identity and the furthest position are recorded. A missing marker is
+/// left to the keeper. Returns 1 when a new generation was started, else 0.
+pub(crate) static DATABASE: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local m = redis.call('HMGET', KEYS[1], 'generation', 'db', 'db_lsn')
+if not m[1] then return 0 end
+local lsn = tonumber(ARGV[2])
+if m[2] and (m[2] ~= ARGV[1] or lsn < tonumber(m[3])) then
+  redis.call('HSET', KEYS[1], 'generation', ARGV[3], 'born', string.format('%d', now_ms()),
+    'db', ARGV[1], 'db_lsn', ARGV[2])
+  return 1
+end
+if not m[2] or lsn > tonumber(m[3]) then
+  redis.call('HSET', KEYS[1], 'db', ARGV[1], 'db_lsn', ARGV[2])
+end
+return 0
+"#,
+    )
+});
+
+/// Starts a new generation by hand (the marker keeps its server and database). KEYS:
+/// `marker`; ARGV: `candidate_generation`.
+pub(crate) static NEW_GENERATION: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+redis.call('HSET', KEYS[1], 'generation', ARGV[1], 'born', string.format('%d', now_ms()))
+return redis.status_reply('OK')
+"#,
+    )
+});
+
 /// The keeper's heartbeat: the marker's generation (nil if it vanished), its TTL refreshed.
 /// KEYS: `marker`; ARGV: `ttl_ms`.
 pub(crate) static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| {
