@@ -213,6 +213,33 @@ impl Error {
         Error::Source(Arc::from(err.into()))
     }
 
+    /// The variant's name in snake case (`not_found`, `unique_violation`, `database`, ...): a
+    /// stable, low-cardinality label for logs, spans (`error.type`) and metrics.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Error::NotFound { .. } => "not_found",
+            Error::Conflict { .. } => "conflict",
+            Error::UniqueViolation { .. } => "unique_violation",
+            Error::UpsertDuplicateKey { .. } => "upsert_duplicate_key",
+            Error::CheckViolation { .. } => "check_violation",
+            Error::ForeignKeyViolation { .. } => "foreign_key_violation",
+            Error::NotNullViolation { .. } => "not_null_violation",
+            Error::Decode(_) => "decode",
+            Error::Encode(_) => "encode",
+            Error::MissingPartition { .. } => "missing_partition",
+            Error::NotPartitioned { .. } => "not_partitioned",
+            Error::NoArchive { .. } => "no_archive",
+            Error::NoTimestampColumn { .. } => "no_timestamp_column",
+            Error::NoSuchTable { .. } => "no_such_table",
+            Error::ArchiverBusy { .. } => "archiver_busy",
+            Error::InvalidQuery(_) => "invalid_query",
+            Error::CacheUnavailable { .. } => "cache_unavailable",
+            Error::InvalidPolicy { .. } => "invalid_policy",
+            Error::Source(_) => "source",
+            Error::Database(_) => "database",
+        }
+    }
+
     /// The database error's SQLSTATE, if this is a database error.
     pub fn sqlstate(&self) -> Option<String> {
         match self {

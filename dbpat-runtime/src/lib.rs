@@ -35,6 +35,7 @@ pub mod model;
 pub mod query;
 #[cfg(any(feature = "cache", feature = "keyspace"))]
 mod redis_key;
+pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tiers;

@@ -16,6 +16,7 @@ mod locks;
 mod projections;
 mod relations;
 mod stream;
+mod telemetry;
 mod tx;
 mod update_by_filter;
 mod upsert;

@@ -10,16 +10,52 @@
 //! The tests run on current-thread runtimes, so every event of a test is emitted on its thread.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Once};
 
-/// Receives the events emitted on the thread that registered it.
+/// A span opened on a capturing thread: its id, its parent (the explicit one, or the span the
+/// thread was in), its name and its fields as text.
+#[derive(Debug, Clone)]
+pub struct SpanData {
+    pub id: u64,
+    pub parent: Option<u64>,
+    pub name: &'static str,
+    pub fields: BTreeMap<String, String>,
+}
+
+/// Receives the events (and spans) emitted on the thread that registered it.
 pub trait Sink: Send + Sync {
     /// One event, on the registering thread.
     fn event(&self, event: &tracing::Event<'_>);
+    /// A new span, on the registering thread.
+    fn span(&self, _span: SpanData) {}
+    /// Fields recorded later into span `id` (`span.record(...)`).
+    fn record(&self, _id: u64, _fields: BTreeMap<String, String>) {}
 }
 
 thread_local! {
     static SINK: RefCell<Option<Arc<dyn Sink>>> = const { RefCell::new(None) };
+    /// The spans this thread is in, innermost last.
+    static STACK: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+fn sink() -> Option<Arc<dyn Sink>> {
+    // `try_with`: an event emitted while a thread's locals are torn down has no sink.
+    SINK.try_with(|s| s.borrow().clone()).ok().flatten()
+}
+
+/// The fields of a span or a record, as text.
+#[derive(Default)]
+struct Fields(BTreeMap<String, String>);
+
+impl tracing::field::Visit for Fields {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
+    }
 }
 
 /// Hands the events of this thread to `sink` until the guard drops.
@@ -52,18 +88,101 @@ impl tracing::Subscriber for ToThreadSink {
     fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
         true
     }
-    fn new_span(&self, _: &tracing_core::span::Attributes<'_>) -> tracing_core::span::Id {
-        tracing_core::span::Id::from_u64(1)
+    fn new_span(&self, attrs: &tracing_core::span::Attributes<'_>) -> tracing_core::span::Id {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        if let Some(sink) = sink() {
+            let parent = match attrs.parent() {
+                Some(parent) => Some(parent.into_u64()),
+                None if attrs.is_contextual() => STACK
+                    .try_with(|s| s.borrow().last().copied())
+                    .ok()
+                    .flatten(),
+                None => None,
+            };
+            let mut fields = Fields::default();
+            attrs.record(&mut fields);
+            sink.span(SpanData {
+                id,
+                parent,
+                name: attrs.metadata().name(),
+                fields: fields.0,
+            });
+        }
+        tracing_core::span::Id::from_u64(id)
     }
-    fn record(&self, _: &tracing_core::span::Id, _: &tracing_core::span::Record<'_>) {}
+    fn record(&self, id: &tracing_core::span::Id, values: &tracing_core::span::Record<'_>) {
+        if let Some(sink) = sink() {
+            let mut fields = Fields::default();
+            values.record(&mut fields);
+            sink.record(id.into_u64(), fields.0);
+        }
+    }
     fn record_follows_from(&self, _: &tracing_core::span::Id, _: &tracing_core::span::Id) {}
     fn event(&self, event: &tracing::Event<'_>) {
-        // `try_with`: an event emitted while a thread's locals are torn down has no sink.
-        let sink = SINK.try_with(|s| s.borrow().clone()).ok().flatten();
-        if let Some(sink) = sink {
+        if let Some(sink) = sink() {
             sink.event(event);
         }
     }
-    fn enter(&self, _: &tracing_core::span::Id) {}
-    fn exit(&self, _: &tracing_core::span::Id) {}
+    fn enter(&self, id: &tracing_core::span::Id) {
+        let _ = STACK.try_with(|s| s.borrow_mut().push(id.into_u64()));
+    }
+    fn exit(&self, id: &tracing_core::span::Id) {
+        let _ = STACK.try_with(|s| {
+            let mut stack = s.borrow_mut();
+            if let Some(at) = stack.iter().rposition(|x| *x == id.into_u64()) {
+                stack.remove(at);
+            }
+        });
+    }
+}
+
+/// A sink that keeps every span of its thread, with the fields recorded into it later.
+#[derive(Default)]
+pub struct SpanLog {
+    spans: std::sync::Mutex<Vec<SpanData>>,
+}
+
+impl SpanLog {
+    /// The spans so far, in the order they were opened.
+    pub fn spans(&self) -> Vec<SpanData> {
+        self.lock().clone()
+    }
+
+    /// The spans named `name`.
+    pub fn named(&self, name: &str) -> Vec<SpanData> {
+        self.spans()
+            .into_iter()
+            .filter(|s| s.name == name)
+            .collect()
+    }
+
+    /// The direct children of span `id`.
+    pub fn children(&self, id: u64) -> Vec<SpanData> {
+        self.spans()
+            .into_iter()
+            .filter(|s| s.parent == Some(id))
+            .collect()
+    }
+
+    /// Forgets the spans so far.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<SpanData>> {
+        self.spans.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Sink for SpanLog {
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn span(&self, span: SpanData) {
+        self.lock().push(span);
+    }
+    fn record(&self, id: u64, fields: BTreeMap<String, String>) {
+        if let Some(span) = self.lock().iter_mut().find(|s| s.id == id) {
+            span.fields.extend(fields);
+        }
+    }
 }

@@ -28,6 +28,8 @@ pub(crate) struct Health {
     cooldown: Duration,
     has_deferred: AtomicBool,
     deferred: Mutex<HashMap<String, Vec<Deferred>>>,
+    /// The breaker state last sent to the `dbpat_cache_breaker_open` gauge.
+    reported_open: AtomicBool,
 }
 
 impl Health {
@@ -38,6 +40,7 @@ impl Health {
             cooldown,
             has_deferred: AtomicBool::new(false),
             deferred: Mutex::new(HashMap::new()),
+            reported_open: AtomicBool::new(false),
         }
     }
 
@@ -47,13 +50,25 @@ impl Health {
 
     /// Whether Redis is being skipped after a recent error.
     pub(crate) fn is_open(&self) -> bool {
-        self.now_ms() < self.open_until_ms.load(Ordering::Relaxed)
+        let open = self.now_ms() < self.open_until_ms.load(Ordering::Relaxed);
+        self.report(open);
+        open
+    }
+
+    /// Sets the `dbpat_cache_breaker_open` gauge (1 open, 0 closed) when the state changed.
+    fn report(&self, open: bool) {
+        if self.reported_open.load(Ordering::Relaxed) != open
+            && self.reported_open.swap(open, Ordering::Relaxed) != open
+        {
+            metrics::gauge!("dbpat_cache_breaker_open").set(if open { 1.0 } else { 0.0 });
+        }
     }
 
     /// Records an error: skip Redis for the cool-down.
     pub(crate) fn trip(&self) {
         let until = self.now_ms() + self.cooldown.as_millis() as u64;
         self.open_until_ms.fetch_max(until, Ordering::Relaxed);
+        self.report(true);
     }
 
     /// Whether an invalidation of `value_key` is owed (reads of it must use the database).

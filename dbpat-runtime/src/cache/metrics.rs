@@ -1,16 +1,44 @@
-//! Cache counters: lock-free atomics, read as a [`CacheMetrics`] snapshot.
+//! Cache counters: lock-free atomics, read as a [`CacheMetrics`] snapshot, and each increment
+//! also sent to the `metrics` facade as `dbpat_cache_<counter>_total` (for example
+//! `dbpat_cache_hits_total`), so any installed exporter sees them. With no recorder installed
+//! the facade call does nothing.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// One counter: its value and the name it has in the `metrics` facade.
+#[derive(Debug)]
+pub(crate) struct Count {
+    value: AtomicU64,
+    metric: &'static str,
+}
+
+impl Count {
+    const fn named(metric: &'static str) -> Self {
+        Count {
+            value: AtomicU64::new(0),
+            metric,
+        }
+    }
+}
 
 macro_rules! counters {
     ($( $(#[$doc:meta])* $name:ident ),* $(,)?) => {
         /// The live counters of one [`Cache`](super::Cache) handle.
-        #[derive(Debug, Default)]
+        #[derive(Debug)]
         pub(crate) struct Counters {
-            $( pub(crate) $name: AtomicU64, )*
+            $( pub(crate) $name: Count, )*
+        }
+
+        impl Default for Counters {
+            fn default() -> Self {
+                Counters {
+                    $( $name: Count::named(concat!("dbpat_cache_", stringify!($name), "_total")), )*
+                }
+            }
         }
 
         /// A snapshot of the counters of one [`Cache`](super::Cache) handle (all its entities).
+        /// Each is also exported through the `metrics` facade as `dbpat_cache_<name>_total`.
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
         pub struct CacheMetrics {
             $( $(#[$doc])* pub $name: u64, )*
@@ -18,7 +46,7 @@ macro_rules! counters {
 
         impl Counters {
             pub(crate) fn snapshot(&self) -> CacheMetrics {
-                CacheMetrics { $( $name: self.$name.load(Ordering::Relaxed), )* }
+                CacheMetrics { $( $name: self.$name.value.load(Ordering::Relaxed), )* }
             }
         }
     };
@@ -78,7 +106,8 @@ counters! {
 }
 
 impl Counters {
-    pub(crate) fn inc(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn inc(counter: &Count) {
+        counter.value.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(counter.metric).increment(1);
     }
 }

@@ -194,7 +194,7 @@ impl<'a, E: Table, W: LockWait> Locked<'a, E, W> {
     where
         X: Executor<'e, Database = Postgres>,
     {
-        fetch_all(self.build(), ex).await
+        fetch_all("select_locked", self.build(), ex).await
     }
 
     /// The first matching row, locked, if any. The statement runs to its end, so every
@@ -203,7 +203,7 @@ impl<'a, E: Table, W: LockWait> Locked<'a, E, W> {
     where
         X: Executor<'e, Database = Postgres>,
     {
-        fetch_optional(self.build(), ex).await
+        fetch_optional("select_locked", self.build(), ex).await
     }
 
     /// The first matching row, locked, or [`Error::NotFound`](crate::Error::NotFound) (with
@@ -222,7 +222,7 @@ impl<'a, E: Table, W: LockWait> Locked<'a, E, W> {
         X: Executor<'e, Database = Postgres> + 'e,
         E: 'e,
     {
-        rows(self.build(), ex)
+        rows("select_locked", self.build(), ex)
     }
 }
 
@@ -243,6 +243,6 @@ where
     sql.push_str(&ident_list(E::TABLE.primary_key));
     sql.push(' ');
     sql.push_str(LockStrength::Update.sql());
-    let rows = fetch_all(Ok((sql, args)), ex).await?;
+    let rows = fetch_all("find_many_for_update", Ok((sql, args)), ex).await?;
     Ok(in_key_order(keys, rows))
 }

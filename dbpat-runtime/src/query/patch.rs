@@ -8,6 +8,7 @@ use super::writer::{json_value, SqlWriter};
 use crate::ddl::ident;
 use crate::error::{Error, Result};
 use crate::model::{BaseType, SqlType};
+use crate::telemetry::Statement;
 use sqlx::postgres::PgArguments;
 use sqlx::{Arguments, Executor, Postgres};
 use std::sync::Arc;
@@ -237,21 +238,25 @@ impl<'k, E: Table, Via> Patch<'k, E, Via> {
         let Some((statement, args)) = self.build()? else {
             return super::read::get(ex, self.key).await;
         };
-        match self
+        let expect_version = self
             .expect_version
-            .filter(|_| E::sql().version_column.is_some())
-        {
-            Some(version) => {
-                let row = sqlx::query_with(&statement, args)
-                    .fetch_optional(ex)
-                    .await?;
-                checked_outcome(row, self.key, version)
-            }
-            None => sqlx::query_as_with::<_, E, _>(&statement, args)
-                .fetch_optional(ex)
-                .await?
-                .ok_or_else(|| Error::not_found(E::TABLE.entity, self.key)),
-        }
+            .filter(|_| E::sql().version_column.is_some());
+        Statement::of::<E>("patch", "UPDATE")
+            .run(&statement, async {
+                match expect_version {
+                    Some(version) => {
+                        let row = sqlx::query_with(&statement, args)
+                            .fetch_optional(ex)
+                            .await?;
+                        checked_outcome(row, self.key, version)
+                    }
+                    None => sqlx::query_as_with::<_, E, _>(&statement, args)
+                        .fetch_optional(ex)
+                        .await?
+                        .ok_or_else(|| Error::not_found(E::TABLE.entity, self.key)),
+                }
+            })
+            .await
     }
 }
 

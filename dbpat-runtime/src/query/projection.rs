@@ -32,6 +32,7 @@ use crate::column_type::{ColumnType, NotNull, Null};
 use crate::ddl::ident;
 use crate::error::{Error, Result};
 use crate::model::TableDef;
+use crate::telemetry::Statement;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{Executor, Postgres, Row};
 use std::marker::PhantomData;
@@ -1051,10 +1052,14 @@ where
         Sel::Output: Send + Unpin,
     {
         let (sql, args) = self.built()?;
-        Ok(sqlx::query_with(&sql, args)
-            .try_map(Self::decode_row)
-            .fetch_all(ex)
-            .await?)
+        Statement::on("select_columns", "SELECT", self.core.table(0))
+            .run(&sql, async {
+                Ok(sqlx::query_with(&sql, args)
+                    .try_map(Self::decode_row)
+                    .fetch_all(ex)
+                    .await?)
+            })
+            .await
     }
 
     /// The first result row, if any.
@@ -1064,10 +1069,14 @@ where
         Sel::Output: Send + Unpin,
     {
         let (sql, args) = self.built()?;
-        Ok(sqlx::query_with(&sql, args)
-            .try_map(Self::decode_row)
-            .fetch_optional(ex)
-            .await?)
+        Statement::on("select_columns", "SELECT", self.core.table(0))
+            .run(&sql, async {
+                Ok(sqlx::query_with(&sql, args)
+                    .try_map(Self::decode_row)
+                    .fetch_optional(ex)
+                    .await?)
+            })
+            .await
     }
 
     /// The first result row, or [`Error::NotFound`] (with the base entity's name and an empty
@@ -1090,7 +1099,12 @@ where
         X: Executor<'e, Database = Postgres> + 'e,
         Sel::Output: Send + Unpin + 'e,
     {
-        mapped_rows(self.built(), ex, Self::decode_row)
+        mapped_rows(
+            Statement::on("select_columns", "SELECT", self.core.table(0)),
+            self.built(),
+            ex,
+            Self::decode_row,
+        )
     }
 
     /// `EXPLAIN (ANALYZE, BUFFERS)` of this query with its bound values.

@@ -5,6 +5,7 @@ use super::value::BindValue;
 use super::writer::SqlWriter;
 use crate::ddl::ident;
 use crate::error::{Error, Result};
+use crate::telemetry::Statement;
 use sqlx::postgres::PgArguments;
 use sqlx::{Executor, Postgres};
 use std::collections::HashMap;
@@ -23,9 +24,14 @@ where
     X: Executor<'e, Database = Postgres>,
 {
     let args = key_args::<E>(key)?;
-    Ok(sqlx::query_as_with::<_, E, _>(&E::sql().find_by_key, args)
-        .fetch_optional(ex)
-        .await?)
+    let sql = &E::sql().find_by_key;
+    Statement::of::<E>("find", "SELECT")
+        .run(sql, async {
+            Ok(sqlx::query_as_with::<_, E, _>(sql, args)
+                .fetch_optional(ex)
+                .await?)
+        })
+        .await
 }
 
 pub(crate) async fn get<'e, E: Table, X>(ex: X, key: &E::Key) -> Result<E>
@@ -96,8 +102,12 @@ where
         return Ok(Vec::new());
     }
     let (sql, args) = select_by_keys::<E>(keys)?;
-    let rows = sqlx::query_as_with::<_, E, _>(&sql, args)
-        .fetch_all(ex)
+    let rows = Statement::of::<E>("find_many", "SELECT")
+        .run(&sql, async {
+            Ok(sqlx::query_as_with::<_, E, _>(&sql, args)
+                .fetch_all(ex)
+                .await?)
+        })
         .await?;
     Ok(in_key_order(keys, rows))
 }
@@ -107,20 +117,26 @@ where
     X: Executor<'e, Database = Postgres>,
 {
     let args = key_args::<E>(key)?;
-    Ok(
-        sqlx::query_scalar_with::<_, bool, _>(&E::sql().exists_by_key, args)
-            .fetch_one(ex)
-            .await?,
-    )
+    let sql = &E::sql().exists_by_key;
+    Statement::of::<E>("exists", "SELECT")
+        .run(sql, async {
+            Ok(sqlx::query_scalar_with::<_, bool, _>(sql, args)
+                .fetch_one(ex)
+                .await?)
+        })
+        .await
 }
 
 pub(crate) async fn count<'e, E: Table, X>(ex: X) -> Result<i64>
 where
     X: Executor<'e, Database = Postgres>,
 {
-    Ok(sqlx::query_scalar::<_, i64>(&E::sql().count)
-        .fetch_one(ex)
-        .await?)
+    let sql = &E::sql().count;
+    Statement::of::<E>("count", "SELECT")
+        .run(sql, async {
+            Ok(sqlx::query_scalar::<_, i64>(sql).fetch_one(ex).await?)
+        })
+        .await
 }
 
 /// `find_by_<unique field>`: the derive's glue calls this with the column position.
@@ -137,7 +153,11 @@ where
     };
     let mut args = PgArguments::default();
     value.bind(&mut args).map_err(Error::encode)?;
-    Ok(sqlx::query_as_with::<_, E, _>(sql, args)
-        .fetch_optional(ex)
-        .await?)
+    Statement::of::<E>("find_by_unique", "SELECT")
+        .run(sql, async {
+            Ok(sqlx::query_as_with::<_, E, _>(sql, args)
+                .fetch_optional(ex)
+                .await?)
+        })
+        .await
 }

@@ -10,6 +10,7 @@ use super::row::TableRow as Table;
 use super::stream::{rows, RowStream};
 use super::writer::SqlWriter;
 use crate::error::{Error, Result};
+use crate::telemetry::Statement;
 use sqlx::postgres::PgArguments;
 use sqlx::{Executor, Postgres};
 
@@ -338,7 +339,7 @@ impl<'a, E: Table, Via> Select<'a, E, Via> {
     where
         X: Executor<'e, Database = Postgres>,
     {
-        fetch_all(self.build_rows(true), ex).await
+        fetch_all("select", self.build_rows(true), ex).await
     }
 
     /// The first matching row, if any.
@@ -346,7 +347,7 @@ impl<'a, E: Table, Via> Select<'a, E, Via> {
     where
         X: Executor<'e, Database = Postgres>,
     {
-        fetch_optional(self.build_rows(true), ex).await
+        fetch_optional("select", self.build_rows(true), ex).await
     }
 
     /// The first matching row, or [`Error::NotFound`] (with an empty key).
@@ -383,7 +384,7 @@ impl<'a, E: Table, Via> Select<'a, E, Via> {
         X: Executor<'e, Database = Postgres> + 'e,
         E: 'e,
     {
-        rows(self.build_rows(true), ex)
+        rows("select", self.build_rows(true), ex)
     }
 
     /// `SELECT count(*)` of the matching rows (ORDER BY, LIMIT and OFFSET are ignored).
@@ -392,9 +393,13 @@ impl<'a, E: Table, Via> Select<'a, E, Via> {
         X: Executor<'e, Database = Postgres>,
     {
         let (sql, args) = self.build_aggregate("count(*)")?;
-        Ok(sqlx::query_scalar_with::<_, i64, _>(&sql, args)
-            .fetch_one(ex)
-            .await?)
+        Statement::of::<E>("select_count", "SELECT")
+            .run(&sql, async {
+                Ok(sqlx::query_scalar_with::<_, i64, _>(&sql, args)
+                    .fetch_one(ex)
+                    .await?)
+            })
+            .await
     }
 
     /// Whether any row matches: `SELECT EXISTS (SELECT 1 FROM t WHERE ...)`.
@@ -404,9 +409,13 @@ impl<'a, E: Table, Via> Select<'a, E, Via> {
     {
         let (sql, args) = self.build_aggregate("1")?;
         let sql = format!("SELECT EXISTS ({sql})");
-        Ok(sqlx::query_scalar_with::<_, bool, _>(&sql, args)
-            .fetch_one(ex)
-            .await?)
+        Statement::of::<E>("select_exists", "SELECT")
+            .run(&sql, async {
+                Ok(sqlx::query_scalar_with::<_, bool, _>(&sql, args)
+                    .fetch_one(ex)
+                    .await?)
+            })
+            .await
     }
 
     /// `EXPLAIN (ANALYZE, BUFFERS)` of this query with its bound values: the plan PostgreSQL
@@ -437,8 +446,9 @@ pub(crate) struct SelectParts<E> {
     pub(crate) tiers: ReadTiers,
 }
 
-/// Runs a built row query and collects its rows.
+/// Runs a built row query for the dbpat call `operation` and collects its rows.
 pub(crate) async fn fetch_all<'e, E: Table, X>(
+    operation: &'static str,
     built: Result<(String, PgArguments)>,
     ex: X,
 ) -> Result<Vec<E>>
@@ -446,13 +456,18 @@ where
     X: Executor<'e, Database = Postgres>,
 {
     let (sql, args) = built?;
-    Ok(sqlx::query_as_with::<_, E, _>(&sql, args)
-        .fetch_all(ex)
-        .await?)
+    Statement::of::<E>(operation, "SELECT")
+        .run(&sql, async {
+            Ok(sqlx::query_as_with::<_, E, _>(&sql, args)
+                .fetch_all(ex)
+                .await?)
+        })
+        .await
 }
 
-/// Runs a built row query and returns its first row.
+/// Runs a built row query for the dbpat call `operation` and returns its first row.
 pub(crate) async fn fetch_optional<'e, E: Table, X>(
+    operation: &'static str,
     built: Result<(String, PgArguments)>,
     ex: X,
 ) -> Result<Option<E>>
@@ -460,9 +475,13 @@ where
     X: Executor<'e, Database = Postgres>,
 {
     let (sql, args) = built?;
-    Ok(sqlx::query_as_with::<_, E, _>(&sql, args)
-        .fetch_optional(ex)
-        .await?)
+    Statement::of::<E>(operation, "SELECT")
+        .run(&sql, async {
+            Ok(sqlx::query_as_with::<_, E, _>(&sql, args)
+                .fetch_optional(ex)
+                .await?)
+        })
+        .await
 }
 
 /// The [`Error::NotFound`] of a `fetch_one` that matched nothing.

@@ -11,6 +11,7 @@
 
 use super::row::TableRow;
 use crate::error::{Error, Result};
+use crate::telemetry::Statement;
 use futures_util::future::{BoxFuture, Fuse, FusedFuture};
 use futures_util::stream::{BoxStream, Stream};
 use futures_util::{FutureExt, StreamExt};
@@ -27,7 +28,12 @@ pub type RowStream<'e, E> = BoxStream<'e, Result<E>>;
 
 /// The rows of `built` (a statement and its arguments, or the error building it) run on `ex`.
 /// A build error is the stream's only item.
-pub(crate) fn rows<'e, E, X>(built: Result<(String, PgArguments)>, ex: X) -> RowStream<'e, E>
+/// The statement's span ([`Statement::run`]) lasts from the first poll to the last row.
+pub(crate) fn rows<'e, E, X>(
+    operation: &'static str,
+    built: Result<(String, PgArguments)>,
+    ex: X,
+) -> RowStream<'e, E>
 where
     E: TableRow + 'e,
     X: Executor<'e, Database = Postgres> + 'e,
@@ -37,17 +43,33 @@ where
             Ok(built) => built,
             Err(err) => return out.send(Err(err)).await,
         };
-        let mut rows = sqlx::query_as_with::<_, E, _>(&sql, args).fetch(ex);
-        while let Some(row) = rows.next().await {
-            out.send(row.map_err(Error::from)).await;
-        }
+        let statement = Statement::of::<E>(operation, "SELECT");
+        let rows = sqlx::query_as_with::<_, E, _>(&sql, args).fetch(ex);
+        let _ = statement.run(&sql, forward(rows, &out)).await;
     })
     .boxed()
+}
+
+/// Sends every row of `rows` to `out`; the first error ends the statement's span as failed.
+async fn forward<T>(
+    mut rows: impl futures_util::Stream<Item = std::result::Result<T, sqlx::Error>> + Unpin,
+    out: &Yielder<Result<T>>,
+) -> Result<()> {
+    let mut failed = None;
+    while let Some(row) = rows.next().await {
+        let row = row.map_err(Error::from);
+        if let (Err(err), None) = (&row, &failed) {
+            failed = Some(err.clone());
+        }
+        out.send(row).await;
+    }
+    failed.map_or(Ok(()), Err)
 }
 
 /// The rows of `built` run on `ex`, each decoded by `decode` (projections, aggregates and
 /// joins, whose rows are not one entity). A build error is the stream's only item.
 pub(crate) fn mapped_rows<'e, T, X>(
+    statement: Statement,
     built: Result<(String, PgArguments)>,
     ex: X,
     decode: fn(sqlx::postgres::PgRow) -> std::result::Result<T, sqlx::Error>,
@@ -61,10 +83,8 @@ where
             Ok(built) => built,
             Err(err) => return out.send(Err(err)).await,
         };
-        let mut rows = sqlx::query_with(&sql, args).try_map(decode).fetch(ex);
-        while let Some(row) = rows.next().await {
-            out.send(row.map_err(Error::from)).await;
-        }
+        let rows = sqlx::query_with(&sql, args).try_map(decode).fetch(ex);
+        let _ = statement.run(&sql, forward(rows, &out)).await;
     })
     .boxed()
 }

@@ -11,6 +11,7 @@ use super::value::{BindValue, IntoValue, JsonColumn, Numeric, SqlValue};
 use super::writer::{json_value, SqlWriter};
 use crate::ddl::ident;
 use crate::error::{Error, Result};
+use crate::telemetry::Statement;
 use sqlx::postgres::PgArguments;
 use sqlx::{Executor, Postgres};
 use std::sync::Arc;
@@ -70,11 +71,15 @@ impl<'a, E: Table> Select<'a, E> {
         X: Executor<'e, Database = Postgres>,
     {
         let (sql, args) = delete_statement(&self, false)?;
-        Ok(sqlx::query_with(&sql, args)
-            .execute(ex)
+        Statement::of::<E>("delete_by_filter", "DELETE")
+            .run(&sql, async {
+                Ok(sqlx::query_with(&sql, args)
+                    .execute(ex)
+                    .await
+                    .map_err(|e| Error::from_write(&E::TABLE, e))?
+                    .rows_affected())
+            })
             .await
-            .map_err(|e| Error::from_write(&E::TABLE, e))?
-            .rows_affected())
     }
 }
 
@@ -184,11 +189,15 @@ impl<'a, E: Table> Update<'a, E> {
         X: Executor<'e, Database = Postgres>,
     {
         let (sql, args) = self.statement(false)?;
-        Ok(sqlx::query_with(&sql, args)
-            .execute(ex)
+        Statement::of::<E>("update_by_filter", "UPDATE")
+            .run(&sql, async {
+                Ok(sqlx::query_with(&sql, args)
+                    .execute(ex)
+                    .await
+                    .map_err(|e| Error::from_write(&E::TABLE, e))?
+                    .rows_affected())
+            })
             .await
-            .map_err(|e| Error::from_write(&E::TABLE, e))?
-            .rows_affected())
     }
 
     /// Runs the update with `RETURNING`: every changed row as it is now (new version and
@@ -198,9 +207,13 @@ impl<'a, E: Table> Update<'a, E> {
         X: Executor<'e, Database = Postgres>,
     {
         let (sql, args) = self.statement(true)?;
-        sqlx::query_as_with::<_, E, _>(&sql, args)
-            .fetch_all(ex)
+        Statement::of::<E>("update_by_filter", "UPDATE")
+            .run(&sql, async {
+                sqlx::query_as_with::<_, E, _>(&sql, args)
+                    .fetch_all(ex)
+                    .await
+                    .map_err(|e| Error::from_write(&E::TABLE, e))
+            })
             .await
-            .map_err(|e| Error::from_write(&E::TABLE, e))
     }
 }

@@ -356,10 +356,14 @@ where
     X: Executor<'e, Database = Postgres>,
 {
     let constraint = st.constraint;
-    sqlx::query_as_with::<_, E, _>(&st.sql, st.args)
-        .fetch_optional(ex)
+    crate::telemetry::Statement::of::<E>("upsert", "INSERT")
+        .run(&st.sql, async {
+            sqlx::query_as_with::<_, E, _>(&st.sql, st.args)
+                .fetch_optional(ex)
+                .await
+                .map_err(|e| upsert_error::<E>(constraint, e))
+        })
         .await
-        .map_err(|e| upsert_error::<E>(constraint, e))
 }
 
 pub(crate) async fn run_many<'e, E: Table, X>(ex: X, st: Statement) -> Result<Vec<E>>
@@ -367,10 +371,14 @@ where
     X: Executor<'e, Database = Postgres>,
 {
     let constraint = st.constraint;
-    sqlx::query_as_with::<_, E, _>(&st.sql, st.args)
-        .fetch_all(ex)
+    crate::telemetry::Statement::of::<E>("upsert_many", "INSERT")
+        .run(&st.sql, async {
+            sqlx::query_as_with::<_, E, _>(&st.sql, st.args)
+                .fetch_all(ex)
+                .await
+                .map_err(|e| upsert_error::<E>(constraint, e))
+        })
         .await
-        .map_err(|e| upsert_error::<E>(constraint, e))
 }
 
 /// The row the `DO UPDATE` statement returned (it always returns one).

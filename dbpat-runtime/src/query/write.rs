@@ -3,6 +3,7 @@
 use super::read::key_args;
 use super::row::TableRow as Table;
 use crate::error::{Error, Result};
+use crate::telemetry::Statement;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{Executor, Postgres, Row};
 
@@ -21,10 +22,14 @@ where
     for &i in &sql.insert_columns {
         row.bind_column(i, &mut args).map_err(Error::encode)?;
     }
-    sqlx::query_as_with::<_, E, _>(&sql.insert, args)
-        .fetch_one(ex)
+    Statement::of::<E>("insert", "INSERT")
+        .run(&sql.insert, async {
+            sqlx::query_as_with::<_, E, _>(&sql.insert, args)
+                .fetch_one(ex)
+                .await
+                .map_err(|e| Error::from_write(&E::TABLE, e))
+        })
         .await
-        .map_err(|e| Error::from_write(&E::TABLE, e))
 }
 
 pub(crate) async fn insert_exact<'e, E: Table, X>(ex: X, row: &E) -> Result<E>
@@ -36,10 +41,14 @@ where
     for i in 0..E::TABLE.columns.len() {
         row.bind_column(i, &mut args).map_err(Error::encode)?;
     }
-    sqlx::query_as_with::<_, E, _>(&sql.insert_exact, args)
-        .fetch_one(ex)
+    Statement::of::<E>("insert_exact", "INSERT")
+        .run(&sql.insert_exact, async {
+            sqlx::query_as_with::<_, E, _>(&sql.insert_exact, args)
+                .fetch_one(ex)
+                .await
+                .map_err(|e| Error::from_write(&E::TABLE, e))
+        })
         .await
-        .map_err(|e| Error::from_write(&E::TABLE, e))
 }
 
 fn unnest_args<E: Table>(rows: &[E]) -> Result<PgArguments> {
@@ -59,10 +68,15 @@ where
         return Ok(Vec::new());
     }
     let args = unnest_args(rows)?;
-    sqlx::query_as_with::<_, E, _>(&E::sql().insert_many, args)
-        .fetch_all(ex)
+    let sql = &E::sql().insert_many;
+    Statement::of::<E>("insert_many", "INSERT")
+        .run(sql, async {
+            sqlx::query_as_with::<_, E, _>(sql, args)
+                .fetch_all(ex)
+                .await
+                .map_err(|e| Error::from_write(&E::TABLE, e))
+        })
         .await
-        .map_err(|e| Error::from_write(&E::TABLE, e))
 }
 
 pub(crate) async fn insert_many_count<'e, E: Table, X>(ex: X, rows: &[E]) -> Result<u64>
@@ -73,11 +87,16 @@ where
         return Ok(0);
     }
     let args = unnest_args(rows)?;
-    Ok(sqlx::query_with(&E::sql().insert_many_count, args)
-        .execute(ex)
+    let sql = &E::sql().insert_many_count;
+    Statement::of::<E>("insert_many_count", "INSERT")
+        .run(sql, async {
+            Ok(sqlx::query_with(sql, args)
+                .execute(ex)
+                .await
+                .map_err(|e| Error::from_write(&E::TABLE, e))?
+                .rows_affected())
+        })
         .await
-        .map_err(|e| Error::from_write(&E::TABLE, e))?
-        .rows_affected())
 }
 
 pub(crate) async fn delete<'e, E: Table, X>(ex: X, key: &E::Key) -> Result<()>
@@ -85,11 +104,16 @@ where
     X: Executor<'e, Database = Postgres>,
 {
     let args = key_args::<E>(key)?;
-    let done = sqlx::query_with(&E::sql().delete, args).execute(ex).await?;
-    if done.rows_affected() == 0 {
-        return Err(Error::not_found(E::TABLE.entity, key));
-    }
-    Ok(())
+    let sql = &E::sql().delete;
+    Statement::of::<E>("delete", "DELETE")
+        .run(sql, async {
+            let done = sqlx::query_with(sql, args).execute(ex).await?;
+            if done.rows_affected() == 0 {
+                return Err(Error::not_found(E::TABLE.entity, key));
+            }
+            Ok(())
+        })
+        .await
 }
 
 /// Reads the outcome of a checked (versioned) update: the new row, a [`Error::Conflict`]
@@ -122,18 +146,28 @@ where
     for &i in sql.key_columns.iter().chain(&sql.update_columns) {
         row.bind_column(i, &mut args).map_err(Error::encode)?;
     }
+    let statement = Statement::of::<E>("update", "UPDATE");
     match (&sql.update_checked, sql.version_column) {
         (Some(checked), Some(v)) => {
             row.bind_column(v, &mut args).map_err(Error::encode)?;
-            let result = sqlx::query_with(checked, args).fetch_optional(ex).await?;
-            let version = row.version().unwrap_or_default();
-            *row = checked_outcome(result, &row.key(), version)?;
+            let (key, version) = (row.key(), row.version().unwrap_or_default());
+            *row = statement
+                .run(checked, async {
+                    let result = sqlx::query_with(checked, args).fetch_optional(ex).await?;
+                    checked_outcome(result, &key, version)
+                })
+                .await?;
         }
         _ => {
-            *row = sqlx::query_as_with::<_, E, _>(&sql.update, args)
-                .fetch_optional(ex)
-                .await?
-                .ok_or_else(|| Error::not_found(E::TABLE.entity, &row.key()))?;
+            let key = row.key();
+            *row = statement
+                .run(&sql.update, async {
+                    sqlx::query_as_with::<_, E, _>(&sql.update, args)
+                        .fetch_optional(ex)
+                        .await?
+                        .ok_or_else(|| Error::not_found(E::TABLE.entity, &key))
+                })
+                .await?;
         }
     }
     Ok(())
