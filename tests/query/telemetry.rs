@@ -192,3 +192,102 @@ async fn statement_durations_and_errors_reach_the_metrics_recorder() {
         assert!(labels.iter().all(|l| !l.contains(SECRET)), "{labels:?}");
     }
 }
+
+#[cfg(feature = "cache")]
+mod cache {
+    use super::*;
+    use crate::support::shop::User;
+    use dbpat::cache::{Cache, CacheConfig};
+    use dbpat::testing::TestRedis;
+
+    /// `(name, db.operation.name or dbpat.operation)` of the children of `parent`, in order.
+    fn children(log: &SpanLog, parent: &SpanData) -> Vec<(String, String)> {
+        log.children(parent.id)
+            .iter()
+            .map(|s| {
+                let what = s
+                    .fields
+                    .get("db.operation.name")
+                    .or_else(|| s.fields.get("dbpat.operation"))
+                    .cloned()
+                    .unwrap_or_default();
+                (s.name.to_owned(), what)
+            })
+            .collect()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_miss_then_fill_and_a_versioned_update_have_their_span_trees() {
+        let db = shop_db().await;
+        let pool = db.pool();
+        let redis = TestRedis::new().await;
+        let mut config = CacheConfig::new(redis.prefix());
+        config.restart_grace = std::time::Duration::ZERO;
+        let client = dbpat::cache::redis::Client::open(dbpat::testing::redis_url()).unwrap();
+        let cache = Cache::connect(client, config).await;
+        let users = cache.entity::<User>();
+        let products = cache.entity::<Product>();
+        let ann = User::insert(pool, &crate::support::query::user("ann@example.com"))
+            .await
+            .unwrap();
+        let mut lamp =
+            Product::insert(pool, &product(SECRET, "lamps", 1999, serde_json::json!({})))
+                .await
+                .unwrap();
+
+        let log = Arc::new(SpanLog::default());
+        let _guard = capture_on_this_thread(log.clone());
+        users.find(pool, &ann.id).await.unwrap().unwrap(); // miss, then fill
+        users.find(pool, &ann.id).await.unwrap().unwrap(); // hit
+        lamp.stock = 4;
+        products.update(pool, &mut lamp).await.unwrap(); // versioned, through the cache
+
+        let ops = log.named("dbpat.cache");
+        let outcomes: Vec<(&str, &str)> = ops
+            .iter()
+            .map(|s| (field(s, "dbpat.operation"), field(s, "dbpat.cache.outcome")))
+            .collect();
+        assert_eq!(
+            outcomes,
+            [("find", "fill"), ("find", "hit"), ("update", "invalidated")]
+        );
+        assert_eq!(field(&ops[0], "dbpat.entity"), "User");
+        assert_eq!(
+            children(&log, &ops[0]),
+            pairs(&[
+                ("dbpat.redis", "get"),
+                ("dbpat.redis", "acquire"),
+                ("dbpat.query", "SELECT"),
+                ("dbpat.redis", "fill"),
+            ])
+        );
+        assert_eq!(children(&log, &ops[1]), pairs(&[("dbpat.redis", "get")]));
+        assert_eq!(
+            children(&log, &ops[2]),
+            pairs(&[
+                ("dbpat.redis", "begin_write"),
+                ("dbpat.query", "UPDATE"),
+                ("dbpat.redis", "end_write"),
+            ])
+        );
+        for redis_span in log.named("dbpat.redis") {
+            assert_eq!(field(&redis_span, "db.system.name"), "redis");
+            assert!(!redis_span.fields.contains_key("error.type"));
+        }
+        for span in log.spans() {
+            for value in span.fields.values() {
+                assert!(!value.contains(SECRET), "a bound value in a span: {span:?}");
+                assert!(
+                    !value.contains(&ann.id.to_string()),
+                    "a key in a span: {span:?}"
+                );
+            }
+        }
+    }
+}

@@ -38,6 +38,9 @@ thread_local! {
     static SINK: RefCell<Option<Arc<dyn Sink>>> = const { RefCell::new(None) };
     /// The spans this thread is in, innermost last.
     static STACK: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    /// The metadata of the spans this thread opened (for `Span::current()`).
+    static METADATA: RefCell<std::collections::HashMap<u64, &'static tracing::Metadata<'static>>> =
+        RefCell::new(std::collections::HashMap::new());
 }
 
 fn sink() -> Option<Arc<dyn Sink>> {
@@ -92,6 +95,7 @@ impl tracing::Subscriber for ToThreadSink {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
         if let Some(sink) = sink() {
+            let _ = METADATA.try_with(|m| m.borrow_mut().insert(id, attrs.metadata()));
             let parent = match attrs.parent() {
                 Some(parent) => Some(parent.into_u64()),
                 None if attrs.is_contextual() => STACK
@@ -122,6 +126,25 @@ impl tracing::Subscriber for ToThreadSink {
     fn event(&self, event: &tracing::Event<'_>) {
         if let Some(sink) = sink() {
             sink.event(event);
+        }
+    }
+    fn current_span(&self) -> tracing_core::span::Current {
+        let current = STACK
+            .try_with(|s| s.borrow().last().copied())
+            .ok()
+            .flatten()
+            .and_then(|id| {
+                METADATA
+                    .try_with(|m| m.borrow().get(&id).copied())
+                    .ok()
+                    .flatten()
+                    .map(|meta| (id, meta))
+            });
+        match current {
+            Some((id, meta)) => {
+                tracing_core::span::Current::new(tracing_core::span::Id::from_u64(id), meta)
+            }
+            None => tracing_core::span::Current::none(),
         }
     }
     fn enter(&self, id: &tracing_core::span::Id) {

@@ -23,13 +23,16 @@
 use super::codec::layout_of_columns;
 use super::handle::{Cache, EntityCache};
 use super::source::{CacheSource, CachedEntity};
+use super::spans;
 use crate::error::{Error, Result};
 use crate::query::read::{select_by_keys, MAX_PARAMS};
 use crate::query::{Filter, Patch, Select};
+use crate::telemetry::Statement;
 use sqlx::PgPool;
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
+use tracing::Instrument;
 
 /// A boxed database future, `Send` for every lifetime (see the module docs).
 pub(super) type DbFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
@@ -75,9 +78,13 @@ impl<E: CachedEntity> CacheSource<E> for PoolSource<'_> {
             let (sql, args) = select_by_keys::<E>(chunk)?;
             let pool = self.pool;
             let fetch: DbFuture<'_, Vec<E>> = Box::pin(async move {
-                Ok(sqlx::query_as_with::<_, E, _>(&sql, args)
-                    .fetch_all(pool)
-                    .await?)
+                Statement::of::<E>("find_many", "SELECT")
+                    .run(&sql, async {
+                        Ok(sqlx::query_as_with::<_, E, _>(&sql, args)
+                            .fetch_all(pool)
+                            .await?)
+                    })
+                    .await
             });
             rows.extend(fetch.await?);
         }
@@ -102,7 +109,10 @@ impl<E: CachedEntity> Cached<E> {
     /// The row with this key: Redis first, `pool` on a miss (one load shared by every
     /// concurrent reader of the key, filled back only if no write intervened).
     pub async fn find(&self, pool: &PgPool, key: &E::Key) -> Result<Option<E>> {
-        self.cache.read(&PoolSource { pool }, key).await
+        self.cache
+            .read(&PoolSource { pool }, key)
+            .instrument(spans::operation(E::TABLE.entity, "find"))
+            .await
     }
 
     /// The row with this key, or [`Error::NotFound`] naming the entity and the key.
@@ -115,7 +125,10 @@ impl<E: CachedEntity> Cached<E> {
     /// The rows with these keys, in the order asked (`None` where there is no row): one
     /// `MGET`, then one query for all the misses.
     pub async fn find_many(&self, pool: &PgPool, keys: &[E::Key]) -> Result<Vec<Option<E>>> {
-        self.cache.read_many(&PoolSource { pool }, keys).await
+        self.cache
+            .read_many(&PoolSource { pool }, keys)
+            .instrument(spans::operation(E::TABLE.entity, "find_many"))
+            .await
     }
 
     /// Whether a row with this key exists (a cached read).
@@ -153,6 +166,7 @@ impl<E: CachedEntity> Cached<E> {
     pub async fn insert(&self, pool: &PgPool, row: &E) -> Result<E> {
         self.cache
             .insert_with(|| -> DbFuture<'_, E> { Box::pin(E::insert(pool, row)) })
+            .instrument(spans::operation(E::TABLE.entity, "insert"))
             .await
     }
 
@@ -161,6 +175,7 @@ impl<E: CachedEntity> Cached<E> {
     pub async fn insert_many(&self, pool: &PgPool, rows: &[E]) -> Result<Vec<E>> {
         self.cache
             .insert_many_with(|| -> DbFuture<'_, Vec<E>> { Box::pin(E::insert_many(pool, rows)) })
+            .instrument(spans::operation(E::TABLE.entity, "insert_many"))
             .await
     }
 
@@ -178,6 +193,7 @@ impl<E: CachedEntity> Cached<E> {
                     Ok(updated)
                 })
             })
+            .instrument(spans::operation(E::TABLE.entity, "update"))
             .await?;
         *row = committed;
         Ok(())
@@ -197,6 +213,7 @@ impl<E: CachedEntity> Cached<E> {
             .delete_with(key, || -> DbFuture<'_, ()> {
                 Box::pin(E::delete(pool, key))
             })
+            .instrument(spans::operation(E::TABLE.entity, "delete"))
             .await
     }
 }
@@ -210,6 +227,7 @@ impl<'k, E: CachedEntity> Patch<'k, E, &Cached<E>> {
         cached
             .cache
             .write_with(key, || -> DbFuture<'_, E> { Box::pin(patch.execute(pool)) })
+            .instrument(spans::operation(E::TABLE.entity, "patch"))
             .await
     }
 }

@@ -16,13 +16,16 @@ use super::cached::{Cached, DbFuture};
 use super::handle::EntityCache;
 use super::intent::WriteIntent;
 use super::source::CachedEntity;
+use super::spans;
 use crate::error::{Error, Result};
 use crate::query::update::delete_statement;
 use crate::query::upsert::{many_statement, one_statement, upsert_error, Action, Statement};
 use crate::query::{OnConflict, Select, Update, UpdateColumns, Upsert};
+use crate::telemetry::Statement as TracedStatement;
 use futures_util::future::join_all;
 use sqlx::postgres::PgArguments;
 use sqlx::{PgPool, Postgres, Transaction};
+use tracing::Instrument;
 
 /// How the intents of a returning write end after the commit.
 #[derive(Clone, Copy)]
@@ -73,6 +76,22 @@ impl<E: CachedEntity> Cached<E> {
     /// registering every returned row's key before `COMMIT` and finishing after it.
     async fn write_returning(
         &self,
+        statement: TracedStatement,
+        pool: &PgPool,
+        sql: &str,
+        args: PgArguments,
+        classify: impl FnOnce(sqlx::Error) -> Error + Send,
+        finish: Finish,
+    ) -> Result<Vec<E>> {
+        let span = spans::operation(statement.entity, statement.operation);
+        self.write_returning_in_span(statement, pool, sql, args, classify, finish)
+            .instrument(span)
+            .await
+    }
+
+    async fn write_returning_in_span(
+        &self,
+        statement: TracedStatement,
         pool: &PgPool,
         sql: &str,
         args: PgArguments,
@@ -82,12 +101,12 @@ impl<E: CachedEntity> Cached<E> {
         let begin: DbFuture<'_, Transaction<'static, Postgres>> =
             Box::pin(async move { Ok(pool.begin().await?) });
         let mut tx = begin.await?;
-        let run: DbFuture<'_, Vec<E>> = Box::pin(async {
+        let run: DbFuture<'_, Vec<E>> = Box::pin(statement.run(sql, async {
             sqlx::query_as_with::<_, E, _>(sql, args)
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(classify)
-        });
+        }));
         let rows = match run.await {
             Ok(rows) => rows,
             Err(err) => {
@@ -139,6 +158,7 @@ impl<E: CachedEntity> Cached<E> {
     async fn run_upsert(&self, pool: &PgPool, st: Statement) -> Result<Vec<E>> {
         let constraint = st.constraint;
         self.write_returning(
+            TracedStatement::of::<E>("upsert", "INSERT"),
             pool,
             &st.sql,
             st.args,
@@ -232,6 +252,7 @@ impl<'a, 'c, E: CachedEntity> Select<'a, E, &'c Cached<E>> {
         let (sql, args) = delete_statement(&select, true)?;
         let rows = cached
             .write_returning(
+                TracedStatement::of::<E>("delete_by_filter", "DELETE"),
                 pool,
                 &sql,
                 args,
@@ -257,6 +278,7 @@ impl<'a, 'c, E: CachedEntity> Update<'a, E, &'c Cached<E>> {
         let (sql, args) = update.statement(true)?;
         cached
             .write_returning(
+                TracedStatement::of::<E>("update_by_filter", "UPDATE"),
                 pool,
                 &sql,
                 args,

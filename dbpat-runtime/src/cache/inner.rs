@@ -10,11 +10,13 @@ use super::lease::Wake;
 use super::link::{is_outage, Link, Links};
 use super::metrics::Counters;
 use super::scripts::END_WRITE;
+use super::spans;
 use redis::RedisResult;
 use std::future::Future;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 pub(crate) struct CacheInner {
     pub(super) links: Arc<Links>,
@@ -102,22 +104,26 @@ impl CacheInner {
         what: &'static str,
         op: impl Future<Output = RedisResult<T>>,
     ) -> Result<T, Unanswered> {
-        let (reason, outage, may_run_later) =
-            match tokio::time::timeout(self.config.op_timeout, op).await {
-                Ok(Ok(v)) => return Ok(v),
-                Ok(Err(e)) => {
-                    let outage = is_outage(&e);
-                    if outage && !e.is_timeout() {
-                        self.links.broken(link);
-                    }
-                    (e.to_string(), outage, e.is_timeout())
+        let span = spans::redis(what);
+        let answer = tokio::time::timeout(self.config.op_timeout, op)
+            .instrument(span.clone())
+            .await;
+        let (reason, outage, may_run_later) = match answer {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(e)) => {
+                let outage = is_outage(&e);
+                if outage && !e.is_timeout() {
+                    self.links.broken(link);
                 }
-                Err(_) => (
-                    format!("timed out after {:?}", self.config.op_timeout),
-                    true,
-                    true,
-                ),
-            };
+                (e.to_string(), outage, e.is_timeout())
+            }
+            Err(_) => (
+                format!("timed out after {:?}", self.config.op_timeout),
+                true,
+                true,
+            ),
+        };
+        span.record("error.type", if outage { "outage" } else { "reply" });
         Counters::inc(&self.counters.redis_errors);
         if outage {
             self.health.trip();

@@ -55,7 +55,7 @@
 //! protocol), `read` / `read_many` / `write` / `intent` / `attributes` (the operations), `eager` (eager
 //! loads along relations through `find_many`),
 //! `cached` / `source_cache` (the two front-ends), `codec`, `key`, `lease`, `health`,
-//! `single_flight`, `metrics`.
+//! `single_flight`, `metrics`, `spans` (the tracing spans).
 //!
 //! The README's cache section has the key format, the options and the measured figures.
 
@@ -80,6 +80,7 @@ mod scripts;
 pub(crate) mod single_flight;
 mod source;
 mod source_cache;
+mod spans;
 mod write;
 
 pub use cached::Cached;

@@ -10,10 +10,12 @@ use super::metrics::Counters;
 use super::scripts::{ACQUIRE, FILL, RELEASE};
 use super::single_flight::{self, Entry, Stamped};
 use super::source::{CacheEntity, CacheSource};
+use super::spans;
 use crate::error::Error;
 use redis::{AsyncCommands, Value};
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument;
 
 /// What the read's first GET found.
 #[derive(Debug, Clone, Copy)]
@@ -203,7 +205,9 @@ impl<E: CacheEntity> EntityCache<E> {
                     Counters::inc(&self.counters().stampede_waits);
                     let wait = c.wake.max_wait(pttl_ms, waits).min(give_up - now);
                     waits += 1;
-                    let _ = tokio::time::timeout(wait, notified).await;
+                    let _ = tokio::time::timeout(wait, notified)
+                        .instrument(spans::lease_wait())
+                        .await;
                     force = false;
                 }
             }

@@ -40,10 +40,12 @@ use super::codec::layout_of_type_name;
 use super::handle::{Cache, EntityCache};
 use super::key::key_prefix_error;
 use super::source::{CacheEntity, CacheSource};
+use super::spans;
 use crate::error::{Error, Result};
 use crate::model::CachePolicy;
 use std::future::Future;
 use std::ops::Deref;
+use tracing::Instrument;
 
 /// The closure-based cache of `E` over source `S`, from
 /// [`Cache::with_source`](super::Cache::with_source). Keys, attributes, `invalidate` and
@@ -98,7 +100,10 @@ impl<E: CacheEntity, S: CacheSource<E>> SourceCache<E, S> {
     /// Cache-aside read: the cached row, else one load from the source shared by every
     /// concurrent reader of `id`. `Ok(None)`: no such row (cached as a negative entry).
     pub async fn find(&self, id: &E::Id) -> Result<Option<E>> {
-        self.cache.read(&self.source, id).await
+        self.cache
+            .read(&self.source, id)
+            .instrument(spans::operation(E::entity_name(), "find"))
+            .await
     }
 
     /// The row, or [`Error::NotFound`].
@@ -112,7 +117,10 @@ impl<E: CacheEntity, S: CacheSource<E>> SourceCache<E, S> {
     /// Reads many ids: one `MGET`, then one `load_many` for all the misses, in the order of
     /// `ids`.
     pub async fn find_many(&self, ids: &[E::Id]) -> Result<Vec<Option<E>>> {
-        self.cache.read_many(&self.source, ids).await
+        self.cache
+            .read_many(&self.source, ids)
+            .instrument(spans::operation(E::entity_name(), "find_many"))
+            .await
     }
 
     /// A write of `id` (an update, a patch, a versioned update, an insert with a known id):
@@ -128,7 +136,10 @@ impl<E: CacheEntity, S: CacheSource<E>> SourceCache<E, S> {
         Fut: Future<Output = Result<E, Er>>,
         Er: From<Error>,
     {
-        self.cache.write_with(id, write).await
+        self.cache
+            .write_with(id, write)
+            .instrument(spans::operation(E::entity_name(), "write"))
+            .await
     }
 
     /// An insert whose id the database generates: after `write` commits, any negative entry
@@ -139,7 +150,10 @@ impl<E: CacheEntity, S: CacheSource<E>> SourceCache<E, S> {
         Fut: Future<Output = Result<E, Er>>,
         Er: From<Error>,
     {
-        self.cache.insert_with(write).await
+        self.cache
+            .insert_with(write)
+            .instrument(spans::operation(E::entity_name(), "insert"))
+            .await
     }
 
     /// A delete: `write` deletes the row **and commits**; afterwards the entry is invalidated
@@ -150,7 +164,10 @@ impl<E: CacheEntity, S: CacheSource<E>> SourceCache<E, S> {
         Fut: Future<Output = Result<T, Er>>,
         Er: From<Error>,
     {
-        self.cache.delete_with(id, write).await
+        self.cache
+            .delete_with(id, write)
+            .instrument(spans::operation(E::entity_name(), "delete"))
+            .await
     }
 }
 
