@@ -129,32 +129,10 @@ async fn a_dump_restores_into_an_equal_database_that_checks_clean() {
     seed(source.pool()).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let dump = dir.path().join("shop.dump");
-    let dump = dump.to_str().unwrap();
-    run(
-        "pg_dump",
-        &[
-            "--format=custom",
-            "--file",
-            dump,
-            "--dbname",
-            &libpq(&source),
-        ],
-    );
-    assert!(Path::new(dump).metadata().unwrap().len() > 0);
-
+    let file = dir.path().join("shop.dump");
+    pg_tools::dump(&source, &file);
     let restored = TestDatabase::new().await;
-    run(
-        "pg_restore",
-        &[
-            "--no-owner",
-            "--exit-on-error",
-            "--single-transaction",
-            "--dbname",
-            &libpq(&restored),
-            dump,
-        ],
-    );
+    pg_tools::restore(&restored, &file, false);
 
     let (a, b) = (source.pool(), restored.pool());
     assert_eq!(fingerprint(a).await, fingerprint(b).await, "schema");
