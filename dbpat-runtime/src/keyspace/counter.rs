@@ -33,9 +33,12 @@
 //! # Ok(()) }
 //! ```
 
+use super::conn::KeyspaceConnection;
 use super::error::{KeyspaceError, Result};
 use super::ident::Ident;
-use super::key::{companion_key, scan_keys, validate_segment, KeyBuilder, ScanOptions};
+use super::key::{
+    companion_key, ensure_same_slot, scan_keys, validate_segment, KeyBuilder, ScanOptions,
+};
 use super::ttl::millis;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::Script;
@@ -159,9 +162,11 @@ impl<C: ConnectionLike + Clone + Send + Sync> Counter<C> {
         let ttl_ms = self.ttl.map(millis).unwrap_or(0);
         let mut conn = self.conn.clone();
         let v = if self.pending {
+            let pending = companion_key(&key, "pending")?;
+            ensure_same_slot(&[&key, &pending])?;
             INCR_PENDING
                 .key(&key)
-                .key(companion_key(&key, "pending")?)
+                .key(pending)
                 .arg(delta)
                 .arg(ttl_ms)
                 .invoke_async(&mut conn)
@@ -190,12 +195,14 @@ impl<C: ConnectionLike + Clone + Send + Sync> Counter<C> {
     /// The delta not yet written to PostgreSQL: pending plus in-flight
     /// ([`KeyspaceError::Overflow`] if that sum leaves the range of `i64`).
     pub async fn unflushed(&self, id: &str) -> Result<i64> {
+        let (pending_key, inflight_key) = (self.pending_key(id)?, self.inflight_key(id)?);
+        ensure_same_slot(&[&pending_key, &inflight_key])?;
         let mut conn = self.conn.clone();
         let (pending, inflight): (Option<i64>, Option<i64>) = redis::pipe()
             .cmd("GET")
-            .arg(self.pending_key(id)?)
+            .arg(pending_key)
             .cmd("HGET")
-            .arg(self.inflight_key(id)?)
+            .arg(inflight_key)
             .arg("delta")
             .query_async(&mut conn)
             .await?;
@@ -301,7 +308,7 @@ impl CounterFlusher<ConnectionManager> {
     }
 }
 
-impl<C: ConnectionLike + Clone + Send + Sync + 'static> CounterFlusher<C> {
+impl<C: KeyspaceConnection> CounterFlusher<C> {
     /// A flusher for `counter`, which should have been built [`Counter::with_pending`].
     pub fn new(counter: Counter<C>, pool: PgPool, target: FlushTarget) -> Self {
         CounterFlusher {
@@ -312,7 +319,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> CounterFlusher<C> {
         }
     }
 
-    /// Ids with a pending or in-flight delta, found with SCAN.
+    /// Ids with a pending or in-flight delta, found with SCAN (on every primary of a cluster).
     pub async fn dirty_ids(&self) -> Result<Vec<String>> {
         let c = &self.counter;
         let base = c.keys.tagged_pattern(&c.entity, None, Some(&c.attribute))?;
@@ -356,6 +363,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> CounterFlusher<C> {
     async fn flush_id(&self, id: &str) -> Result<Flushed> {
         let pending = self.counter.pending_key(id)?;
         let inflight = self.counter.inflight_key(id)?;
+        ensure_same_slot(&[&pending, &inflight])?;
         let mut conn = self.counter.conn.clone();
         let fresh = uuid::Uuid::new_v4().to_string();
         let moved: Option<(Option<String>, Option<i64>)> = MOVE_TO_INFLIGHT
