@@ -1,8 +1,8 @@
 //! Counters and their flush into PostgreSQL, against the real Redis and PostgreSQL.
 
-use crate::support::{exists, keys, own_connection, pttl};
+use crate::support::{exists, keys, pttl, Backend, TestConn};
 use dbpat_runtime::keyspace::{Counter, CounterFlusher, FlushTarget, IdType, KeyspaceError};
-use dbpat_runtime::testing::{TestDatabase, TestRedis};
+use dbpat_runtime::testing::TestDatabase;
 use sqlx::PgPool;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -52,9 +52,8 @@ fn target() -> FlushTarget {
     FlushTarget::new("articles", "view_count", "id", IdType::BigInt).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn incr_get_ttl_and_concurrent_increments_are_exact() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] fn incr_get_ttl_and_concurrent_increments_are_exact);
+async fn incr_get_ttl_and_concurrent_increments_are_exact<C: TestConn>(redis: Backend<C>) {
     let views = Counter::new(redis.connection(), keys(&redis), "article", "views").unwrap();
     assert_eq!(views.get("456").await.unwrap(), 0);
     assert_eq!(views.incr("456").await.unwrap(), 1);
@@ -81,7 +80,13 @@ async fn incr_get_ttl_and_concurrent_increments_are_exact() {
     // 8 clients on their own connections x 125 increments.
     let mut tasks = Vec::new();
     for _ in 0..8 {
-        let c = Counter::new(own_connection().await, keys(&redis), "article", "views").unwrap();
+        let c = Counter::new(
+            redis.own_connection().await,
+            keys(&redis),
+            "article",
+            "views",
+        )
+        .unwrap();
         tasks.push(tokio::spawn(async move {
             for _ in 0..125 {
                 c.incr("race").await.unwrap();
@@ -94,9 +99,8 @@ async fn incr_get_ttl_and_concurrent_increments_are_exact() {
     assert_eq!(views.get("race").await.unwrap(), 1000);
 }
 
-#[tokio::test]
-async fn flush_moves_deltas_into_postgres_once() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn flush_moves_deltas_into_postgres_once);
+async fn flush_moves_deltas_into_postgres_once<C: TestConn>(redis: Backend<C>) {
     let db = TestDatabase::new().await;
     articles(&db).await;
     let views = Counter::new(redis.connection(), keys(&redis), "article", "views")
@@ -128,9 +132,8 @@ async fn flush_moves_deltas_into_postgres_once() {
     assert!(flusher.dirty_ids().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn injected_failure_midway_loses_nothing_and_is_retried() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn injected_failure_midway_loses_nothing_and_is_retried);
+async fn injected_failure_midway_loses_nothing_and_is_retried<C: TestConn>(redis: Backend<C>) {
     let db = TestDatabase::new().await;
     articles(&db).await;
     let views = Counter::new(redis.connection(), keys(&redis), "article", "views")
@@ -181,9 +184,8 @@ async fn injected_failure_midway_loses_nothing_and_is_retried() {
     assert_eq!(views.unflushed("2").await.unwrap(), 0);
 }
 
-#[tokio::test]
-async fn a_flush_that_died_after_commit_is_not_applied_twice() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn a_flush_that_died_after_commit_is_not_applied_twice);
+async fn a_flush_that_died_after_commit_is_not_applied_twice<C: TestConn>(redis: Backend<C>) {
     let db = TestDatabase::new().await;
     articles(&db).await;
     let views = Counter::new(redis.connection(), keys(&redis), "article", "views")
@@ -220,9 +222,8 @@ async fn a_flush_that_died_after_commit_is_not_applied_twice() {
     );
 }
 
-#[tokio::test]
-async fn missing_rows_and_bad_ids_are_reported_and_kept() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn missing_rows_and_bad_ids_are_reported_and_kept);
+async fn missing_rows_and_bad_ids_are_reported_and_kept<C: TestConn>(redis: Backend<C>) {
     let db = TestDatabase::new().await;
     articles(&db).await;
     let views = Counter::new(redis.connection(), keys(&redis), "article", "views")
@@ -248,9 +249,10 @@ async fn missing_rows_and_bad_ids_are_reported_and_kept() {
     assert_eq!(ledger, 0, "failed flushes leave no ledger row");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_increments_with_flushes_and_faults_lose_nothing() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] fn concurrent_increments_with_flushes_and_faults_lose_nothing);
+async fn concurrent_increments_with_flushes_and_faults_lose_nothing<C: TestConn>(
+    redis: Backend<C>,
+) {
     let db = TestDatabase::new().await;
     articles(&db).await;
     let make = |conn| {
@@ -264,7 +266,7 @@ async fn concurrent_increments_with_flushes_and_faults_lose_nothing() {
     let done = Arc::new(AtomicUsize::new(0));
     let mut writers = Vec::new();
     for w in 0..4 {
-        let c = make(own_connection().await);
+        let c = make(redis.own_connection().await);
         let done = done.clone();
         writers.push(tokio::spawn(async move {
             for i in 0..250u32 {
@@ -283,7 +285,11 @@ async fn concurrent_increments_with_flushes_and_faults_lose_nothing() {
             }
         }));
     }
-    let flusher = CounterFlusher::new(make(own_connection().await), db.pool().clone(), target());
+    let flusher = CounterFlusher::new(
+        make(redis.own_connection().await),
+        db.pool().clone(),
+        target(),
+    );
     let mut rounds = 0;
     let mut failures = 0;
     while writers.iter().any(|w| !w.is_finished()) && rounds < 10_000 {
@@ -318,7 +324,7 @@ async fn concurrent_increments_with_flushes_and_faults_lose_nothing() {
     }
 }
 
-async fn set_raw(conn: &mut redis::aio::ConnectionManager, key: &str, value: i64) {
+async fn set_raw<C: redis::aio::ConnectionLike + Send>(conn: &mut C, key: &str, value: i64) {
     let () = redis::cmd("SET")
         .arg(key)
         .arg(value)
@@ -327,9 +333,10 @@ async fn set_raw(conn: &mut redis::aio::ConnectionManager, key: &str, value: i64
         .unwrap();
 }
 
-#[tokio::test]
-async fn an_overflowing_increment_changes_nothing_and_sums_do_not_overflow() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn an_overflowing_increment_changes_nothing_and_sums_do_not_overflow);
+async fn an_overflowing_increment_changes_nothing_and_sums_do_not_overflow<C: TestConn>(
+    redis: Backend<C>,
+) {
     let mut conn = redis.connection();
     let views = Counter::new(redis.connection(), keys(&redis), "article", "views")
         .unwrap()
@@ -387,9 +394,8 @@ async fn an_overflowing_increment_changes_nothing_and_sums_do_not_overflow() {
     assert!(exists(&mut conn, &pending).await);
 }
 
-#[tokio::test]
-async fn a_zero_flush_period_does_not_kill_the_periodic_flusher() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn a_zero_flush_period_does_not_kill_the_periodic_flusher);
+async fn a_zero_flush_period_does_not_kill_the_periodic_flusher<C: TestConn>(redis: Backend<C>) {
     let db = TestDatabase::new().await;
     articles(&db).await;
     let views = Counter::new(redis.connection(), keys(&redis), "article", "views")

@@ -10,7 +10,7 @@
 use dbpat_runtime::keyspace::{
     scan_keys, Channel, KeyBuilder, KeyspaceConnection, Primary, ScanOptions, Subscription,
 };
-use dbpat_runtime::testing::{redis_url, TestRedis};
+use dbpat_runtime::testing::redis_url;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use serde::de::DeserializeOwned;
@@ -230,40 +230,9 @@ impl<C> Drop for Backend<C> {
     }
 }
 
-/// Anything with a test key prefix.
-pub trait Prefixed {
-    /// The prefix (ends with `:`).
-    fn key_prefix(&self) -> &str;
-}
-
-impl Prefixed for TestRedis {
-    fn key_prefix(&self) -> &str {
-        self.prefix()
-    }
-}
-
-impl<C: TestConn> Prefixed for Backend<C> {
-    fn key_prefix(&self) -> &str {
-        self.prefix()
-    }
-}
-
 /// The test's key builder: its prefix, so cleanup removes everything written.
-pub fn keys(redis: &impl Prefixed) -> KeyBuilder {
-    KeyBuilder::with_prefix(redis.key_prefix()).expect("test prefix is a valid key prefix")
-}
-
-/// A client for the test Redis (for Pub/Sub and independent connections).
-pub fn client() -> redis::Client {
-    redis::Client::open(redis_url()).expect("valid redis url")
-}
-
-/// A fresh single-node connection of its own (a separate TCP connection, unlike cloning a
-/// manager), so concurrent clients really race on the server.
-pub async fn own_connection() -> ConnectionManager {
-    ConnectionManager::new(client())
-        .await
-        .expect("redis reachable")
+pub fn keys<C: TestConn>(redis: &Backend<C>) -> KeyBuilder {
+    KeyBuilder::with_prefix(redis.prefix()).expect("test prefix is a valid key prefix")
 }
 
 /// PTTL of a key in milliseconds (-2 missing, -1 no expiry).
