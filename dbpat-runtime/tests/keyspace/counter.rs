@@ -1,9 +1,13 @@
 //! Counters and their flush into PostgreSQL, against the real Redis and PostgreSQL.
 
 use crate::support::{exists, keys, pttl, Backend, TestConn};
-use dbpat_runtime::keyspace::{Counter, CounterFlusher, FlushTarget, IdType, KeyspaceError};
+use dbpat_runtime::keyspace::{
+    hash_slot, Counter, CounterFlusher, FlushTarget, IdType, KeyspaceConnection, KeyspaceError,
+};
 use dbpat_runtime::testing::TestDatabase;
+use redis::cluster_async::ClusterConnection;
 use sqlx::PgPool;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -412,4 +416,85 @@ async fn a_zero_flush_period_does_not_kill_the_periodic_flusher<C: TestConn>(red
     }
     assert!(!handle.is_finished());
     handle.abort();
+}
+
+/// Pending keys of `ids` per primary: SCAN run on each primary by itself.
+async fn pending_keys_per_primary(
+    redis: &Backend<ClusterConnection>,
+    pattern: &str,
+) -> Vec<(String, usize)> {
+    let mut conn = redis.connection();
+    let mut out = Vec::new();
+    for p in redis.primaries().await {
+        let mut cursor = 0u64;
+        let mut n = 0;
+        loop {
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(100);
+            let reply = conn.query_on(Some(&p), &cmd).await.unwrap();
+            let (next, keys): (u64, Vec<String>) = redis::from_redis_value(reply).unwrap();
+            n += keys.len();
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        out.push((p.address(), n));
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_flusher_finds_dirty_counters_on_every_primary_of_the_cluster() {
+    let redis = crate::support::cluster().await;
+    let db = TestDatabase::new().await;
+    articles(&db).await;
+    sqlx::query("INSERT INTO articles (id) SELECT g FROM generate_series(4, 30) g")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let views = Counter::new(redis.connection(), keys(&redis), "article", "views")
+        .unwrap()
+        .with_pending();
+    for id in 1..=30i64 {
+        views.incr_by(&id.to_string(), id).await.unwrap();
+    }
+    // The 30 ids' keys really landed on all three primaries.
+    let primaries = redis.primaries().await;
+    assert_eq!(primaries.len(), 3, "{primaries:?}");
+    let owners: BTreeSet<String> = (1..=30)
+        .map(|id| {
+            let slot = hash_slot(&views.key(&id.to_string()).unwrap());
+            primaries.iter().find(|p| p.owns(slot)).unwrap().address()
+        })
+        .collect();
+    assert_eq!(owners.len(), 3, "keys on every primary: {owners:?}");
+    let pattern = format!("{}article:{{*}}:views:pending", redis.prefix());
+    let per_primary = pending_keys_per_primary(&redis, &pattern).await;
+    println!("pending keys per primary: {per_primary:?}");
+    assert!(per_primary.iter().all(|(_, n)| *n > 0), "{per_primary:?}");
+    assert_eq!(per_primary.iter().map(|(_, n)| n).sum::<usize>(), 30);
+    assert!(
+        per_primary.iter().all(|(_, n)| *n < 30),
+        "a SCAN of one node alone would miss keys"
+    );
+
+    let flusher = CounterFlusher::new(views.clone(), db.pool().clone(), target());
+    let mut dirty = flusher.dirty_ids().await.unwrap();
+    dirty.sort_by_key(|id| id.parse::<i64>().unwrap());
+    assert_eq!(dirty, (1..=30).map(|i| i.to_string()).collect::<Vec<_>>());
+    let report = flusher.flush().await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!((report.flushed, report.total_delta), (30, 465));
+    let total: i64 = sqlx::query_scalar("SELECT sum(view_count)::BIGINT FROM articles")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(total, 465, "every primary's deltas reached PostgreSQL");
+    assert!(flusher.dirty_ids().await.unwrap().is_empty());
+    assert_eq!(views.get("30").await.unwrap(), 30);
 }

@@ -2,7 +2,7 @@
 
 use crate::support::keys;
 use crate::support::{Backend, TestConn};
-use dbpat_runtime::keyspace::{scan_keys, ScanOptions};
+use dbpat_runtime::keyspace::{hash_slot, scan_keys, ScanOptions};
 
 async fn set<C: redis::aio::ConnectionLike + Send>(conn: &mut C, key: &str) {
     let () = redis::cmd("SET")
@@ -45,6 +45,18 @@ async fn scan_lists_exactly_the_matching_keys_under_the_prefix<C: TestConn>(redi
     };
     let found = scan_keys(&mut conn, &pattern, small_batches).await.unwrap();
     assert_eq!(found.len(), 250);
+    if redis.is_cluster() {
+        // The listing really gathered the keys of every primary.
+        let primaries = redis.primaries().await;
+        let owners: std::collections::BTreeSet<String> = found
+            .iter()
+            .map(|key| {
+                let slot = hash_slot(key);
+                primaries.iter().find(|p| p.owns(slot)).unwrap().address()
+            })
+            .collect();
+        assert_eq!(owners.len(), 3, "keys of all three primaries: {owners:?}");
+    }
     assert!(found
         .iter()
         .all(|key| key.starts_with(redis.prefix()) && key.ends_with(":profile")));
