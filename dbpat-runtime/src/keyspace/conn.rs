@@ -16,9 +16,10 @@
 //! `ClusterConnection`.
 
 use super::error::{KeyspaceError, Result};
+use super::key::hash_slot;
 use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Cmd, RedisResult, Value};
 use std::future::Future;
 
@@ -60,6 +61,14 @@ pub trait KeyspaceConnection: ConnectionLike + Clone + Send + Sync + 'static {
         node: Option<&'a Primary>,
         cmd: &'a Cmd,
     ) -> impl Future<Output = RedisResult<Value>> + Send + 'a;
+
+    /// Runs the keyless `cmd` on the primary that owns `key`'s slot (the connected server on a
+    /// single node): for commands such as `WAIT` that concern the writes just made there.
+    fn query_at_key<'a>(
+        &'a mut self,
+        key: &'a str,
+        cmd: &'a Cmd,
+    ) -> impl Future<Output = RedisResult<Value>> + Send + 'a;
 }
 
 macro_rules! single_node {
@@ -76,6 +85,14 @@ macro_rules! single_node {
             fn query_on<'a>(
                 &'a mut self,
                 _node: Option<&'a Primary>,
+                cmd: &'a Cmd,
+            ) -> impl Future<Output = RedisResult<Value>> + Send + 'a {
+                cmd.query_async(self)
+            }
+
+            fn query_at_key<'a>(
+                &'a mut self,
+                _key: &'a str,
                 cmd: &'a Cmd,
             ) -> impl Future<Output = RedisResult<Value>> + Send + 'a {
                 cmd.query_async(self)
@@ -102,24 +119,32 @@ impl KeyspaceConnection for ClusterConnection {
         parse_cluster_slots(reply)
     }
 
-    fn query_on<'a>(
+    async fn query_on<'a>(
         &'a mut self,
         node: Option<&'a Primary>,
         cmd: &'a Cmd,
-    ) -> impl Future<Output = RedisResult<Value>> + Send + 'a {
-        async move {
-            match node {
-                Some(p) => {
-                    let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
-                        host: p.host.clone(),
-                        port: p.port,
-                    });
-                    self.route_command(cmd.clone(), routing).await
-                }
-                // The client's own routing: by the command's key, or any node.
-                None => cmd.query_async(self).await,
+    ) -> RedisResult<Value> {
+        match node {
+            Some(p) => {
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                    host: p.host.clone(),
+                    port: p.port,
+                });
+                self.route_command(cmd.clone(), routing).await
             }
+            // The client's own routing: by the command's key, or any node.
+            None => cmd.query_async(self).await,
         }
+    }
+
+    fn query_at_key<'a>(
+        &'a mut self,
+        key: &'a str,
+        cmd: &'a Cmd,
+    ) -> impl Future<Output = RedisResult<Value>> + Send + 'a {
+        let route = Route::new(hash_slot(key), SlotAddr::Master);
+        let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+        self.route_command(cmd.clone(), routing)
     }
 }
 

@@ -21,6 +21,11 @@
 //! Any failure leaves the delta in Redis to be retried by the next flush; increments that
 //! arrive meanwhile accumulate in a fresh pending key. Pending keys never expire.
 //!
+//! On a Redis Cluster the flusher finds dirty ids by SCANning every primary, and each id's
+//! scripts run on the primary owning its `{<id>}` slot. Replication is asynchronous: build the
+//! flusher [`CounterFlusher::with_replicas`] so a failover cannot bring back a delta that was
+//! already written to PostgreSQL.
+//!
 //! ```no_run
 //! # async fn demo(conn: redis::aio::ConnectionManager, pool: sqlx::PgPool) -> dbpat_runtime::keyspace::Result<()> {
 //! use dbpat_runtime::keyspace::{Counter, CounterFlusher, FlushTarget, IdType, KeyBuilder};
@@ -71,11 +76,15 @@ return v",
     )
 });
 
-/// KEYS: pending, inflight. ARGV: fresh flush id. Returns {flush_id, delta} or nil.
+/// KEYS: pending, inflight. ARGV: fresh flush id. Returns {flush_id, delta} or nil. A retried
+/// in-flight hash is written again (same values), so a following `WAIT` covers it too.
 static MOVE_TO_INFLIGHT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"local cur = redis.call('HMGET', KEYS[2], 'flush_id', 'delta')
-if cur[1] then return cur end
+if cur[1] then
+  redis.call('HSET', KEYS[2], 'flush_id', cur[1])
+  return cur
+end
 local d = redis.call('GET', KEYS[1])
 if not d then return false end
 redis.call('DEL', KEYS[1])
@@ -274,6 +283,7 @@ pub struct CounterFlusher<C = ConnectionManager> {
     pool: PgPool,
     target: FlushTarget,
     scan: ScanOptions,
+    replicas: Option<(u64, Duration)>,
 }
 
 /// The ledger of applied flushes, created by [`CounterFlusher::ensure_ledger`].
@@ -316,7 +326,23 @@ impl<C: KeyspaceConnection> CounterFlusher<C> {
             pool,
             target,
             scan: ScanOptions::default(),
+            replicas: None,
         }
+    }
+
+    /// Requires every move of a delta into its in-flight hash to reach `replicas` replicas
+    /// (`WAIT replicas timeout` on the counter's primary) before the delta is written to
+    /// PostgreSQL. Otherwise that id's flush fails with [`KeyspaceError::NotReplicated`] and
+    /// is retried next time.
+    ///
+    /// Without it, a primary that dies after a flush but before replicating the move lets the
+    /// promoted replica bring back the delta as still pending, and the next flush applies it a
+    /// second time under a new flush id. With it, the replica holds the in-flight hash and its
+    /// flush id, and the ledger recognises the retry. Use it on a Redis Cluster or any
+    /// replicated deployment. A server without replicas refuses every flush.
+    pub fn with_replicas(mut self, replicas: u64, timeout: Duration) -> Self {
+        self.replicas = Some((replicas, timeout));
+        self
     }
 
     /// Ids with a pending or in-flight delta, found with SCAN (on every primary of a cluster).
@@ -383,6 +409,18 @@ impl<C: KeyspaceConnection> CounterFlusher<C> {
         };
         let flush_uuid = uuid::Uuid::parse_str(&flush_id)
             .map_err(|_| KeyspaceError::UnexpectedReply(format!("flush id {flush_id:?}")))?;
+        if let Some((wanted, timeout)) = self.replicas {
+            let mut wait = redis::cmd("WAIT");
+            wait.arg(wanted).arg(millis(timeout));
+            let acked: u64 = redis::from_redis_value(conn.query_at_key(&inflight, &wait).await?)?;
+            if acked < wanted {
+                return Err(KeyspaceError::NotReplicated {
+                    key: inflight,
+                    acked,
+                    wanted,
+                });
+            }
+        }
         let outcome = if delta == 0 {
             Flushed::Nothing
         } else {

@@ -40,6 +40,17 @@ pub enum KeyspaceError {
         /// Their slots, in the same order.
         slots: Vec<u16>,
     },
+    /// A write was not acknowledged by as many replicas as required within the timeout
+    /// (`WAIT`), so a failover could still lose it. Nothing that depends on it was done.
+    #[error("write to {key:?} reached {acked} of {wanted} required replicas")]
+    NotReplicated {
+        /// The key written.
+        key: String,
+        /// Replicas that acknowledged the write.
+        acked: u64,
+        /// Replicas required.
+        wanted: u64,
+    },
     /// Redis returned an error or could not be reached.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),

@@ -498,3 +498,51 @@ async fn the_flusher_finds_dirty_counters_on_every_primary_of_the_cluster() {
     assert!(flusher.dirty_ids().await.unwrap().is_empty());
     assert_eq!(views.get("30").await.unwrap(), 30);
 }
+
+on_each_deployment!(#[tokio::test] fn a_flush_that_requires_a_replica_waits_for_it_or_keeps_the_delta);
+/// `with_replicas(1, ..)`: on the cluster every primary has a replica that acknowledges the
+/// move; the single node has none, so the flush refuses and keeps the delta in flight, and a
+/// flusher without the requirement later applies it exactly once.
+async fn a_flush_that_requires_a_replica_waits_for_it_or_keeps_the_delta<C: TestConn>(
+    redis: Backend<C>,
+) {
+    let db = TestDatabase::new().await;
+    articles(&db).await;
+    let views = Counter::new(redis.connection(), keys(&redis), "article", "views")
+        .unwrap()
+        .with_pending();
+    for (id, n) in [("1", 2), ("2", 3)] {
+        views.incr_by(id, n).await.unwrap();
+    }
+    let strict = CounterFlusher::new(views.clone(), db.pool().clone(), target())
+        .with_replicas(1, Duration::from_millis(300));
+    let report = strict.flush().await.unwrap();
+    if redis.is_cluster() {
+        assert!(report.failed.is_empty(), "{report:?}");
+        assert_eq!((report.flushed, report.total_delta), (2, 5));
+    } else {
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(&mut redis.connection())
+            .await
+            .unwrap();
+        assert!(info.contains("connected_slaves:0"), "{info}");
+        assert_eq!(report.flushed, 0);
+        assert_eq!(report.failed.len(), 2, "{report:?}");
+        assert!(
+            report
+                .failed
+                .iter()
+                .all(|(_, e)| e.contains("of 1 required replicas")),
+            "{report:?}"
+        );
+        assert_eq!(views_in_db(db.pool(), 1).await, 0, "nothing applied");
+        assert_eq!(views.unflushed("2").await.unwrap(), 3, "the delta is kept");
+        let relaxed = CounterFlusher::new(views.clone(), db.pool().clone(), target());
+        let report = relaxed.flush().await.unwrap();
+        assert_eq!((report.flushed, report.total_delta), (2, 5));
+    }
+    assert_eq!(views_in_db(db.pool(), 1).await, 2);
+    assert_eq!(views_in_db(db.pool(), 2).await, 3);
+    assert_eq!(views.unflushed("1").await.unwrap(), 0);
+}
