@@ -21,6 +21,11 @@
 //! Any failure leaves the delta in Redis to be retried by the next flush; increments that
 //! arrive meanwhile accumulate in a fresh pending key. Pending keys never expire.
 //!
+//! On a Redis Cluster the flusher finds dirty ids by SCANning every primary, and each id's
+//! scripts run on the primary owning its `{<id>}` slot. Replication is asynchronous: build the
+//! flusher [`CounterFlusher::with_replicas`] so a failover cannot bring back a delta that was
+//! already written to PostgreSQL.
+//!
 //! ```no_run
 //! # async fn demo(conn: redis::aio::ConnectionManager, pool: sqlx::PgPool) -> dbpat_runtime::keyspace::Result<()> {
 //! use dbpat_runtime::keyspace::{Counter, CounterFlusher, FlushTarget, IdType, KeyBuilder};
@@ -33,9 +38,12 @@
 //! # Ok(()) }
 //! ```
 
+use super::conn::KeyspaceConnection;
 use super::error::{KeyspaceError, Result};
 use super::ident::Ident;
-use super::key::{companion_key, scan_keys, validate_segment, KeyBuilder, ScanOptions};
+use super::key::{
+    companion_key, ensure_same_slot, scan_keys, validate_segment, KeyBuilder, ScanOptions,
+};
 use super::ttl::millis;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::Script;
@@ -68,11 +76,15 @@ return v",
     )
 });
 
-/// KEYS: pending, inflight. ARGV: fresh flush id. Returns {flush_id, delta} or nil.
+/// KEYS: pending, inflight. ARGV: fresh flush id. Returns {flush_id, delta} or nil. A retried
+/// in-flight hash is written again (same values), so a following `WAIT` covers it too.
 static MOVE_TO_INFLIGHT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"local cur = redis.call('HMGET', KEYS[2], 'flush_id', 'delta')
-if cur[1] then return cur end
+if cur[1] then
+  redis.call('HSET', KEYS[2], 'flush_id', cur[1])
+  return cur
+end
 local d = redis.call('GET', KEYS[1])
 if not d then return false end
 redis.call('DEL', KEYS[1])
@@ -159,9 +171,11 @@ impl<C: ConnectionLike + Clone + Send + Sync> Counter<C> {
         let ttl_ms = self.ttl.map(millis).unwrap_or(0);
         let mut conn = self.conn.clone();
         let v = if self.pending {
+            let pending = companion_key(&key, "pending")?;
+            ensure_same_slot(&[&key, &pending])?;
             INCR_PENDING
                 .key(&key)
-                .key(companion_key(&key, "pending")?)
+                .key(pending)
                 .arg(delta)
                 .arg(ttl_ms)
                 .invoke_async(&mut conn)
@@ -190,12 +204,14 @@ impl<C: ConnectionLike + Clone + Send + Sync> Counter<C> {
     /// The delta not yet written to PostgreSQL: pending plus in-flight
     /// ([`KeyspaceError::Overflow`] if that sum leaves the range of `i64`).
     pub async fn unflushed(&self, id: &str) -> Result<i64> {
+        let (pending_key, inflight_key) = (self.pending_key(id)?, self.inflight_key(id)?);
+        ensure_same_slot(&[&pending_key, &inflight_key])?;
         let mut conn = self.conn.clone();
         let (pending, inflight): (Option<i64>, Option<i64>) = redis::pipe()
             .cmd("GET")
-            .arg(self.pending_key(id)?)
+            .arg(pending_key)
             .cmd("HGET")
-            .arg(self.inflight_key(id)?)
+            .arg(inflight_key)
             .arg("delta")
             .query_async(&mut conn)
             .await?;
@@ -267,6 +283,7 @@ pub struct CounterFlusher<C = ConnectionManager> {
     pool: PgPool,
     target: FlushTarget,
     scan: ScanOptions,
+    replicas: Option<(u64, Duration)>,
 }
 
 /// The ledger of applied flushes, created by [`CounterFlusher::ensure_ledger`].
@@ -301,7 +318,7 @@ impl CounterFlusher<ConnectionManager> {
     }
 }
 
-impl<C: ConnectionLike + Clone + Send + Sync + 'static> CounterFlusher<C> {
+impl<C: KeyspaceConnection> CounterFlusher<C> {
     /// A flusher for `counter`, which should have been built [`Counter::with_pending`].
     pub fn new(counter: Counter<C>, pool: PgPool, target: FlushTarget) -> Self {
         CounterFlusher {
@@ -309,10 +326,26 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> CounterFlusher<C> {
             pool,
             target,
             scan: ScanOptions::default(),
+            replicas: None,
         }
     }
 
-    /// Ids with a pending or in-flight delta, found with SCAN.
+    /// Requires every move of a delta into its in-flight hash to reach `replicas` replicas
+    /// (`WAIT replicas timeout` on the counter's primary) before the delta is written to
+    /// PostgreSQL. Otherwise that id's flush fails with [`KeyspaceError::NotReplicated`] and
+    /// is retried next time.
+    ///
+    /// Without it, a primary that dies after a flush but before replicating the move lets the
+    /// promoted replica bring back the delta as still pending, and the next flush applies it a
+    /// second time under a new flush id. With it, the replica holds the in-flight hash and its
+    /// flush id, and the ledger recognises the retry. Use it on a Redis Cluster or any
+    /// replicated deployment. A server without replicas refuses every flush.
+    pub fn with_replicas(mut self, replicas: u64, timeout: Duration) -> Self {
+        self.replicas = Some((replicas, timeout));
+        self
+    }
+
+    /// Ids with a pending or in-flight delta, found with SCAN (on every primary of a cluster).
     pub async fn dirty_ids(&self) -> Result<Vec<String>> {
         let c = &self.counter;
         let base = c.keys.tagged_pattern(&c.entity, None, Some(&c.attribute))?;
@@ -356,6 +389,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> CounterFlusher<C> {
     async fn flush_id(&self, id: &str) -> Result<Flushed> {
         let pending = self.counter.pending_key(id)?;
         let inflight = self.counter.inflight_key(id)?;
+        ensure_same_slot(&[&pending, &inflight])?;
         let mut conn = self.counter.conn.clone();
         let fresh = uuid::Uuid::new_v4().to_string();
         let moved: Option<(Option<String>, Option<i64>)> = MOVE_TO_INFLIGHT
@@ -375,6 +409,18 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> CounterFlusher<C> {
         };
         let flush_uuid = uuid::Uuid::parse_str(&flush_id)
             .map_err(|_| KeyspaceError::UnexpectedReply(format!("flush id {flush_id:?}")))?;
+        if let Some((wanted, timeout)) = self.replicas {
+            let mut wait = redis::cmd("WAIT");
+            wait.arg(wanted).arg(millis(timeout));
+            let acked: u64 = redis::from_redis_value(conn.query_at_key(&inflight, &wait).await?)?;
+            if acked < wanted {
+                return Err(KeyspaceError::NotReplicated {
+                    key: inflight,
+                    acked,
+                    wanted,
+                });
+            }
+        }
         let outcome = if delta == 0 {
             Flushed::Nothing
         } else {

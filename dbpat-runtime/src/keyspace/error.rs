@@ -29,6 +29,28 @@ pub enum KeyspaceError {
     /// An argument is out of range (zero limit, zero window, non-finite score...).
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
+    /// The keys of one script or transaction would hash to different Redis Cluster slots, which
+    /// a cluster refuses (`CROSSSLOT`). Reported before anything is sent, on every deployment,
+    /// so a key layout that works on a single node also works on a cluster. Keys of one id or
+    /// name share a hash tag ([`KeyBuilder::tagged_key`](super::KeyBuilder::tagged_key)).
+    #[error("keys {keys:?} are in different Redis Cluster slots {slots:?}: give them one hash tag (KeyBuilder::tagged_key)")]
+    CrossSlot {
+        /// The keys of the refused operation.
+        keys: Vec<String>,
+        /// Their slots, in the same order.
+        slots: Vec<u16>,
+    },
+    /// A write was not acknowledged by as many replicas as required within the timeout
+    /// (`WAIT`), so a failover could still lose it. Nothing that depends on it was done.
+    #[error("write to {key:?} reached {acked} of {wanted} required replicas")]
+    NotReplicated {
+        /// The key written.
+        key: String,
+        /// Replicas that acknowledged the write.
+        acked: u64,
+        /// Replicas required.
+        wanted: u64,
+    },
     /// Redis returned an error or could not be reached.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),

@@ -13,6 +13,7 @@
 //! assert!(keys.key("user", "12:3", "profile").is_err()); // ':' would break the hierarchy
 //! ```
 
+use super::conn::{KeyspaceConnection, Primary};
 use super::error::{KeyspaceError, Result};
 use crate::redis_key::KeyText;
 use std::collections::BTreeSet;
@@ -185,14 +186,30 @@ impl Default for ScanOptions {
     }
 }
 
+/// Checks that `keys` all hash to one Redis Cluster slot, as a multi-key script or
+/// transaction needs on a cluster; [`KeyspaceError::CrossSlot`] otherwise. The blocks call it
+/// before every multi-key operation, on every deployment.
+pub fn ensure_same_slot(keys: &[&str]) -> Result<()> {
+    let slots: Vec<u16> = keys.iter().map(|k| hash_slot(k)).collect();
+    if slots.windows(2).all(|w| w[0] == w[1]) {
+        return Ok(());
+    }
+    Err(KeyspaceError::CrossSlot {
+        keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+        slots,
+    })
+}
+
 /// Lists the keys matching a glob `pattern` with `SCAN cursor MATCH pattern COUNT n` (never
-/// `KEYS`), deduplicated and sorted. Stops when the cursor returns to 0 or `limit` keys were
-/// found.
+/// `KEYS`), deduplicated and sorted. Stops when every cursor returned to 0 or `limit` keys
+/// were found.
 ///
-/// On Redis Cluster, SCAN covers one node: call it on each primary.
+/// On a Redis Cluster connection, SCAN runs on every primary in turn (SCAN covers one node),
+/// so the listing covers the whole keyspace. A failover or resharding during the listing can
+/// make it miss keys that moved; a periodic sweep (the counter flusher) finds them next time.
 pub async fn scan_keys<C>(conn: &mut C, pattern: &str, options: ScanOptions) -> Result<Vec<String>>
 where
-    C: redis::aio::ConnectionLike + Send,
+    C: KeyspaceConnection,
 {
     if options.count == 0 {
         return Err(KeyspaceError::InvalidArgument(
@@ -200,16 +217,43 @@ where
         ));
     }
     let mut found = BTreeSet::new();
+    if conn.is_cluster() {
+        let primaries = conn.primaries().await?;
+        if primaries.is_empty() {
+            return Err(KeyspaceError::UnexpectedReply(
+                "CLUSTER SLOTS: no primary serves any slot".to_owned(),
+            ));
+        }
+        for primary in &primaries {
+            scan_node(conn, Some(primary), pattern, options, &mut found).await?;
+            if found.len() >= options.limit {
+                break;
+            }
+        }
+    } else {
+        scan_node(conn, None, pattern, options, &mut found).await?;
+    }
+    Ok(found.into_iter().collect())
+}
+
+/// SCANs one node until its cursor returns to 0 or `found` holds `limit` keys.
+async fn scan_node<C: KeyspaceConnection>(
+    conn: &mut C,
+    node: Option<&Primary>,
+    pattern: &str,
+    options: ScanOptions,
+    found: &mut BTreeSet<String>,
+) -> Result<()> {
     let mut cursor: u64 = 0;
     loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(cursor)
             .arg("MATCH")
             .arg(pattern)
             .arg("COUNT")
-            .arg(options.count)
-            .query_async(conn)
-            .await?;
+            .arg(options.count);
+        let reply = conn.query_on(node, &cmd).await?;
+        let (next, keys): (u64, Vec<String>) = redis::from_redis_value(reply)?;
         for k in keys {
             if found.len() >= options.limit {
                 break;
@@ -217,11 +261,10 @@ where
             found.insert(k);
         }
         if next == 0 || found.len() >= options.limit {
-            break;
+            return Ok(());
         }
         cursor = next;
     }
-    Ok(found.into_iter().collect())
 }
 
 #[cfg(test)]
@@ -298,5 +341,24 @@ mod tests {
         assert_eq!(hash_slot(&c), hash_slot(&a));
         assert!(companion_key("user:123:profile", "pending").is_err());
         assert_eq!(hash_tag("a{}b{c}"), None);
+    }
+
+    #[test]
+    fn same_slot_check() {
+        let k = KeyBuilder::with_prefix("app").unwrap();
+        let a = k.tagged_key("user", "123", "views").unwrap();
+        let pending = companion_key(&a, "pending").unwrap();
+        assert!(ensure_same_slot(&[&a, &pending]).is_ok());
+        assert!(ensure_same_slot(&[]).is_ok());
+        let plain = k.key("user", "123", "views").unwrap();
+        let other = k.key("user", "124", "views").unwrap();
+        assert_ne!(hash_slot(&plain), hash_slot(&other));
+        match ensure_same_slot(&[&plain, &other]) {
+            Err(KeyspaceError::CrossSlot { keys, slots }) => {
+                assert_eq!(keys, vec![plain.clone(), other.clone()]);
+                assert_eq!(slots, vec![hash_slot(&plain), hash_slot(&other)]);
+            }
+            other => panic!("expected CrossSlot, got {other:?}"),
+        }
     }
 }

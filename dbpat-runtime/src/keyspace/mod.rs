@@ -14,13 +14,15 @@
 //! | [`UniqueSet`] | set | `online_users` | [`ttl::SESSION`] 24 h |
 //!
 //! Every key is built by [`KeyBuilder`] (`<prefix><entity>:<id>:<attribute>`, optional Cluster
-//! hash tags) and listed with [`scan_keys`] (SCAN, never KEYS). Every block works on any
-//! async connection (`ConnectionManager` by default). User data never enters script or SQL
+//! hash tags) and listed with [`scan_keys`] (SCAN on every primary, never KEYS). Every block
+//! works on a single node (`ConnectionManager` by default, or `MultiplexedConnection`) and on a
+//! Redis Cluster (`redis::cluster_async::ClusterConnection`): see [`KeyspaceConnection`]. User data never enters script or SQL
 //! text: it travels as KEYS/ARGV or bind parameters; the few SQL identifiers are validated.
 //! See `docs/keyspaces.md` for a guided tour.
 
 #![warn(missing_docs)]
 
+pub mod conn;
 pub mod counter;
 pub mod error;
 pub mod fencing;
@@ -35,11 +37,12 @@ pub mod session;
 pub mod ttl;
 pub mod unique_set;
 
+pub use conn::{KeyspaceConnection, Primary};
 pub use counter::{Counter, CounterFlusher, FlushReport, FlushTarget, IdType};
 pub use error::{KeyspaceError, Result};
 pub use fencing::{check_fence, FencedGuard, FencedLockManager};
 pub use ident::Ident;
-pub use key::{hash_slot, scan_keys, KeyBuilder, ScanOptions};
+pub use key::{ensure_same_slot, hash_slot, scan_keys, KeyBuilder, ScanOptions};
 pub use leaderboard::{Entry, Leaderboard};
 pub use lock::{LockGuard, LockManager, RetryDelay};
 pub use pubsub::{Channel, Subscription};

@@ -32,7 +32,7 @@
 //! ```
 
 use super::error::{KeyspaceError, Result};
-use super::key::{validate_segment, KeyBuilder};
+use super::key::{ensure_same_slot, validate_segment, KeyBuilder};
 use super::ttl::millis;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
@@ -208,6 +208,7 @@ where
                 }),
                 Err(reason) => {
                     tracing::warn!(stream = %self.stream, id = %entry.id, %reason, "dead-lettering undecodable message");
+                    ensure_same_slot(&[&self.stream, &self.dead])?;
                     let mut conn = self.conn.clone();
                     let () = redis::pipe()
                         .atomic()

@@ -1,9 +1,13 @@
 //! Counters and their flush into PostgreSQL, against the real Redis and PostgreSQL.
 
-use crate::support::{exists, keys, own_connection, pttl};
-use dbpat_runtime::keyspace::{Counter, CounterFlusher, FlushTarget, IdType, KeyspaceError};
-use dbpat_runtime::testing::{TestDatabase, TestRedis};
+use crate::support::{exists, keys, pttl, Backend, TestConn};
+use dbpat_runtime::keyspace::{
+    hash_slot, Counter, CounterFlusher, FlushTarget, IdType, KeyspaceConnection, KeyspaceError,
+};
+use dbpat_runtime::testing::TestDatabase;
+use redis::cluster_async::ClusterConnection;
 use sqlx::PgPool;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,9 +56,8 @@ fn target() -> FlushTarget {
     FlushTarget::new("articles", "view_count", "id", IdType::BigInt).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn incr_get_ttl_and_concurrent_increments_are_exact() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] fn incr_get_ttl_and_concurrent_increments_are_exact);
+async fn incr_get_ttl_and_concurrent_increments_are_exact<C: TestConn>(redis: Backend<C>) {
     let views = Counter::new(redis.connection(), keys(&redis), "article", "views").unwrap();
     assert_eq!(views.get("456").await.unwrap(), 0);
     assert_eq!(views.incr("456").await.unwrap(), 1);
@@ -81,7 +84,13 @@ async fn incr_get_ttl_and_concurrent_increments_are_exact() {
     // 8 clients on their own connections x 125 increments.
     let mut tasks = Vec::new();
     for _ in 0..8 {
-        let c = Counter::new(own_connection().await, keys(&redis), "article", "views").unwrap();
+        let c = Counter::new(
+            redis.own_connection().await,
+            keys(&redis),
+            "article",
+            "views",
+        )
+        .unwrap();
         tasks.push(tokio::spawn(async move {
             for _ in 0..125 {
                 c.incr("race").await.unwrap();
@@ -94,9 +103,8 @@ async fn incr_get_ttl_and_concurrent_increments_are_exact() {
     assert_eq!(views.get("race").await.unwrap(), 1000);
 }
 
-#[tokio::test]
-async fn flush_moves_deltas_into_postgres_once() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn flush_moves_deltas_into_postgres_once);
+async fn flush_moves_deltas_into_postgres_once<C: TestConn>(redis: Backend<C>) {
     let db = TestDatabase::new().await;
     articles(&db).await;
     let views = Counter::new(redis.connection(), keys(&redis), "article", "views")
@@ -128,9 +136,8 @@ async fn flush_moves_deltas_into_postgres_once() {
     assert!(flusher.dirty_ids().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn injected_failure_midway_loses_nothing_and_is_retried() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn injected_failure_midway_loses_nothing_and_is_retried);
+async fn injected_failure_midway_loses_nothing_and_is_retried<C: TestConn>(redis: Backend<C>) {
     let db = TestDatabase::new().await;
     articles(&db).await;
     let views = Counter::new(redis.connection(), keys(&redis), "article", "views")
@@ -181,9 +188,8 @@ async fn injected_failure_midway_loses_nothing_and_is_retried() {
     assert_eq!(views.unflushed("2").await.unwrap(), 0);
 }
 
-#[tokio::test]
-async fn a_flush_that_died_after_commit_is_not_applied_twice() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn a_flush_that_died_after_commit_is_not_applied_twice);
+async fn a_flush_that_died_after_commit_is_not_applied_twice<C: TestConn>(redis: Backend<C>) {
     let db = TestDatabase::new().await;
     articles(&db).await;
     let views = Counter::new(redis.connection(), keys(&redis), "article", "views")
@@ -220,9 +226,8 @@ async fn a_flush_that_died_after_commit_is_not_applied_twice() {
     );
 }
 
-#[tokio::test]
-async fn missing_rows_and_bad_ids_are_reported_and_kept() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn missing_rows_and_bad_ids_are_reported_and_kept);
+async fn missing_rows_and_bad_ids_are_reported_and_kept<C: TestConn>(redis: Backend<C>) {
     let db = TestDatabase::new().await;
     articles(&db).await;
     let views = Counter::new(redis.connection(), keys(&redis), "article", "views")
@@ -248,9 +253,10 @@ async fn missing_rows_and_bad_ids_are_reported_and_kept() {
     assert_eq!(ledger, 0, "failed flushes leave no ledger row");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_increments_with_flushes_and_faults_lose_nothing() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] fn concurrent_increments_with_flushes_and_faults_lose_nothing);
+async fn concurrent_increments_with_flushes_and_faults_lose_nothing<C: TestConn>(
+    redis: Backend<C>,
+) {
     let db = TestDatabase::new().await;
     articles(&db).await;
     let make = |conn| {
@@ -264,7 +270,7 @@ async fn concurrent_increments_with_flushes_and_faults_lose_nothing() {
     let done = Arc::new(AtomicUsize::new(0));
     let mut writers = Vec::new();
     for w in 0..4 {
-        let c = make(own_connection().await);
+        let c = make(redis.own_connection().await);
         let done = done.clone();
         writers.push(tokio::spawn(async move {
             for i in 0..250u32 {
@@ -283,7 +289,11 @@ async fn concurrent_increments_with_flushes_and_faults_lose_nothing() {
             }
         }));
     }
-    let flusher = CounterFlusher::new(make(own_connection().await), db.pool().clone(), target());
+    let flusher = CounterFlusher::new(
+        make(redis.own_connection().await),
+        db.pool().clone(),
+        target(),
+    );
     let mut rounds = 0;
     let mut failures = 0;
     while writers.iter().any(|w| !w.is_finished()) && rounds < 10_000 {
@@ -318,7 +328,7 @@ async fn concurrent_increments_with_flushes_and_faults_lose_nothing() {
     }
 }
 
-async fn set_raw(conn: &mut redis::aio::ConnectionManager, key: &str, value: i64) {
+async fn set_raw<C: redis::aio::ConnectionLike + Send>(conn: &mut C, key: &str, value: i64) {
     let () = redis::cmd("SET")
         .arg(key)
         .arg(value)
@@ -327,9 +337,10 @@ async fn set_raw(conn: &mut redis::aio::ConnectionManager, key: &str, value: i64
         .unwrap();
 }
 
-#[tokio::test]
-async fn an_overflowing_increment_changes_nothing_and_sums_do_not_overflow() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn an_overflowing_increment_changes_nothing_and_sums_do_not_overflow);
+async fn an_overflowing_increment_changes_nothing_and_sums_do_not_overflow<C: TestConn>(
+    redis: Backend<C>,
+) {
     let mut conn = redis.connection();
     let views = Counter::new(redis.connection(), keys(&redis), "article", "views")
         .unwrap()
@@ -387,9 +398,8 @@ async fn an_overflowing_increment_changes_nothing_and_sums_do_not_overflow() {
     assert!(exists(&mut conn, &pending).await);
 }
 
-#[tokio::test]
-async fn a_zero_flush_period_does_not_kill_the_periodic_flusher() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn a_zero_flush_period_does_not_kill_the_periodic_flusher);
+async fn a_zero_flush_period_does_not_kill_the_periodic_flusher<C: TestConn>(redis: Backend<C>) {
     let db = TestDatabase::new().await;
     articles(&db).await;
     let views = Counter::new(redis.connection(), keys(&redis), "article", "views")
@@ -406,4 +416,133 @@ async fn a_zero_flush_period_does_not_kill_the_periodic_flusher() {
     }
     assert!(!handle.is_finished());
     handle.abort();
+}
+
+/// Pending keys of `ids` per primary: SCAN run on each primary by itself.
+async fn pending_keys_per_primary(
+    redis: &Backend<ClusterConnection>,
+    pattern: &str,
+) -> Vec<(String, usize)> {
+    let mut conn = redis.connection();
+    let mut out = Vec::new();
+    for p in redis.primaries().await {
+        let mut cursor = 0u64;
+        let mut n = 0;
+        loop {
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(100);
+            let reply = conn.query_on(Some(&p), &cmd).await.unwrap();
+            let (next, keys): (u64, Vec<String>) = redis::from_redis_value(reply).unwrap();
+            n += keys.len();
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        out.push((p.address(), n));
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_flusher_finds_dirty_counters_on_every_primary_of_the_cluster() {
+    let redis = crate::support::cluster().await;
+    let db = TestDatabase::new().await;
+    articles(&db).await;
+    sqlx::query("INSERT INTO articles (id) SELECT g FROM generate_series(4, 30) g")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let views = Counter::new(redis.connection(), keys(&redis), "article", "views")
+        .unwrap()
+        .with_pending();
+    for id in 1..=30i64 {
+        views.incr_by(&id.to_string(), id).await.unwrap();
+    }
+    // The 30 ids' keys really landed on all three primaries.
+    let primaries = redis.primaries().await;
+    assert_eq!(primaries.len(), 3, "{primaries:?}");
+    let owners: BTreeSet<String> = (1..=30)
+        .map(|id| {
+            let slot = hash_slot(&views.key(&id.to_string()).unwrap());
+            primaries.iter().find(|p| p.owns(slot)).unwrap().address()
+        })
+        .collect();
+    assert_eq!(owners.len(), 3, "keys on every primary: {owners:?}");
+    let pattern = format!("{}article:{{*}}:views:pending", redis.prefix());
+    let per_primary = pending_keys_per_primary(&redis, &pattern).await;
+    println!("pending keys per primary: {per_primary:?}");
+    assert!(per_primary.iter().all(|(_, n)| *n > 0), "{per_primary:?}");
+    assert_eq!(per_primary.iter().map(|(_, n)| n).sum::<usize>(), 30);
+    assert!(
+        per_primary.iter().all(|(_, n)| *n < 30),
+        "a SCAN of one node alone would miss keys"
+    );
+
+    let flusher = CounterFlusher::new(views.clone(), db.pool().clone(), target());
+    let mut dirty = flusher.dirty_ids().await.unwrap();
+    dirty.sort_by_key(|id| id.parse::<i64>().unwrap());
+    assert_eq!(dirty, (1..=30).map(|i| i.to_string()).collect::<Vec<_>>());
+    let report = flusher.flush().await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!((report.flushed, report.total_delta), (30, 465));
+    let total: i64 = sqlx::query_scalar("SELECT sum(view_count)::BIGINT FROM articles")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(total, 465, "every primary's deltas reached PostgreSQL");
+    assert!(flusher.dirty_ids().await.unwrap().is_empty());
+    assert_eq!(views.get("30").await.unwrap(), 30);
+}
+
+on_each_deployment!(#[tokio::test] fn a_flush_that_requires_a_replica_waits_for_it_or_keeps_the_delta);
+/// `with_replicas(1, ..)`: on the cluster every primary has a replica that acknowledges the
+/// move; the single node has none, so the flush refuses and keeps the delta in flight, and a
+/// flusher without the requirement later applies it exactly once.
+async fn a_flush_that_requires_a_replica_waits_for_it_or_keeps_the_delta<C: TestConn>(
+    redis: Backend<C>,
+) {
+    let db = TestDatabase::new().await;
+    articles(&db).await;
+    let views = Counter::new(redis.connection(), keys(&redis), "article", "views")
+        .unwrap()
+        .with_pending();
+    for (id, n) in [("1", 2), ("2", 3)] {
+        views.incr_by(id, n).await.unwrap();
+    }
+    let strict = CounterFlusher::new(views.clone(), db.pool().clone(), target())
+        .with_replicas(1, Duration::from_millis(300));
+    let report = strict.flush().await.unwrap();
+    if redis.is_cluster() {
+        assert!(report.failed.is_empty(), "{report:?}");
+        assert_eq!((report.flushed, report.total_delta), (2, 5));
+    } else {
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(&mut redis.connection())
+            .await
+            .unwrap();
+        assert!(info.contains("connected_slaves:0"), "{info}");
+        assert_eq!(report.flushed, 0);
+        assert_eq!(report.failed.len(), 2, "{report:?}");
+        assert!(
+            report
+                .failed
+                .iter()
+                .all(|(_, e)| e.contains("of 1 required replicas")),
+            "{report:?}"
+        );
+        assert_eq!(views_in_db(db.pool(), 1).await, 0, "nothing applied");
+        assert_eq!(views.unflushed("2").await.unwrap(), 3, "the delta is kept");
+        let relaxed = CounterFlusher::new(views.clone(), db.pool().clone(), target());
+        let report = relaxed.flush().await.unwrap();
+        assert_eq!((report.flushed, report.total_delta), (2, 5));
+    }
+    assert_eq!(views_in_db(db.pool(), 1).await, 2);
+    assert_eq!(views_in_db(db.pool(), 2).await, 3);
+    assert_eq!(views.unflushed("1").await.unwrap(), 0);
 }

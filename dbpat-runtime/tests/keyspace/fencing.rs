@@ -1,20 +1,19 @@
 //! Fenced locks (tokens from a PostgreSQL sequence), against the real Redis and PostgreSQL.
 
-use crate::support::{keys, own_connection};
+use crate::support::{keys, Backend, TestConn};
 use dbpat_runtime::keyspace::{
     check_fence, FencedLockManager, KeyspaceError, LockManager, RetryDelay,
 };
-use dbpat_runtime::testing::{TestDatabase, TestRedis};
-use redis::aio::ConnectionManager;
+use dbpat_runtime::testing::TestDatabase;
 use sqlx::PgPool;
 use std::time::Duration;
 
-async fn fenced(
-    conn: ConnectionManager,
-    redis: &TestRedis,
+async fn fenced<C: TestConn>(
+    conn: C,
+    redis: &Backend<C>,
     pool: &PgPool,
     ttl: Duration,
-) -> FencedLockManager {
+) -> FencedLockManager<C> {
     let locks = LockManager::new(conn, keys(redis))
         .with_ttl(ttl)
         .with_retry(RetryDelay {
@@ -54,9 +53,8 @@ async fn write_status(
     Ok(())
 }
 
-#[tokio::test]
-async fn a_paused_holder_whose_lock_expired_is_fenced_off() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn a_paused_holder_whose_lock_expired_is_fenced_off);
+async fn a_paused_holder_whose_lock_expired_is_fenced_off<C: TestConn>(redis: Backend<C>) {
     let db = TestDatabase::new().await;
     ledger(db.pool()).await;
     let locks = fenced(
@@ -112,15 +110,16 @@ async fn a_paused_holder_whose_lock_expired_is_fenced_off() {
     assert!(b.release().await.unwrap());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn contending_fenced_holders_all_write_with_increasing_tokens() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] fn contending_fenced_holders_all_write_with_increasing_tokens);
+async fn contending_fenced_holders_all_write_with_increasing_tokens<C: TestConn>(
+    redis: Backend<C>,
+) {
     let db = TestDatabase::new().await;
     ledger(db.pool()).await;
     let mut tasks = Vec::new();
     for _ in 0..2 {
         let locks = fenced(
-            own_connection().await,
+            redis.own_connection().await,
             &redis,
             db.pool(),
             Duration::from_secs(30),
@@ -159,9 +158,8 @@ async fn contending_fenced_holders_all_write_with_increasing_tokens() {
     assert_eq!(writes, 100, "no holder was wrongly fenced off");
 }
 
-#[tokio::test]
-async fn sequence_names_are_validated() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn sequence_names_are_validated);
+async fn sequence_names_are_validated<C: TestConn>(redis: Backend<C>) {
     let db = TestDatabase::new().await;
     let locks = LockManager::new(redis.connection(), keys(&redis));
     assert!(matches!(
@@ -170,9 +168,8 @@ async fn sequence_names_are_validated() {
     ));
 }
 
-#[tokio::test]
-async fn a_token_failure_releases_the_redis_lock() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn a_token_failure_releases_the_redis_lock);
+async fn a_token_failure_releases_the_redis_lock<C: TestConn>(redis: Backend<C>) {
     let db = TestDatabase::new().await;
     let locks = fenced(
         redis.connection(),

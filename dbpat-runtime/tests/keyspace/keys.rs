@@ -1,10 +1,10 @@
 //! Key builder + SCAN listing against the real Redis.
 
 use crate::support::keys;
-use dbpat_runtime::keyspace::{scan_keys, ScanOptions};
-use dbpat_runtime::testing::TestRedis;
+use crate::support::{Backend, TestConn};
+use dbpat_runtime::keyspace::{hash_slot, scan_keys, ScanOptions};
 
-async fn set(conn: &mut redis::aio::ConnectionManager, key: &str) {
+async fn set<C: redis::aio::ConnectionLike + Send>(conn: &mut C, key: &str) {
     let () = redis::cmd("SET")
         .arg(key)
         .arg(1)
@@ -13,10 +13,9 @@ async fn set(conn: &mut redis::aio::ConnectionManager, key: &str) {
         .unwrap();
 }
 
-#[tokio::test]
-async fn scan_lists_exactly_the_matching_keys_under_the_prefix() {
-    let redis = TestRedis::new().await;
-    let other = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn scan_lists_exactly_the_matching_keys_under_the_prefix);
+async fn scan_lists_exactly_the_matching_keys_under_the_prefix<C: TestConn>(redis: Backend<C>) {
+    let other = redis.another().await;
     let mut conn = redis.connection();
     let k = keys(&redis);
     for id in 0..250 {
@@ -46,6 +45,18 @@ async fn scan_lists_exactly_the_matching_keys_under_the_prefix() {
     };
     let found = scan_keys(&mut conn, &pattern, small_batches).await.unwrap();
     assert_eq!(found.len(), 250);
+    if redis.is_cluster() {
+        // The listing really gathered the keys of every primary.
+        let primaries = redis.primaries().await;
+        let owners: std::collections::BTreeSet<String> = found
+            .iter()
+            .map(|key| {
+                let slot = hash_slot(key);
+                primaries.iter().find(|p| p.owns(slot)).unwrap().address()
+            })
+            .collect();
+        assert_eq!(owners.len(), 3, "keys of all three primaries: {owners:?}");
+    }
     assert!(found
         .iter()
         .all(|key| key.starts_with(redis.prefix()) && key.ends_with(":profile")));
@@ -82,9 +93,8 @@ async fn scan_lists_exactly_the_matching_keys_under_the_prefix() {
     );
 }
 
-#[tokio::test]
-async fn tagged_keys_are_listed_by_tagged_patterns_only() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn tagged_keys_are_listed_by_tagged_patterns_only);
+async fn tagged_keys_are_listed_by_tagged_patterns_only<C: TestConn>(redis: Backend<C>) {
     let mut conn = redis.connection();
     let k = keys(&redis);
     set(&mut conn, &k.tagged_key("user", "1", "views").unwrap()).await;

@@ -1,8 +1,8 @@
 //! Leaderboards on sorted sets, against the real Redis.
 
-use crate::support::{keys, own_connection, pttl};
+use crate::support::{keys, pttl};
+use crate::support::{Backend, TestConn};
 use dbpat_runtime::keyspace::{Entry, KeyspaceError, Leaderboard};
-use dbpat_runtime::testing::TestRedis;
 use std::time::Duration;
 
 fn names(entries: &[Entry]) -> Vec<(u64, &str)> {
@@ -12,9 +12,8 @@ fn names(entries: &[Entry]) -> Vec<(u64, &str)> {
         .collect()
 }
 
-#[tokio::test]
-async fn ranks_top_n_and_around_me() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn ranks_top_n_and_around_me);
+async fn ranks_top_n_and_around_me<C: TestConn>(redis: Backend<C>) {
     let board = Leaderboard::new(redis.connection(), &keys(&redis), "weekly").unwrap();
     assert_eq!(
         board.key(),
@@ -79,12 +78,11 @@ async fn ranks_top_n_and_around_me() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_increments_and_optional_ttl() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] fn concurrent_increments_and_optional_ttl);
+async fn concurrent_increments_and_optional_ttl<C: TestConn>(redis: Backend<C>) {
     let mut tasks = Vec::new();
     for _ in 0..8 {
-        let b = Leaderboard::new(own_connection().await, &keys(&redis), "race").unwrap();
+        let b = Leaderboard::new(redis.own_connection().await, &keys(&redis), "race").unwrap();
         tasks.push(tokio::spawn(async move {
             for i in 0..100 {
                 b.incr(if i % 2 == 0 { "even" } else { "odd" }, 1.0)
@@ -107,9 +105,8 @@ async fn concurrent_increments_and_optional_ttl() {
     assert_eq!(board.top(1).await.unwrap()[0].member, "odd");
 }
 
-#[tokio::test]
-async fn out_of_range_counts_mean_the_whole_board() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn out_of_range_counts_mean_the_whole_board);
+async fn out_of_range_counts_mean_the_whole_board<C: TestConn>(redis: Backend<C>) {
     let board = Leaderboard::new(redis.connection(), &keys(&redis), "huge").unwrap();
     for (m, s) in [("a", 3.0), ("b", 2.0), ("c", 1.0)] {
         board.set_score(m, s).await.unwrap();

@@ -1,8 +1,8 @@
 //! Distributed locks (SET NX PX + owner-only Lua release/extend), against the real Redis.
 
-use crate::support::{keys, own_connection, pttl};
+use crate::support::{keys, pttl};
+use crate::support::{Backend, TestConn};
 use dbpat_runtime::keyspace::{KeyspaceError, LockManager, RetryDelay};
-use dbpat_runtime::testing::TestRedis;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 /// Rounds; in each, both holders race for the lock at the same instant (a barrier).
 const ROUNDS: u32 = 1000;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_holders_never_hold_the_lock_at_once_over_1000_contended_rounds() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] fn two_holders_never_hold_the_lock_at_once_over_1000_contended_rounds);
+async fn two_holders_never_hold_the_lock_at_once_over_1000_contended_rounds<C: TestConn>(
+    redis: Backend<C>,
+) {
     let inside = Arc::new(AtomicBool::new(false));
     let overlaps = Arc::new(AtomicU32::new(0));
     let contended = Arc::new(AtomicU32::new(0));
@@ -21,13 +22,13 @@ async fn two_holders_never_hold_the_lock_at_once_over_1000_contended_rounds() {
     let started = Instant::now();
     let mut holders = Vec::new();
     for _ in 0..2 {
-        let locks = LockManager::new(own_connection().await, keys(&redis))
+        let locks = LockManager::new(redis.own_connection().await, keys(&redis))
             .with_retry(RetryDelay {
                 min: Duration::ZERO,
                 max: Duration::from_millis(1),
             })
             .unwrap();
-        let mut conn = own_connection().await;
+        let mut conn = redis.own_connection().await;
         let (inside, overlaps, contended) = (inside.clone(), overlaps.clone(), contended.clone());
         let counter_key = counter_key.clone();
         let barrier = barrier.clone();
@@ -101,9 +102,8 @@ async fn two_holders_never_hold_the_lock_at_once_over_1000_contended_rounds() {
     assert_eq!(total, u64::from(2 * ROUNDS), "no lost update");
 }
 
-#[tokio::test]
-async fn only_the_owner_releases_or_extends() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn only_the_owner_releases_or_extends);
+async fn only_the_owner_releases_or_extends<C: TestConn>(redis: Backend<C>) {
     let mut conn = redis.connection();
     let short =
         LockManager::new(redis.connection(), keys(&redis)).with_ttl(Duration::from_millis(100));
@@ -138,9 +138,8 @@ async fn only_the_owner_releases_or_extends() {
     assert!(c.remaining() > Duration::from_secs(4));
 }
 
-#[tokio::test]
-async fn default_ttl_timeout_and_bad_input() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn default_ttl_timeout_and_bad_input);
+async fn default_ttl_timeout_and_bad_input<C: TestConn>(redis: Backend<C>) {
     let mut conn = redis.connection();
     let locks = LockManager::new(redis.connection(), keys(&redis));
     assert_eq!(locks.ttl(), Duration::from_secs(30));
@@ -178,9 +177,8 @@ async fn default_ttl_timeout_and_bad_input() {
     held.release().await.unwrap();
 }
 
-#[tokio::test]
-async fn extreme_ttls_and_retry_delays_neither_panic_nor_fail() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn extreme_ttls_and_retry_delays_neither_panic_nor_fail);
+async fn extreme_ttls_and_retry_delays_neither_panic_nor_fail<C: TestConn>(redis: Backend<C>) {
     let mut conn = redis.connection();
     // A TTL beyond what Redis accepts is clamped to a century.
     let forever = LockManager::new(redis.connection(), keys(&redis)).with_ttl(Duration::MAX);

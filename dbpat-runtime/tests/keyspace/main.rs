@@ -5,6 +5,7 @@
 //! own database (`TestDatabase`), so the tests run in parallel within this binary and never
 //! flush a whole Redis database.
 
+#[macro_use]
 mod support;
 
 mod counter;

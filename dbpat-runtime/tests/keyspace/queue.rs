@@ -1,9 +1,8 @@
 //! Stream queues with consumer groups (at-least-once), against the real Redis.
 
-use crate::support::{keys, own_connection};
+use crate::support::keys;
+use crate::support::{Backend, TestConn};
 use dbpat_runtime::keyspace::{KeyspaceError, StreamQueue};
-use dbpat_runtime::testing::TestRedis;
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -21,13 +20,12 @@ fn job(n: u32) -> Job {
     }
 }
 
-fn queue(conn: ConnectionManager, redis: &TestRedis) -> StreamQueue<Job> {
+fn queue<C: TestConn>(conn: C, redis: &Backend<C>) -> StreamQueue<Job, C> {
     StreamQueue::new(conn, &keys(redis), "emails", "senders").unwrap()
 }
 
-#[tokio::test]
-async fn receive_in_order_and_ack() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn receive_in_order_and_ack);
+async fn receive_in_order_and_ack<C: TestConn>(redis: Backend<C>) {
     let q = queue(redis.connection(), &redis);
     assert_eq!(
         q.stream_key(),
@@ -74,16 +72,17 @@ async fn receive_in_order_and_ack() {
     ));
 }
 
-#[tokio::test]
-async fn a_consumer_that_dies_without_ack_has_its_message_redelivered() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn a_consumer_that_dies_without_ack_has_its_message_redelivered);
+async fn a_consumer_that_dies_without_ack_has_its_message_redelivered<C: TestConn>(
+    redis: Backend<C>,
+) {
     let q = queue(redis.connection(), &redis);
     q.ensure_group().await.unwrap();
     let id = q.enqueue(&job(7)).await.unwrap();
 
     // Worker A, on its own connection, takes the message and dies before acknowledging.
     let (took, took_rx) = tokio::sync::oneshot::channel();
-    let a_queue = queue(own_connection().await, &redis);
+    let a_queue = queue(redis.own_connection().await, &redis);
     let doomed = tokio::spawn(async move {
         let a = a_queue.consumer("worker-a").unwrap();
         let got = a
@@ -114,9 +113,10 @@ async fn a_consumer_that_dies_without_ack_has_its_message_redelivered() {
     assert!(b.claim_stale(Duration::ZERO, 10).await.unwrap().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_consumers_share_the_work_and_poison_messages_are_dead_lettered() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] fn two_consumers_share_the_work_and_poison_messages_are_dead_lettered);
+async fn two_consumers_share_the_work_and_poison_messages_are_dead_lettered<C: TestConn>(
+    redis: Backend<C>,
+) {
     let q = queue(redis.connection(), &redis);
     q.ensure_group().await.unwrap();
     for n in 0..200 {
@@ -134,7 +134,7 @@ async fn two_consumers_share_the_work_and_poison_messages_are_dead_lettered() {
     }
     let mut workers = Vec::new();
     for w in 0..2 {
-        let wq = queue(own_connection().await, &redis);
+        let wq = queue(redis.own_connection().await, &redis);
         workers.push(tokio::spawn(async move {
             let c = wq.consumer(&format!("w{w}")).unwrap();
             let mut seen = Vec::new();

@@ -1,9 +1,9 @@
 //! Fixed- and sliding-window rate limits, against the real Redis.
 
-use crate::support::{keys, own_connection, pttl};
-use dbpat_runtime::keyspace::{Decision, FixedWindow, KeyBuilder, KeyspaceError, SlidingWindow};
-use dbpat_runtime::testing::TestRedis;
-use redis::aio::ConnectionManager;
+use crate::support::{keys, pttl, Backend, TestConn};
+use dbpat_runtime::keyspace::{
+    Decision, FixedWindow, KeyBuilder, KeyspaceConnection, KeyspaceError, SlidingWindow,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,13 +17,13 @@ enum Kind {
     Sliding,
 }
 
-enum Limiter {
-    Fixed(FixedWindow),
-    Sliding(SlidingWindow),
+enum Limiter<C> {
+    Fixed(FixedWindow<C>),
+    Sliding(SlidingWindow<C>),
 }
 
-impl Limiter {
-    fn new(kind: Kind, conn: ConnectionManager, keys: KeyBuilder, limit: u64) -> Self {
+impl<C: KeyspaceConnection> Limiter<C> {
+    fn new(kind: Kind, conn: C, keys: KeyBuilder, limit: u64) -> Self {
         match kind {
             Kind::Fixed => Limiter::Fixed(FixedWindow::new(conn, keys, "api", limit).unwrap()),
             Kind::Sliding => {
@@ -49,11 +49,11 @@ impl Limiter {
 
 /// CLIENTS clients on their own connections, released together by a barrier, each firing
 /// REQUESTS_PER_CLIENT requests for the same subject. Returns every decision.
-async fn hammer(kind: Kind, redis: &TestRedis) -> Vec<Decision> {
+async fn hammer<C: TestConn>(kind: Kind, redis: &Backend<C>) -> Vec<Decision> {
     let barrier = Arc::new(tokio::sync::Barrier::new(CLIENTS));
     let mut tasks = Vec::new();
     for _ in 0..CLIENTS {
-        let limiter = Limiter::new(kind, own_connection().await, keys(redis), LIMIT);
+        let limiter = Limiter::new(kind, redis.own_connection().await, keys(redis), LIMIT);
         let barrier = barrier.clone();
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
@@ -99,9 +99,10 @@ fn assert_exact_quota(kind: &str, decisions: &[Decision]) {
     assert!(decisions.iter().all(|d| d.limit == LIMIT));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fixed_window_admits_exactly_its_quota_under_8_concurrent_clients() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] fn fixed_window_admits_exactly_its_quota_under_8_concurrent_clients);
+async fn fixed_window_admits_exactly_its_quota_under_8_concurrent_clients<C: TestConn>(
+    redis: Backend<C>,
+) {
     let decisions = hammer(Kind::Fixed, &redis).await;
     assert_exact_quota("fixed window", &decisions);
     let key = FixedWindow::new(redis.connection(), keys(&redis), "api", LIMIT)
@@ -116,9 +117,10 @@ async fn fixed_window_admits_exactly_its_quota_under_8_concurrent_clients() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sliding_window_admits_exactly_its_quota_under_8_concurrent_clients() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] fn sliding_window_admits_exactly_its_quota_under_8_concurrent_clients);
+async fn sliding_window_admits_exactly_its_quota_under_8_concurrent_clients<C: TestConn>(
+    redis: Backend<C>,
+) {
     let decisions = hammer(Kind::Sliding, &redis).await;
     assert_exact_quota("sliding window", &decisions);
     let key = SlidingWindow::new(redis.connection(), keys(&redis), "api", LIMIT)
@@ -133,9 +135,8 @@ async fn sliding_window_admits_exactly_its_quota_under_8_concurrent_clients() {
     assert_eq!(logged, LIMIT, "refused requests are not logged");
 }
 
-#[tokio::test]
-async fn windows_reopen_after_retry_after() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn windows_reopen_after_retry_after);
+async fn windows_reopen_after_retry_after<C: TestConn>(redis: Backend<C>) {
     for kind in [Kind::Fixed, Kind::Sliding] {
         let l = Limiter::new(kind, redis.connection(), keys(&redis), 3)
             .window(Duration::from_millis(300));
@@ -162,11 +163,10 @@ async fn windows_reopen_after_retry_after() {
     }
 }
 
-#[tokio::test]
-async fn sliding_window_has_no_boundary_burst() {
+on_each_deployment!(#[tokio::test] fn sliding_window_has_no_boundary_burst);
+async fn sliding_window_has_no_boundary_burst<C: TestConn>(redis: Backend<C>) {
     // Limit 2 per 400 ms. Requests at ~0 ms and ~250 ms; at ~450 ms the first has left the
     // window but the second has not, so exactly one more is admitted.
-    let redis = TestRedis::new().await;
     let l = SlidingWindow::new(redis.connection(), keys(&redis), "api", 2)
         .unwrap()
         .with_window(Duration::from_millis(400))
@@ -182,9 +182,8 @@ async fn sliding_window_has_no_boundary_burst() {
     assert!(!l.check("s").await.unwrap().allowed);
 }
 
-#[tokio::test]
-async fn bad_configuration_is_an_error() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn bad_configuration_is_an_error);
+async fn bad_configuration_is_an_error<C: TestConn>(redis: Backend<C>) {
     assert!(matches!(
         FixedWindow::new(redis.connection(), keys(&redis), "api", 0),
         Err(KeyspaceError::InvalidArgument(_))
@@ -202,9 +201,8 @@ async fn bad_configuration_is_an_error() {
     ));
 }
 
-#[tokio::test]
-async fn an_overlong_window_is_clamped_and_still_expires() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn an_overlong_window_is_clamped_and_still_expires);
+async fn an_overlong_window_is_clamped_and_still_expires<C: TestConn>(redis: Backend<C>) {
     let mut conn = redis.connection();
     let fixed = FixedWindow::new(redis.connection(), keys(&redis), "forever", 2)
         .unwrap()

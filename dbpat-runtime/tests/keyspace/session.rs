@@ -1,8 +1,8 @@
 //! Sessions as hashes with sliding expiry, against the real Redis.
 
 use crate::support::{exists, keys, pttl};
+use crate::support::{Backend, TestConn};
 use dbpat_runtime::keyspace::{KeyspaceError, SessionStore};
-use dbpat_runtime::testing::TestRedis;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -13,9 +13,8 @@ struct Web {
     cart: Vec<u32>,
 }
 
-#[tokio::test]
-async fn typed_session_round_trip_with_the_default_24_h_ttl() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn typed_session_round_trip_with_the_default_24_h_ttl);
+async fn typed_session_round_trip_with_the_default_24_h_ttl<C: TestConn>(redis: Backend<C>) {
     let mut conn = redis.connection();
     let sessions = SessionStore::new(redis.connection(), keys(&redis));
     let value = Web {
@@ -64,14 +63,13 @@ async fn typed_session_round_trip_with_the_default_24_h_ttl() {
     ));
 }
 
-#[tokio::test]
-async fn every_access_renews_the_ttl() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn every_access_renews_the_ttl);
+async fn every_access_renews_the_ttl<C: TestConn>(redis: Backend<C>) {
     let mut conn = redis.connection();
     let sessions = SessionStore::new(redis.connection(), keys(&redis));
     let id = sessions.create_fields(&[("user_id", "7")]).await.unwrap();
     let key = sessions.key(&id).unwrap();
-    let shrink = |mut c: redis::aio::ConnectionManager, k: String| async move {
+    let shrink = |mut c: C, k: String| async move {
         let () = redis::cmd("PEXPIRE")
             .arg(k)
             .arg(5_000)
@@ -100,9 +98,8 @@ async fn every_access_renews_the_ttl() {
     assert_eq!(all.get("user_id").map(String::as_str), Some("7"));
 }
 
-#[tokio::test]
-async fn sliding_expiry_in_real_time_and_no_resurrection() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn sliding_expiry_in_real_time_and_no_resurrection);
+async fn sliding_expiry_in_real_time_and_no_resurrection<C: TestConn>(redis: Backend<C>) {
     let mut conn = redis.connection();
     let sessions =
         SessionStore::new(redis.connection(), keys(&redis)).with_ttl(Duration::from_millis(400));
@@ -128,9 +125,8 @@ async fn sliding_expiry_in_real_time_and_no_resurrection() {
     assert_eq!(sessions.ttl(&id).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn an_overlong_ttl_is_clamped_and_the_session_still_expires() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn an_overlong_ttl_is_clamped_and_the_session_still_expires);
+async fn an_overlong_ttl_is_clamped_and_the_session_still_expires<C: TestConn>(redis: Backend<C>) {
     let mut conn = redis.connection();
     let sessions = SessionStore::new(redis.connection(), keys(&redis)).with_ttl(Duration::MAX);
     let id = sessions.create_fields(&[("user_id", "7")]).await.unwrap();

@@ -1,13 +1,12 @@
 //! Unique sets (`online_users`) with TTL, against the real Redis.
 
-use crate::support::{exists, keys, own_connection};
+use crate::support::{exists, keys};
+use crate::support::{Backend, TestConn};
 use dbpat_runtime::keyspace::UniqueSet;
-use dbpat_runtime::testing::TestRedis;
 use std::time::Duration;
 
-#[tokio::test]
-async fn add_contains_len_remove_with_the_default_ttl() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test] fn add_contains_len_remove_with_the_default_ttl);
+async fn add_contains_len_remove_with_the_default_ttl<C: TestConn>(redis: Backend<C>) {
     let online = UniqueSet::new(redis.connection(), &keys(&redis), "online_users").unwrap();
     assert_eq!(online.key(), format!("{}online_users", redis.prefix()));
     assert_eq!(online.ttl().await.unwrap(), None);
@@ -25,12 +24,14 @@ async fn add_contains_len_remove_with_the_default_ttl() {
     assert!(online.members(0).await.is_err());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_adds_count_each_member_once_and_ttl_expires_the_set() {
-    let redis = TestRedis::new().await;
+on_each_deployment!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] fn concurrent_adds_count_each_member_once_and_ttl_expires_the_set);
+async fn concurrent_adds_count_each_member_once_and_ttl_expires_the_set<C: TestConn>(
+    redis: Backend<C>,
+) {
     let mut tasks = Vec::new();
     for t in 0..8 {
-        let s = UniqueSet::new(own_connection().await, &keys(&redis), "online_users").unwrap();
+        let s =
+            UniqueSet::new(redis.own_connection().await, &keys(&redis), "online_users").unwrap();
         tasks.push(tokio::spawn(async move {
             let mut added = 0;
             for i in 0..100 {
