@@ -173,7 +173,11 @@ impl<E: CachedEntity> Cached<E> {
 
     /// [`Table::insert_many`](crate::Table::insert_many) in one statement; afterwards no negative entry or lease is left
     /// for any of the new keys.
-    pub async fn insert_many<P: PrimaryPool + ?Sized>(&self, pool: &P, rows: &[E]) -> Result<Vec<E>> {
+    pub async fn insert_many<P: PrimaryPool + ?Sized>(
+        &self,
+        pool: &P,
+        rows: &[E],
+    ) -> Result<Vec<E>> {
         let pool = pool.primary_pool();
         self.cache
             .insert_many_with(|| -> DbFuture<'_, Vec<E>> { Box::pin(E::insert_many(pool, rows)) })

@@ -56,16 +56,30 @@ struct Replica {
 /// .with_policy(ReadPolicy::new().max_wait(Duration::from_millis(20)));
 ///
 /// // A write on the primary, and its token (read in the same session after the commit).
-/// let (row, token) = pools.write(|conn| Box::pin(User::insert(conn, &user))).await?;
+/// let (row, token) = pools
+///     .write(move |conn| Box::pin(async move { User::insert(conn, &user).await }))
+///     .await?;
 ///
-/// // Read it back: a replica once it has replayed `token`, else the primary.
-/// let again = pools.read(token, |conn| Box::pin(User::find(conn, &row.key()))).await?;
-/// assert!(again.is_some());
-///
-/// // Or take the connection and use it for several reads.
+/// // Read it back on a connection from a replica that has replayed `token` (else the primary).
 /// let mut reader = pools.reader(token).await?;
-/// let n = User::count(&mut *reader).await?;
-/// # let _ = n; Ok(()) }
+/// let again = User::find(&mut *reader, &row.key()).await?;
+/// assert!(again.is_some());
+/// let n = User::count(&mut *reader).await?;   // the same connection: the same guarantee
+/// drop(reader);
+///
+/// // The same read, run again on the primary if the replica fails during it. The closure
+/// // may run twice, so it owns what it needs (as with `dbpat::transaction`).
+/// let key = row.key();
+/// let again = pools
+///     .read(token, move |conn| {
+///         let key = key.clone();
+///         Box::pin(async move { User::find(conn, &key).await })
+///     })
+///     .await?;
+///
+/// // After a write made elsewhere (the cached handle, say): a token of everything so far.
+/// let token = pools.token().await?;
+/// # let _ = (n, again, token); Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
 pub struct PoolSet {
