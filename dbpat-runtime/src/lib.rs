@@ -45,8 +45,8 @@ pub use entity::{registered_tables, Entity, EntityRegistration};
 pub use enum_value::UnknownEnumValue;
 pub use error::{Error, Result};
 pub use query::{
-    transaction, transaction_with, BelongsTo, Column, Filter, Patch, PoolConfig, Relation,
-    RetryPolicy, Select, Table, TableRow,
+    transaction, transaction_with, BelongsTo, Column, Filter, Lsn, Patch, PoolConfig, PoolSet,
+    ReadPolicy, Relation, RetryPolicy, Select, Table, TableRow,
 };
 /// A JSONB column holding a typed value (sqlx's `Json<T>`): `metadata: Json<Metadata>`.
 pub use sqlx::types::Json;

@@ -10,6 +10,14 @@
 //! test databases) and `DBPAT_TEST_REDIS_URL` (default `redis://127.0.0.1:6379/`). When a server
 //! is not reachable the call panics with a message that says how to start it: tests never skip.
 //!
+//! With `DBPAT_TEST_PG_POOL_URL` set (a connection pooler in front of that server, such as
+//! PgBouncer in transaction pooling mode: `scripts/test` sets it to
+//! `target/dbpat-services/pgbouncer.url`), the databases are still created and dropped on the
+//! admin connection, but each test's pool — and [`TestDatabase::url`] — connect through the
+//! pooler, with sqlx's statement cache off (`statement-cache-capacity=0`): a pooler in
+//! transaction mode hands each transaction any server connection, where a statement prepared
+//! on another is unknown.
+//!
 //! ```no_run
 //! # async fn demo() {
 //! let db = dbpat_runtime::testing::TestDatabase::new().await;
@@ -35,6 +43,22 @@ pub fn pg_admin_url() -> String {
     std::env::var("DBPAT_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned())
 }
 
+/// The URL test pools connect through instead of the admin server, if any
+/// (`DBPAT_TEST_PG_POOL_URL`: a pooler such as PgBouncer; its database name is replaced by
+/// each test's).
+pub fn pg_pool_url() -> Option<String> {
+    std::env::var("DBPAT_TEST_PG_POOL_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// Whether test pools connect through a pooler in transaction mode ([`pg_pool_url`] is set):
+/// tests of session features (advisory locks held across transactions, `LISTEN`, session
+/// `SET`s, temporary tables) do not hold there.
+pub fn through_pooler() -> bool {
+    pg_pool_url().is_some()
+}
+
 /// The URL of the test Redis server.
 pub fn redis_url() -> String {
     std::env::var("DBPAT_TEST_REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned())
@@ -44,8 +68,7 @@ fn unique_suffix() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..16].to_owned()
 }
 
-async fn admin_connection() -> PgConnection {
-    let url = pg_admin_url();
+async fn admin_connection(url: &str) -> PgConnection {
     match PgConnection::connect(&url).await {
         Ok(conn) => conn,
         Err(err) => panic!("PostgreSQL is not reachable at {url}: {err}\nTo fix: {START_HINT}"),
@@ -56,6 +79,7 @@ async fn admin_connection() -> PgConnection {
 pub struct TestDatabase {
     name: String,
     url: String,
+    admin_url: String,
     pool: Option<PgPool>,
 }
 
@@ -67,16 +91,34 @@ impl TestDatabase {
 
     /// Like [`TestDatabase::new`], with a chosen pool size.
     pub async fn with_max_connections(max: u32) -> Self {
+        let options = match pg_pool_url() {
+            Some(url) => PgConnectOptions::from_str(&url)
+                .expect("DBPAT_TEST_PG_POOL_URL is not a valid PostgreSQL URL")
+                .statement_cache_capacity(0),
+            None => PgConnectOptions::from_str(&pg_admin_url())
+                .expect("DBPAT_TEST_PG_URL is not a valid PostgreSQL URL"),
+        };
+        Self::create(&pg_admin_url(), options, max).await
+    }
+
+    /// A fresh database on the server of `admin_url` (created and dropped there, the pool
+    /// connected there directly): for tests of another server than the default one, such as
+    /// a private primary whose replica then holds the database too.
+    pub async fn on_server(admin_url: &str, max: u32) -> Self {
+        let options = PgConnectOptions::from_str(admin_url)
+            .unwrap_or_else(|e| panic!("{admin_url} is not a valid PostgreSQL URL: {e}"));
+        Self::create(admin_url, options, max).await
+    }
+
+    async fn create(admin_url: &str, options: PgConnectOptions, max: u32) -> Self {
         let name = format!("dbpat_t_{}", unique_suffix());
-        let mut admin = admin_connection().await;
+        let mut admin = admin_connection(admin_url).await;
         sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .await
             .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
         admin.close().await.ok();
-        let options = PgConnectOptions::from_str(&pg_admin_url())
-            .expect("DBPAT_TEST_PG_URL is not a valid PostgreSQL URL")
-            .database(&name);
+        let options = options.database(&name);
         let url = options.to_url_lossy().to_string();
         let pool = PgPoolOptions::new()
             .max_connections(max)
@@ -86,6 +128,7 @@ impl TestDatabase {
         TestDatabase {
             name,
             url,
+            admin_url: admin_url.to_owned(),
             pool: Some(pool),
         }
     }
@@ -110,12 +153,12 @@ impl TestDatabase {
         if let Some(pool) = self.pool.take() {
             pool.close().await;
         }
-        drop_database(&self.name).await;
+        drop_database(&self.admin_url, &self.name).await;
     }
 }
 
-async fn drop_database(name: &str) {
-    let mut admin = admin_connection().await;
+async fn drop_database(admin_url: &str, name: &str) {
+    let mut admin = admin_connection(admin_url).await;
     let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .execute(&mut admin)
         .await;
@@ -128,13 +171,14 @@ impl Drop for TestDatabase {
             return;
         }
         let name = self.name.clone();
+        let admin_url = self.admin_url.clone();
         // Drop runs inside or outside a runtime; a private thread with its own runtime works in both.
         let _ = std::thread::spawn(move || {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("tokio runtime")
-                .block_on(drop_database(&name));
+                .block_on(drop_database(&admin_url, &name));
         })
         .join();
     }

@@ -26,7 +26,7 @@ use super::source::{CacheSource, CachedEntity};
 use super::spans;
 use crate::error::{Error, Result};
 use crate::query::read::{select_by_keys, MAX_PARAMS};
-use crate::query::{Filter, Patch, Select};
+use crate::query::{Filter, Patch, PrimaryPool, Select};
 use crate::telemetry::Statement;
 use sqlx::PgPool;
 use std::future::Future;
@@ -39,7 +39,14 @@ pub(super) type DbFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send 
 
 /// The cached data API of entity `E`, from [`Cache::entity`](super::Cache::entity). Cheap to
 /// clone. Reads go to Redis first and to `pool` on a miss; writes run on `pool` inside the
-/// cache protocol (see the [module docs](super)). Keys, attributes, `invalidate` and
+/// cache protocol (see the [module docs](super)).
+///
+/// `pool` is a [`PrimaryPool`]: a `PgPool` (one server) or a
+/// [`PoolSet`](crate::query::PoolSet), whose primary then serves every miss and write. A miss
+/// is never loaded from a replica: one that has not replayed the last write to the row would
+/// fill the cache with the row as it was before, and the cache's guarantee would break. A
+/// replica's [`Reader`](crate::query::Reader) does not compile here; do not pass a replica's
+/// own `PgPool` either (any `PgPool` is taken to be the primary). Keys, attributes, `invalidate` and
 /// `begin_write` come from [`EntityCache`], which this dereferences to.
 pub struct Cached<E: CachedEntity> {
     cache: EntityCache<E>,
@@ -108,7 +115,8 @@ impl<E: CachedEntity> Cached<E> {
 
     /// The row with this key: Redis first, `pool` on a miss (one load shared by every
     /// concurrent reader of the key, filled back only if no write intervened).
-    pub async fn find(&self, pool: &PgPool, key: &E::Key) -> Result<Option<E>> {
+    pub async fn find<P: PrimaryPool + ?Sized>(&self, pool: &P, key: &E::Key) -> Result<Option<E>> {
+        let pool = pool.primary_pool();
         self.cache
             .read(&PoolSource { pool }, key)
             .instrument(spans::operation(E::TABLE.entity, "find"))
@@ -116,7 +124,7 @@ impl<E: CachedEntity> Cached<E> {
     }
 
     /// The row with this key, or [`Error::NotFound`] naming the entity and the key.
-    pub async fn get(&self, pool: &PgPool, key: &E::Key) -> Result<E> {
+    pub async fn get<P: PrimaryPool + ?Sized>(&self, pool: &P, key: &E::Key) -> Result<E> {
         self.find(pool, key)
             .await?
             .ok_or_else(|| Error::not_found(E::TABLE.entity, key))
@@ -124,7 +132,12 @@ impl<E: CachedEntity> Cached<E> {
 
     /// The rows with these keys, in the order asked (`None` where there is no row): one
     /// `MGET`, then one query for all the misses.
-    pub async fn find_many(&self, pool: &PgPool, keys: &[E::Key]) -> Result<Vec<Option<E>>> {
+    pub async fn find_many<P: PrimaryPool + ?Sized>(
+        &self,
+        pool: &P,
+        keys: &[E::Key],
+    ) -> Result<Vec<Option<E>>> {
+        let pool = pool.primary_pool();
         self.cache
             .read_many(&PoolSource { pool }, keys)
             .instrument(spans::operation(E::TABLE.entity, "find_many"))
@@ -132,12 +145,13 @@ impl<E: CachedEntity> Cached<E> {
     }
 
     /// Whether a row with this key exists (a cached read).
-    pub async fn exists(&self, pool: &PgPool, key: &E::Key) -> Result<bool> {
+    pub async fn exists<P: PrimaryPool + ?Sized>(&self, pool: &P, key: &E::Key) -> Result<bool> {
         Ok(self.find(pool, key).await?.is_some())
     }
 
     /// `SELECT count(*)` of the whole table, from PostgreSQL (counts are not cached).
-    pub async fn count(&self, pool: &PgPool) -> Result<i64> {
+    pub async fn count<P: PrimaryPool + ?Sized>(&self, pool: &P) -> Result<i64> {
+        let pool = pool.primary_pool();
         let count: DbFuture<'_, i64> = Box::pin(E::count(pool));
         count.await
     }
@@ -163,7 +177,8 @@ impl<E: CachedEntity> Cached<E> {
 
     /// `INSERT ... RETURNING *` ([`Table::insert`](crate::Table::insert)); afterwards a negative entry or fill lease
     /// for the new key is gone, so the next read loads the row.
-    pub async fn insert(&self, pool: &PgPool, row: &E) -> Result<E> {
+    pub async fn insert<P: PrimaryPool + ?Sized>(&self, pool: &P, row: &E) -> Result<E> {
+        let pool = pool.primary_pool();
         self.cache
             .insert_with(|| -> DbFuture<'_, E> { Box::pin(E::insert(pool, row)) })
             .instrument(spans::operation(E::TABLE.entity, "insert"))
@@ -172,7 +187,12 @@ impl<E: CachedEntity> Cached<E> {
 
     /// [`Table::insert_many`](crate::Table::insert_many) in one statement; afterwards no negative entry or lease is left
     /// for any of the new keys.
-    pub async fn insert_many(&self, pool: &PgPool, rows: &[E]) -> Result<Vec<E>> {
+    pub async fn insert_many<P: PrimaryPool + ?Sized>(
+        &self,
+        pool: &P,
+        rows: &[E],
+    ) -> Result<Vec<E>> {
+        let pool = pool.primary_pool();
         self.cache
             .insert_many_with(|| -> DbFuture<'_, Vec<E>> { Box::pin(E::insert_many(pool, rows)) })
             .instrument(spans::operation(E::TABLE.entity, "insert_many"))
@@ -182,7 +202,8 @@ impl<E: CachedEntity> Cached<E> {
     /// Whole-row update ([`Table::update`](crate::Table::update), versioned when the entity has a version column:
     /// a stale version is [`Error::Conflict`] and invalidates the entry). On success `row`
     /// holds the committed row, which write-through stores.
-    pub async fn update(&self, pool: &PgPool, row: &mut E) -> Result<()> {
+    pub async fn update<P: PrimaryPool + ?Sized>(&self, pool: &P, row: &mut E) -> Result<()> {
+        let pool = pool.primary_pool();
         let key = row.key();
         let mut updated = row.clone();
         let committed = self
@@ -208,7 +229,8 @@ impl<E: CachedEntity> Cached<E> {
     /// `DELETE` ([`Table::delete`](crate::Table::delete); [`Error::NotFound`] if there was no row). Afterwards the
     /// entry (or, with write-through, a negative entry) and the key's `<entity>:<id>:*`
     /// attribute keys are gone.
-    pub async fn delete(&self, pool: &PgPool, key: &E::Key) -> Result<()> {
+    pub async fn delete<P: PrimaryPool + ?Sized>(&self, pool: &P, key: &E::Key) -> Result<()> {
+        let pool = pool.primary_pool();
         self.cache
             .delete_with(key, || -> DbFuture<'_, ()> {
                 Box::pin(E::delete(pool, key))
@@ -221,7 +243,8 @@ impl<E: CachedEntity> Cached<E> {
 impl<'k, E: CachedEntity> Patch<'k, E, &Cached<E>> {
     /// Runs the patch on `pool` inside the cache protocol and returns the row as it is now
     /// (see [`Patch::execute`](crate::query::Patch) on the table).
-    pub async fn execute(self, pool: &PgPool) -> Result<E> {
+    pub async fn execute<P: PrimaryPool + ?Sized>(self, pool: &P) -> Result<E> {
+        let pool = pool.primary_pool();
         let (patch, cached) = self.into_direct();
         let key = patch.key();
         cached

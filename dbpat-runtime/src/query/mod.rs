@@ -4,7 +4,7 @@
 //! archive tier, row
 //! streams ([`RowStream`]) and row locks ([`Locked`]), versioned updates, [`Patch`], upserts
 //! ([`Upsert`]), updates and deletes by filter ([`Update`]), retried
-//! transactions, the pool and `EXPLAIN`.
+//! transactions, the pool, read replicas ([`PoolSet`]) and `EXPLAIN`.
 //!
 //! Every statement text is rendered once per entity from its model ([`TableSql`]); every value
 //! is a bound parameter; every identifier comes from the model.
@@ -21,6 +21,7 @@ mod pool;
 mod projection;
 pub(crate) mod read;
 mod relation;
+mod replicas;
 mod row;
 mod select;
 mod sql;
@@ -55,6 +56,9 @@ pub use projection::{
     One, OrderIn, Projection, Rows, Selection, Total,
 };
 pub use relation::{BelongsTo, Relation};
+pub use replicas::{
+    Lsn, ParseLsnError, PoolSet, PrimaryPool, ReadPolicy, ReadStats, Reader, Served,
+};
 pub use row::TableRow;
 pub use select::Select;
 pub use sql::{FullTextSql, TableSql, UpsertSql};
