@@ -12,7 +12,7 @@ use super::metrics::Counters;
 use super::scripts::{ACQUIRE, FILL};
 use super::source::{CacheEntity, CacheSource};
 use crate::error::Error;
-use futures_util::{stream, StreamExt};
+use futures_util::future::join_all;
 use redis::cluster_routing::Slot;
 use redis::Value;
 use std::collections::HashMap;
@@ -22,8 +22,8 @@ use std::collections::HashMap;
 /// about a millisecond, far below the op timeout.
 pub(crate) const CHUNK: usize = 500;
 
-/// Batches in flight at once on a cluster (one per slot: they go to different primaries, and
-/// each is small). On a single server the batches run one after the other, so that no batch
+/// Batches in flight at once on a cluster (each of one slot: they spread over the primaries,
+/// and each is small); the calls run in windows of this many. On a single server the batches run one after the other, so that no batch
 /// waits behind the others for longer than the op timeout.
 const CLUSTER_CONCURRENCY: usize = 32;
 
@@ -92,11 +92,14 @@ impl<E: CacheEntity> EntityCache<E> {
         let mut redis_ok = link.is_some();
         if let Some(link) = &link {
             let batches = batches(link, &uniq, (0..n).collect());
-            let got: Vec<Option<Vec<Option<Vec<u8>>>>> = stream::iter(&batches)
-                .map(|batch| self.mget_chunk(link, &uniq, batch))
-                .buffered(concurrency(link))
-                .collect()
-                .await;
+            let mut got: Vec<Option<Vec<Option<Vec<u8>>>>> = Vec::with_capacity(batches.len());
+            for window in batches.chunks(concurrency(link)) {
+                let calls: Vec<_> = window
+                    .iter()
+                    .map(|batch| self.mget_chunk(link, &uniq, batch))
+                    .collect();
+                got.extend(join_all(calls).await);
+            }
             for (batch, got) in batches.iter().zip(got) {
                 let Some(got) = got else {
                     redis_ok = false;
@@ -122,11 +125,14 @@ impl<E: CacheEntity> EntityCache<E> {
                     .filter(|&i| found[i].is_none() && !c.health.is_deferred(&uniq[i].1.value))
                     .collect();
                 let batches = batches(link, &uniq, misses);
-                let answers: Vec<Option<Vec<Acquire>>> = stream::iter(&batches)
-                    .map(|batch| self.acquire_chunk(link, &uniq, batch, &force, &token))
-                    .buffered(concurrency(link))
-                    .collect()
-                    .await;
+                let mut answers: Vec<Option<Vec<Acquire>>> = Vec::with_capacity(batches.len());
+                for window in batches.chunks(concurrency(link)) {
+                    let calls: Vec<_> = window
+                        .iter()
+                        .map(|batch| self.acquire_chunk(link, &uniq, batch, &force, &token))
+                        .collect();
+                    answers.extend(join_all(calls).await);
+                }
                 for (batch, answers) in batches.iter().zip(answers) {
                     for (&i, answer) in batch.iter().zip(answers.into_iter().flatten()) {
                         match answer {
@@ -172,12 +178,13 @@ impl<E: CacheEntity> EntityCache<E> {
             }
             if let Some(link) = &link {
                 let batches = batches(link, &uniq, leased);
-                let found = &found;
-                stream::iter(&batches)
-                    .map(|batch| self.fill_chunk(link, &uniq, found, batch, &token))
-                    .buffered(concurrency(link))
-                    .collect::<Vec<()>>()
-                    .await;
+                for window in batches.chunks(concurrency(link)) {
+                    let calls: Vec<_> = window
+                        .iter()
+                        .map(|batch| self.fill_chunk(link, &uniq, &found, batch, &token))
+                        .collect();
+                    join_all(calls).await;
+                }
             }
         }
         Ok(positions
