@@ -212,6 +212,7 @@ impl On {
 
 /// Runs a test body once on the single Redis and once on the Redis Cluster, as the tests
 /// `<name>::single` and `<name>::cluster`: `on_both!(#[tokio::test] name(on) { ... });`.
+#[allow(unused_macros)]
 macro_rules! on_both {
     ($(#[$attr:meta])* $name:ident($on:ident) $body:block) => {
         mod $name {
@@ -229,6 +230,7 @@ macro_rules! on_both {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use on_both;
 
 const CLUSTER_HINT: &str = "run `scripts/services` from the repository root (it starts the \

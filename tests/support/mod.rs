@@ -17,6 +17,8 @@ pub mod features;
 pub mod migrate;
 pub mod query;
 #[cfg(feature = "cache")]
+pub mod redis_cluster;
+#[cfg(feature = "cache")]
 pub mod redis_server;
 pub mod tiers;
 pub mod trace;
