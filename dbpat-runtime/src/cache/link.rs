@@ -103,6 +103,10 @@ impl ClusterLink {
                 < self.trusted_for.as_millis() as u64
     }
 
+    fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Acquire)
+    }
+
     fn verified_now(&self) {
         self.verified_ms.store(now_ms(), Ordering::Release);
     }
@@ -442,6 +446,9 @@ impl Links {
         let Conn::Cluster(conn) = &link.conn else {
             return Ok(());
         };
+        if view.is_dead() {
+            return Err(true);
+        }
         let mut conn = conn.clone();
         match tokio::time::timeout(self.op_timeout, cluster::topology(&mut conn)).await {
             Err(_) => Err(false),
@@ -490,6 +497,10 @@ pub(crate) async fn keep_link(links: Arc<Links>) {
     loop {
         match links.current() {
             None => match links.connect().await {
+                // A node of it disconnected while it was being verified: start over.
+                Ok(link) if link.cluster.as_ref().is_some_and(|c| c.is_dead()) => {
+                    tokio::time::sleep(backoff).await;
+                }
                 Ok(link) => {
                     backoff = Duration::from_millis(20);
                     links.install(link);
