@@ -3,12 +3,18 @@
 //! - a cache hit (`Cached::find`) vs a raw `redis GET` + serde decode of the same bytes
 //!   (goal: ≤ 1.10×);
 //! - a cache hit vs the entity's `find` on PostgreSQL (goal: ≥ 3× faster);
-//! - a cold-key burst (50 concurrent gets through 2 handles) vs a single miss (goal: p99 ≤ 3×).
+//! - a cold-key burst (50 concurrent gets through 2 handles) vs a single miss (goal: p99 ≤ 3×);
+//! - a cache hit on the shared Redis Cluster (`Cache::connect_cluster`, `scripts/services`) vs
+//!   on the single server, and a raw `GET` on each, interleaved; plus the server-side cost
+//!   of each command (`INFO commandstats`) for the throughput model of
+//!   `docs/scaling-out-redis.md`.
 //!
 //! `cargo bench --bench cache` measures; `cargo test --all-targets` runs everything once.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use dbpat::cache::redis::{self, aio::ConnectionManager};
+use dbpat::cache::redis::cluster::ClusterClient;
+use dbpat::cache::redis::cluster_async::ClusterConnection;
+use dbpat::cache::redis::{self, aio::ConnectionLike, aio::ConnectionManager};
 use dbpat::cache::{Cache, CacheConfig, Cached};
 use dbpat::testing::{self, TestDatabase, TestRedis};
 use dbpat::{Entity, Table};
@@ -38,6 +44,28 @@ struct Fixture {
     items: Cached<Item>,
     second: Cached<Item>,
     raw: ConnectionManager,
+    /// The same entity through a handle on the Redis Cluster (the same key prefix).
+    cluster: Cached<Item>,
+    cluster_raw: ClusterConnection,
+    cluster_urls: Vec<String>,
+}
+
+/// The shared cluster's seed URLs (`DBPAT_TEST_REDIS_CLUSTER_URLS`, or the file
+/// `scripts/services` writes).
+fn cluster_urls() -> Vec<String> {
+    let text = std::env::var("DBPAT_TEST_REDIS_CLUSTER_URLS").unwrap_or_else(|_| {
+        let file = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/target/dbpat-services/redis-cluster.url"
+        );
+        std::fs::read_to_string(file)
+            .unwrap_or_else(|e| panic!("{file}: {e}: run scripts/services (the Redis Cluster)"))
+    });
+    text.split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 async fn fixture() -> Fixture {
@@ -64,6 +92,23 @@ async fn fixture() -> Fixture {
     let second = handle().await.entity::<Item>();
     let raw = redis.connection();
     items.find(&pool, &1).await.unwrap().unwrap();
+    let cluster_urls = cluster_urls();
+    let mut config = CacheConfig::new(redis.prefix());
+    config.restart_grace = Duration::ZERO;
+    let cluster_cache = Cache::connect_cluster(cluster_urls.iter().map(String::as_str), config)
+        .await
+        .unwrap();
+    assert!(
+        cluster_cache.generation().is_some(),
+        "the Redis Cluster at {cluster_urls:?} is not reachable: run scripts/services"
+    );
+    let cluster = cluster_cache.entity::<Item>();
+    cluster.find(&pool, &1).await.unwrap().unwrap();
+    let cluster_raw = ClusterClient::new(cluster_urls.clone())
+        .unwrap()
+        .get_async_connection()
+        .await
+        .unwrap();
     Fixture {
         _db: db,
         redis,
@@ -71,10 +116,13 @@ async fn fixture() -> Fixture {
         items,
         second,
         raw,
+        cluster,
+        cluster_raw,
+        cluster_urls,
     }
 }
 
-async fn raw_get_decode(raw: &ConnectionManager, key: &str) -> Item {
+async fn raw_get_decode(raw: &(impl ConnectionLike + Clone), key: &str) -> Item {
     let mut conn = raw.clone();
     let bytes: Vec<u8> = redis::cmd("GET")
         .arg(key)
@@ -228,6 +276,105 @@ async fn summary(f: &Fixture) {
     );
 }
 
+/// Cluster vs single server, interleaved: the cache hit and a raw `GET` + decode on each.
+async fn cluster_summary(f: &Fixture) {
+    let rounds = if measuring() { 3000 } else { 20 };
+    let (key, cluster_key) = (f.items.key(&1), f.cluster.key(&1));
+    let mut t: [Vec<Duration>; 4] = Default::default();
+    for round in 0..rounds {
+        for step in 0..4 {
+            let which = (round + step) % 4;
+            let start = Instant::now();
+            match which {
+                0 => drop(black_box(f.items.find(&f.pool, &1).await.unwrap())),
+                1 => drop(black_box(f.cluster.find(&f.pool, &1).await.unwrap())),
+                2 => drop(black_box(raw_get_decode(&f.raw, &key).await)),
+                _ => drop(black_box(
+                    raw_get_decode(&f.cluster_raw, &cluster_key).await,
+                )),
+            }
+            t[which].push(start.elapsed());
+        }
+    }
+    for v in &mut t {
+        v.sort();
+    }
+    let m: Vec<Duration> = t.iter().map(|v| percentile(v, 0.5)).collect();
+    let (ms, mc) = (f.items.metrics(), f.cluster.metrics());
+    assert!(
+        mc.hits > rounds as u64 && ms.hits > rounds as u64,
+        "{ms:?} {mc:?}"
+    );
+    println!(
+        "summary: cluster vs single server, medians over {rounds} interleaved rounds: cache hit \
+         {:.1} µs on the cluster, {:.1} µs on the server (cluster/single = {:.2}x); raw GET + \
+         decode {:.1} µs on the cluster, {:.1} µs on the server ({:.2}x)",
+        micros(m[1]),
+        micros(m[0]),
+        m[1].as_secs_f64() / m[0].as_secs_f64(),
+        micros(m[3]),
+        micros(m[2]),
+        m[3].as_secs_f64() / m[2].as_secs_f64(),
+    );
+    // The server's own time per command, for the throughput model: what one primary spends
+    // on a hit (GET) and on the miss path's scripts (EVALSHA).
+    let mut conn = f.raw.clone();
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for line in stats.lines().filter(|l| {
+        ["cmdstat_get:", "cmdstat_evalsha:", "cmdstat_mget:"]
+            .iter()
+            .any(|c| l.starts_with(c))
+    }) {
+        println!("summary: server-side cost on the single server (since its start): {line}");
+    }
+}
+
+/// Removes the bench's keys from every primary of the cluster.
+async fn cleanup_cluster(urls: &[String], prefix: &str) {
+    for url in urls {
+        let Ok(client) = redis::Client::open(url.as_str()) else {
+            continue;
+        };
+        let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+            continue;
+        };
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(&mut conn)
+            .await
+            .unwrap_or_default();
+        if !info.contains("role:master") {
+            continue;
+        }
+        let mut cursor = 0u64;
+        loop {
+            let Ok((next, keys)) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{prefix}*"))
+                .arg("COUNT")
+                .arg(1000)
+                .query_async::<(u64, Vec<String>)>(&mut conn)
+                .await
+            else {
+                break;
+            };
+            for key in keys {
+                let _: redis::RedisResult<i64> =
+                    redis::cmd("UNLINK").arg(&key).query_async(&mut conn).await;
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+    }
+}
+
 fn bench(c: &mut Criterion) {
     // One thread: the figures measure the code paths, not cross-thread wake-ups (2 CPUs).
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -245,12 +392,18 @@ fn bench(c: &mut Criterion) {
         b.to_async(&rt).iter(|| raw_get_decode(&f.raw, &key))
     });
     group.bench_function("find", |b| b.to_async(&rt).iter(|| find_by_id(&f.pool, 1)));
+    group.bench_function("cache_hit_cluster", |b| {
+        b.to_async(&rt)
+            .iter(|| async { f.cluster.find(&f.pool, &1).await.unwrap() })
+    });
     group.finish();
     rt.block_on(summary(&f));
+    rt.block_on(cluster_summary(&f));
     drop_fixture(&rt, f);
 }
 
 fn drop_fixture(rt: &Runtime, f: Fixture) {
+    rt.block_on(cleanup_cluster(&f.cluster_urls, f.redis.prefix()));
     rt.block_on(f.redis.cleanup());
 }
 

@@ -187,6 +187,14 @@ pub enum Error {
         /// Why.
         reason: &'static str,
     },
+    /// A cache connection cannot be built as configured (for example an empty or malformed
+    /// list of Redis Cluster seed URLs, or an application prefix with `{` or `}` on a cluster,
+    /// which would steal the hash tag of every key).
+    #[error("invalid cache configuration: {reason}")]
+    InvalidCacheConfig {
+        /// Why.
+        reason: String,
+    },
     /// A custom [`CacheSource`](crate::cache::CacheSource) failed with an error of its own.
     #[error("cache source failed: {0}")]
     Source(#[source] Arc<dyn std::error::Error + Send + Sync + 'static>),
@@ -235,6 +243,7 @@ impl Error {
             Error::InvalidQuery(_) => "invalid_query",
             Error::CacheUnavailable { .. } => "cache_unavailable",
             Error::InvalidPolicy { .. } => "invalid_policy",
+            Error::InvalidCacheConfig { .. } => "invalid_cache_config",
             Error::Source(_) => "source",
             Error::Database(_) => "database",
         }

@@ -7,15 +7,15 @@ use crate::support::cache as cache_common;
 use cache_common::*;
 use dbpat::cache::{AttributeSweep, CacheEntity, Codec};
 use dbpat::model::CachePolicy;
-use dbpat::testing::{self, TestRedis};
 
+on_both!(
 #[tokio::test]
-async fn keys_ttls_hits_and_negative_entries() {
-    let redis = TestRedis::new().await;
+keys_ttls_hits_and_negative_entries(on) {
+    let redis = TestKeys::new(on).await;
     let db = database(3).await;
-    let items = items(redis.prefix(), db.pool(), POLICY).await;
-    let mut raw = raw(&testing::redis_url()).await;
-    let key = format!("{}item:1", redis.prefix());
+    let items = items_on(on, redis.prefix(), db.pool(), POLICY).await;
+    let mut raw = raw_on(on).await;
+    let key = format!("{}item:{}", redis.prefix(), on.id(1));
     assert_eq!(items.key(&1), key);
     assert_eq!(items.attribute_key(&1, "profile"), format!("{key}:profile"));
 
@@ -69,45 +69,38 @@ async fn keys_ttls_hits_and_negative_entries() {
     assert_eq!(m.fills, 3, "{m:?}");
     assert_eq!(m.redis_errors, 0, "{m:?}");
     // Every key written has a TTL (none is left at -1).
-    let (_, keys): (u64, Vec<String>) = dbpat::cache::redis::cmd("SCAN")
-        .arg(0)
-        .arg("MATCH")
-        .arg(format!("{}*", redis.prefix()))
-        .arg("COUNT")
-        .arg(100_000)
-        .query_async(&mut raw)
-        .await
-        .unwrap();
-    assert!(keys.len() >= 2, "{keys:?}");
+    let keys = keys_under(on, redis.prefix()).await;
     for k in keys {
         assert!(raw_pttl(&mut raw, &k).await > 0, "{k} has no TTL");
     }
-}
+});
 
+on_both!(
 #[tokio::test]
-async fn hash_tag_keys_share_a_slot() {
-    let redis = TestRedis::new().await;
+hash_tag_keys_share_a_slot(on) {
+    let redis = TestKeys::new(on).await;
     let db = database(1).await;
     let policy = CachePolicy {
         hash_tag: true,
         ..POLICY
     };
-    let items = items(redis.prefix(), db.pool(), policy).await;
+    let items = items_on(on, redis.prefix(), db.pool(), policy).await;
     assert_eq!(items.key(&1), format!("{}item:{{1}}", redis.prefix()));
     assert_eq!(
         items.attribute_key(&1, "profile"),
         format!("{}item:{{1}}:profile", redis.prefix())
     );
     assert_eq!(items.find(&1).await.unwrap().unwrap().id, 1);
-    let mut raw = raw(&testing::redis_url()).await;
+    let mut raw = raw_on(on).await;
     assert!(raw_get(&mut raw, &items.key(&1)).await.is_some());
-}
+});
 
+on_both!(
 #[tokio::test]
-async fn get_many_uses_one_mget_and_one_query() {
-    let redis = TestRedis::new().await;
+get_many_uses_one_mget_and_one_query(on) {
+    let redis = TestKeys::new(on).await;
     let db = database(5).await;
-    let items = items(redis.prefix(), db.pool(), POLICY).await;
+    let items = items_on(on, redis.prefix(), db.pool(), POLICY).await;
     items.find(&2).await.unwrap();
     items.find(&4).await.unwrap();
     let before = items.metrics();
@@ -134,16 +127,17 @@ async fn get_many_uses_one_mget_and_one_query() {
     assert_eq!(all.iter().flatten().count(), 4);
     assert_eq!(items.source().batch_loads(), 1);
     assert_eq!(items.find_many(&[]).await.unwrap(), vec![]);
-}
+});
 
+on_both!(
 #[tokio::test]
-async fn invalidate_and_write_through_policies() {
-    let redis = TestRedis::new().await;
+invalidate_and_write_through_policies(on) {
+    let redis = TestKeys::new(on).await;
     let db = database(2).await;
-    let mut raw = raw(&testing::redis_url()).await;
+    let mut raw = raw_on(on).await;
     let pool = db.pool().clone();
 
-    let inv = items(&format!("{}inv:", redis.prefix()), db.pool(), POLICY).await;
+    let inv = items_on(on, &format!("{}inv:", redis.prefix()), db.pool(), POLICY).await;
     inv.find(&1).await.unwrap();
     let row = inv
         .write_with(&1, || update_name(&pool, 1, "renamed"))
@@ -156,7 +150,7 @@ async fn invalidate_and_write_through_policies() {
     );
     assert_eq!(inv.find(&1).await.unwrap().unwrap().name, "renamed");
 
-    let wt = items(&format!("{}wt:", redis.prefix()), db.pool(), WRITE_THROUGH).await;
+    let wt = items_on(on, &format!("{}wt:", redis.prefix()), db.pool(), WRITE_THROUGH).await;
     wt.find(&2).await.unwrap();
     let row = wt
         .write_with(&2, || update_name(&pool, 2, "patched"))
@@ -188,13 +182,14 @@ async fn invalidate_and_write_through_policies() {
         "{err:?}"
     );
     assert!(raw_get(&mut raw, &wt.key(&2)).await.is_none());
-}
+});
 
+on_both!(
 #[tokio::test]
-async fn delete_removes_the_row_and_its_attribute_keys() {
-    let redis = TestRedis::new().await;
+delete_removes_the_row_and_its_attribute_keys(on) {
+    let redis = TestKeys::new(on).await;
     let db = database(3).await;
-    let mut raw = raw(&testing::redis_url()).await;
+    let mut raw = raw_on(on).await;
     let pool = db.pool().clone();
     let delete = |id: i64| {
         let pool = pool.clone();
@@ -209,7 +204,7 @@ async fn delete_removes_the_row_and_its_attribute_keys() {
     };
 
     // Tracked attribute keys, invalidate policy.
-    let items = items(redis.prefix(), db.pool(), POLICY).await;
+    let items = items_on(on, redis.prefix(), db.pool(), POLICY).await;
     items.find(&1).await.unwrap();
     items
         .put_attribute(&1, "profile", &"p", std::time::Duration::from_secs(60))
@@ -238,7 +233,7 @@ async fn delete_removes_the_row_and_its_attribute_keys() {
     // negative entry.
     let mut config = config(&format!("{}scan:", redis.prefix()));
     config.attribute_sweep = AttributeSweep::Scan;
-    let scan = handle_at(&testing::redis_url(), config)
+    let scan = handle_on(on, config)
         .await
         .with_source(WRITE_THROUGH, PgItems::new(db.pool()))
         .unwrap();
@@ -265,16 +260,17 @@ async fn delete_removes_the_row_and_its_attribute_keys() {
         loads,
         "negative entry written through"
     );
-}
+});
 
+on_both!(
 #[tokio::test]
-async fn undecodable_values_are_misses_and_replaced() {
-    let redis = TestRedis::new().await;
+undecodable_values_are_misses_and_replaced(on) {
+    let redis = TestKeys::new(on).await;
     let db = database(2).await;
-    let items = items(redis.prefix(), db.pool(), POLICY).await;
-    let mut raw = raw(&testing::redis_url()).await;
+    let items = items_on(on, redis.prefix(), db.pool(), POLICY).await;
+    let mut raw = raw_on(on).await;
     let set = |key: String, value: Vec<u8>| async move {
-        let mut conn = cache_common::raw(&testing::redis_url()).await;
+        let mut conn = cache_common::raw_on(on).await;
         let _: () = dbpat::cache::redis::cmd("SET")
             .arg(key)
             .arg(value)
@@ -305,14 +301,15 @@ async fn undecodable_values_are_misses_and_replaced() {
     }
     assert_eq!(items.find(&1).await.unwrap().unwrap().name, "item-1");
     assert_eq!(items.source().loads(), 2);
-}
+});
 
+on_both!(
 #[tokio::test]
-async fn write_intent_around_an_outer_transaction() {
-    let redis = TestRedis::new().await;
+write_intent_around_an_outer_transaction(on) {
+    let redis = TestKeys::new(on).await;
     let db = database(1).await;
-    let items = items(redis.prefix(), db.pool(), WRITE_THROUGH).await;
-    let mut raw = raw(&testing::redis_url()).await;
+    let items = items_on(on, redis.prefix(), db.pool(), WRITE_THROUGH).await;
+    let mut raw = raw_on(on).await;
     items.find(&1).await.unwrap();
 
     let intent = items.begin_write(&1).await.unwrap();
@@ -350,22 +347,23 @@ async fn write_intent_around_an_outer_transaction() {
     }
     assert!(raw_get(&mut raw, &items.key(&1)).await.is_none());
     let writers: i64 = dbpat::cache::redis::cmd("EXISTS")
-        .arg(format!("{}writers:item:1", redis.prefix()))
+        .arg(format!("{}writers:item:{}", redis.prefix(), on.id(1)))
         .query_async(&mut raw)
         .await
         .unwrap();
     assert_eq!(writers, 0, "the dropped writer unregistered");
-}
+});
 
-/// Issue 11, item 1: a reply error (here `WRONGTYPE`, from a key that holds a hash) is about one
-/// key, not an outage: it must not open the handle's breaker, and a write right after it must
-/// still register, so another handle never serves the row as it was before the write.
+// Issue 11, item 1: a reply error (here `WRONGTYPE`, from a key that holds a hash) is about one
+// key, not an outage: it must not open the handle's breaker, and a write right after it must
+// still register, so another handle never serves the row as it was before the write.
+on_both!(
 #[tokio::test]
-async fn a_reply_error_does_not_open_the_breaker_and_the_next_write_registers() {
-    let redis = TestRedis::new().await;
+a_reply_error_does_not_open_the_breaker_and_the_next_write_registers(on) {
+    let redis = TestKeys::new(on).await;
     let db = database(3).await;
-    let writer = items(redis.prefix(), db.pool(), POLICY).await;
-    let reader = items(redis.prefix(), db.pool(), POLICY).await;
+    let writer = items_on(on, redis.prefix(), db.pool(), POLICY).await;
+    let reader = items_on(on, redis.prefix(), db.pool(), POLICY).await;
     assert_eq!(reader.find(&1).await.unwrap().unwrap().name, "item-1");
     assert_eq!(
         reader.source().loads(),
@@ -373,7 +371,7 @@ async fn a_reply_error_does_not_open_the_breaker_and_the_next_write_registers() 
         "the reader now holds row 1 in Redis"
     );
 
-    let mut raw = raw(&testing::redis_url()).await;
+    let mut raw = raw_on(on).await;
     let _: i64 = dbpat::cache::redis::cmd("HSET")
         .arg(writer.key(&2))
         .arg("field")
@@ -406,4 +404,4 @@ async fn a_reply_error_does_not_open_the_breaker_and_the_next_write_registers() 
         );
     }
     redis.cleanup().await;
-}
+});

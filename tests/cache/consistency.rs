@@ -7,22 +7,22 @@ use crate::support::cache as cache_common;
 use cache_common::*;
 use dbpat::cache::Decoded;
 use dbpat::model::CachePolicy;
-use dbpat::testing::{self, TestRedis};
 use rand::Rng;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-/// The cache-aside race: the reader misses and loads v1, a writer commits v2 and invalidates,
-/// then the reader tries to set v1. A test hook pauses the reader between its load and its set.
+// The cache-aside race: the reader misses and loads v1, a writer commits v2 and invalidates,
+// then the reader tries to set v1. A test hook pauses the reader between its load and its set.
+on_both!(
 #[tokio::test]
-async fn slow_reader_cannot_put_back_an_old_value() {
-    let redis = TestRedis::new().await;
+slow_reader_cannot_put_back_an_old_value(on) {
+    let redis = TestKeys::new(on).await;
     let db = database(1).await;
     let pool = db.pool().clone();
-    let mut raw = raw(&testing::redis_url()).await;
+    let mut raw = raw_on(on).await;
     for (n, policy) in [POLICY, WRITE_THROUGH].into_iter().enumerate() {
-        let items = items(&format!("{}p{n}:", redis.prefix()), db.pool(), policy).await;
+        let items = items_on(on, &format!("{}p{n}:", redis.prefix()), db.pool(), policy).await;
         let (loaded_tx, loaded_rx) = oneshot::channel::<()>();
         let (release_tx, release_rx) = oneshot::channel::<()>();
         let pause = Arc::new(Mutex::new(Some((loaded_tx, release_rx))));
@@ -71,7 +71,7 @@ async fn slow_reader_cannot_put_back_an_old_value() {
         assert_eq!(items.find(&1).await.unwrap().unwrap(), committed);
         items.set_after_load_hook(None);
     }
-}
+});
 
 #[derive(Debug, Clone, Copy)]
 struct Commit {
@@ -87,14 +87,19 @@ struct Read {
     started: Instant,
 }
 
-async fn history(policy: CachePolicy, prefix: String, run_for: Duration) -> (usize, usize, usize) {
+async fn history(
+    on: On,
+    policy: CachePolicy,
+    prefix: String,
+    run_for: Duration,
+) -> (usize, usize, usize) {
     const HOT: i64 = 3;
     let db = database(HOT).await;
     let pool = db.pool().clone();
     let handles = [
-        handle(&prefix).await,
-        handle(&prefix).await,
-        handle(&prefix).await,
+        handle_on(on, config(&prefix)).await,
+        handle_on(on, config(&prefix)).await,
+        handle_on(on, config(&prefix)).await,
     ];
     let caches: Vec<_> = handles
         .iter()
@@ -206,14 +211,16 @@ async fn history(policy: CachePolicy, prefix: String, run_for: Duration) -> (usi
     (reads.len(), constrained, stale)
 }
 
-/// Several readers and writers on three hot keys through three independent handles: after
-/// every committed write, no read that started after the commit returns an older version.
+// Several readers and writers on three hot keys through three independent handles: after
+// every committed write, no read that started after the commit returns an older version.
+on_both!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn randomized_history_has_no_stale_reads() {
-    let redis = TestRedis::new().await;
+randomized_history_has_no_stale_reads(on) {
+    let redis = TestKeys::new(on).await;
     let mut total = (0, 0, 0);
     for (n, policy) in [POLICY, WRITE_THROUGH].into_iter().enumerate() {
         let (reads, constrained, stale) = history(
+            on,
             policy,
             format!("{}h{n}:", redis.prefix()),
             Duration::from_millis(2500),
@@ -227,4 +234,4 @@ async fn randomized_history_has_no_stale_reads() {
     );
     assert!(total.1 > 1000, "too few constrained reads: {total:?}");
     assert_eq!(total.2, 0, "stale reads");
-}
+});

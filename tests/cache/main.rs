@@ -4,6 +4,7 @@
 mod support;
 
 mod behaviour;
+mod cluster;
 mod consistency;
 mod keys;
 mod redis_down;

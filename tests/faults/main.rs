@@ -41,6 +41,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
+use support::redis_cluster::PrivateCluster;
 use support::redis_server::PrivateRedis;
 use worker::{Event, Role, WorkerConfig, PROBE_ID};
 
@@ -80,11 +81,15 @@ fn runs() -> Vec<Run> {
         Mode::ALL
             .iter()
             .flat_map(|&mode| {
-                Fault::ALL.iter().map(move |&fault| Run {
-                    fault,
-                    config_mode: mode,
-                    checks: vec![mode],
-                })
+                Fault::ALL
+                    .iter()
+                    // The failover is checked in strict mode only (CI time).
+                    .filter(move |f| !(f.on_cluster() && mode == Mode::Available))
+                    .map(move |&fault| Run {
+                        fault,
+                        config_mode: mode,
+                        checks: vec![mode],
+                    })
             })
             .collect()
     }
@@ -234,7 +239,14 @@ fn main() -> ExitCode {
 /// One fault under one config: servers, workers, fault, analysis (one report per check mode).
 async fn run_one(run: &Run) -> Vec<Report> {
     let fault = run.fault;
-    let mut server = PrivateRedis::start().await;
+    let (mut server, cluster) = if fault.on_cluster() {
+        let cluster = tokio::task::spawn_blocking(PrivateCluster::start)
+            .await
+            .expect("private cluster start");
+        (None, Some(cluster))
+    } else {
+        (Some(PrivateRedis::start().await), None)
+    };
     let db = TestDatabase::with_max_connections(2).await;
     let schema = dbpat::ddl::render_schema(&[&worker::Counter::TABLE]).expect("schema renders");
     sqlx::raw_sql(&schema)
@@ -248,25 +260,43 @@ async fn run_one(run: &Run) -> Vec<Report> {
     .execute(db.pool())
     .await
     .expect("counters rows");
+    sqlx::query("INSERT INTO counters (id, n, version) VALUES ($1, 0, 1)")
+        .bind(RESUME_ID)
+        .execute(db.pool())
+        .await
+        .expect("the resume probe's row");
     let prefix = format!("dbpat-faults:{:016x}:", rand::random::<u64>());
 
     // The probe id's value key (named by the cache itself) holds a hash. Connecting births the
     // private server's dataset; the workers start once its restart grace is over, so the
     // warm-up fills the cache.
-    let probe_key = {
-        let client = redis::Client::open(server.url()).expect("redis URL");
-        let config = mode::cache_config(&prefix, run.config_mode);
-        let grace = config.restart_grace;
-        let cache = Cache::connect(client, config).await;
-        assert!(
-            cache.generation().is_some(),
-            "the cache did not reach the private redis-server at {}",
-            server.url()
-        );
-        tokio::time::sleep(grace).await;
-        cache.entity::<worker::Counter>().key(&PROBE_ID)
+    let config = mode::cache_config(&prefix, run.config_mode);
+    let grace = config.restart_grace;
+    let cache = match (&server, &cluster) {
+        (Some(server), _) => {
+            let client = redis::Client::open(server.url()).expect("redis URL");
+            Cache::connect(client, config).await
+        }
+        (_, Some(cluster)) => {
+            Cache::connect_cluster(cluster.urls().iter().map(String::as_str), config)
+                .await
+                .expect("cluster URLs")
+        }
+        _ => unreachable!(),
     };
-    scenarios::set_hash(&server, &probe_key).await;
+    assert!(
+        cache.generation().is_some(),
+        "the cache did not reach the private Redis"
+    );
+    tokio::time::sleep(grace).await;
+    let probe_key = cache.entity::<worker::Counter>().key(&PROBE_ID);
+    match (&server, &cluster) {
+        (Some(server), _) => scenarios::set_hash(server, &probe_key).await,
+        (_, Some(cluster)) => scenarios::set_hash_on_cluster(cluster.urls(), &probe_key).await,
+        _ => unreachable!(),
+    }
+    // The orchestrator's own handle stays only on a cluster (it measures when caching resumes).
+    let cache = cluster.as_ref().map(|_| cache);
 
     let dir = tempfile::tempdir().expect("temporary directory for the worker files");
     // Hot rows 1..=WRITERS; then each writer's cold rows.
@@ -283,7 +313,11 @@ async fn run_one(run: &Run) -> Vec<Report> {
                 out: dir.path().join(format!("{name}.jsonl")),
                 name,
                 db_url: db.url().to_owned(),
-                redis_url: server.url(),
+                redis_url: server.as_ref().map(PrivateRedis::url).unwrap_or_default(),
+                redis_cluster: cluster
+                    .as_ref()
+                    .map(|c| c.urls().to_vec())
+                    .unwrap_or_default(),
                 prefix: prefix.clone(),
                 mode: run.config_mode,
                 hot: match role {
@@ -314,7 +348,17 @@ async fn run_one(run: &Run) -> Vec<Report> {
     for w in &mut workers {
         w.start(t0);
     }
-    let window = scenarios::inject(fault, &mut server, t0, &probe_key).await;
+    let stop = t0 + fault.duration().as_micros() as u64;
+    let (window, resume) = match (&mut server, &cluster, &cache) {
+        (Some(server), _, _) => (scenarios::inject(fault, server, t0, &probe_key).await, None),
+        (_, Some(cluster), Some(cache)) => {
+            let victim_key = cache.entity::<worker::Counter>().key(&hot[0]);
+            let probe = tokio::spawn(resume_probe(cache.clone(), db.pool().clone(), stop));
+            let (window, _) = scenarios::fail_over(cluster, t0, &victim_key).await;
+            (window, Some(probe))
+        }
+        _ => unreachable!(),
+    };
     let deadline = Instant::now()
         + Duration::from_micros(
             (t0 + fault.duration().as_micros() as u64).saturating_sub(worker::now_us()),
@@ -344,7 +388,13 @@ async fn run_one(run: &Run) -> Vec<Report> {
             events.push(e);
         }
     }
+    let resumed = match resume {
+        Some(probe) => Some(resumed_after(&probe.await.expect("resume probe"), window)),
+        None => None,
+    };
+    drop(cache);
     drop(server);
+    drop(cluster);
     db.drop_now().await;
     if std::env::var_os("DBPAT_FAULTS_KEEP").is_some() {
         println!("faults: worker files kept in {}", dir.keep().display());
@@ -352,7 +402,7 @@ async fn run_one(run: &Run) -> Vec<Report> {
     run.checks
         .iter()
         .map(|&mode| {
-            analysis::analyse(
+            let mut report = analysis::analyse(
                 mode,
                 fault,
                 window,
@@ -360,9 +410,77 @@ async fn run_one(run: &Run) -> Vec<Report> {
                 &events,
                 &reader_metrics,
                 &worker_failures,
-            )
+            );
+            if let Some(resumed) = &resumed {
+                match resumed {
+                    Ok(text) => println!("faults: {}: {text}", run.name()),
+                    Err(failure) => report.failures.push(failure.clone()),
+                }
+            }
+            report
         })
         .collect()
+}
+
+/// A row nobody writes, read by the orchestrator's own handle every 10 ms on a cluster run.
+const RESUME_ID: i64 = 999_999;
+
+/// One read of [`RESUME_ID`]: when it started (µs), whether it was a cache hit, and the
+/// handle's dataset generation after it.
+type ResumeSample = (u64, bool, Option<String>);
+
+/// Reads [`RESUME_ID`] through `cache` every 10 ms until `stop` (µs since the epoch).
+async fn resume_probe(cache: Cache, pool: sqlx::PgPool, stop: u64) -> Vec<ResumeSample> {
+    let counters = cache.entity::<worker::Counter>();
+    let mut samples = Vec::new();
+    while worker::now_us() < stop {
+        let t = worker::now_us();
+        let hits = cache.metrics().hits;
+        let _ = counters.find(&pool, &RESUME_ID).await;
+        samples.push((t, cache.metrics().hits > hits, cache.generation()));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    samples
+}
+
+/// When caching resumed after the fault started: the first hit in a generation other than
+/// the one before the fault (`Err`: a failure, it never did).
+fn resumed_after(samples: &[ResumeSample], window: scenarios::Window) -> Result<String, String> {
+    let before = samples
+        .iter()
+        .rev()
+        .find(|(t, ..)| *t < window.start)
+        .and_then(|(_, _, g)| g.clone());
+    let after = |t: u64| (t.saturating_sub(window.start)) as f64 / 1000.0;
+    let last_hit_before = samples
+        .iter()
+        .filter(|(t, hit, _)| *t < window.start && *hit)
+        .count();
+    let new_generation = samples
+        .iter()
+        .find(|(t, _, g)| *t >= window.start && g.is_some() && *g != before);
+    let resumed = samples
+        .iter()
+        .find(|(t, hit, g)| *t >= window.start && *hit && g.is_some() && *g != before);
+    let hits_in_old = samples
+        .iter()
+        .filter(|(t, hit, g)| *t >= window.start && *hit && *g == before)
+        .count();
+    match (resumed, new_generation) {
+        (Some((t, ..)), Some((tg, ..))) if last_hit_before > 0 => Ok(format!(
+            "caching resumed {:.0} ms after the kill (new dataset generation adopted after \
+             {:.0} ms, cluster whole again after {:.0} ms; {hits_in_old} hits in the old \
+             generation after the kill)",
+            after(*t),
+            after(*tg),
+            after(window.end)
+        )),
+        _ => Err(format!(
+            "caching did not resume in a new generation after the failover \
+             ({last_hit_before} hits before it, {} samples)",
+            samples.len()
+        )),
+    }
 }
 
 fn read_events(path: &Path) -> Vec<Event> {

@@ -1,6 +1,7 @@
 //! The faults of issue 11 and when each is injected into the private Redis, relative to the
 //! workers' common start (about 1.5 s of warm-up, the fault, then at least 2.5 s after it).
 
+use crate::support::redis_cluster::PrivateCluster;
 use crate::support::redis_server::PrivateRedis;
 use crate::worker::now_us;
 use dbpat::cache::redis;
@@ -18,16 +19,25 @@ pub enum Fault {
     RestartedEmpty,
     /// `SAVE` during the warm-up, 1.2 s more of writes, `kill -9`, restarted from that dump.
     RestartedFromOlderDump,
+    /// A private Redis Cluster: `kill -9` of the primary that serves hot row 1; its replica
+    /// takes over (`cluster-node-timeout` 1 s). Strict mode only.
+    ClusterFailover,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 5] = [
+    pub const ALL: [Fault; 6] = [
         Fault::ReplyError,
         Fault::SlowReply,
         Fault::Frozen,
         Fault::RestartedEmpty,
         Fault::RestartedFromOlderDump,
+        Fault::ClusterFailover,
     ];
+
+    /// Whether the run uses a private Redis Cluster instead of a private server.
+    pub fn on_cluster(self) -> bool {
+        self == Fault::ClusterFailover
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -36,6 +46,7 @@ impl Fault {
             Fault::Frozen => "frozen",
             Fault::RestartedEmpty => "restart-empty",
             Fault::RestartedFromOlderDump => "restart-old-dump",
+            Fault::ClusterFailover => "cluster-failover",
         }
     }
 
@@ -48,6 +59,9 @@ impl Fault {
             Fault::RestartedFromOlderDump => {
                 "SAVE at 0.7 s, writes go on, kill -9 at 1.9 s, restarted from that dump"
             }
+            Fault::ClusterFailover => {
+                "Redis Cluster: kill -9 of hot row 1's primary at 1.5 s, its replica takes over"
+            }
         }
     }
 
@@ -59,6 +73,7 @@ impl Fault {
             Fault::Frozen => 8_000,
             Fault::RestartedEmpty => 6_000,
             Fault::RestartedFromOlderDump => 6_000,
+            Fault::ClusterFailover => 7_000,
         })
     }
 }
@@ -92,6 +107,7 @@ pub async fn set_hash(server: &PrivateRedis, key: &str) {
 /// the fault is over.
 pub async fn inject(fault: Fault, server: &mut PrivateRedis, t0: u64, probe_key: &str) -> Window {
     match fault {
+        Fault::ClusterFailover => unreachable!("a cluster fault runs on a PrivateCluster"),
         Fault::ReplyError => Window {
             start: t0,
             end: t0 + fault.duration().as_micros() as u64,
@@ -147,4 +163,46 @@ pub async fn inject(fault: Fault, server: &mut PrivateRedis, t0: u64, probe_key:
             }
         }
     }
+}
+
+/// Makes `key` a hash on the cluster of `urls` (see [`set_hash`]).
+pub async fn set_hash_on_cluster(urls: &[String], key: &str) {
+    let mut conn = redis::cluster::ClusterClient::new(urls.to_vec())
+        .expect("cluster URLs")
+        .get_async_connection()
+        .await
+        .expect("a connection to the private cluster");
+    let _: i64 = redis::cmd("HSET")
+        .arg(key)
+        .arg("not")
+        .arg("a cached row")
+        .query_async(&mut conn)
+        .await
+        .expect("HSET of the probe key");
+}
+
+/// [`Fault::ClusterFailover`]: at 1.5 s, `kill -9` of the primary serving `victim_key`;
+/// the window ends when the cluster is whole again (a replica promoted). Returns the window
+/// and the killed port.
+pub async fn fail_over(cluster: &PrivateCluster, t0: u64, victim_key: &str) -> (Window, u16) {
+    at(t0, 1_500).await;
+    let victim = cluster.owner_of(victim_key).await;
+    let start = now_us();
+    cluster.kill9(victim);
+    let took = cluster
+        .wait_failover(victim, Duration::from_secs(10))
+        .await
+        .expect("the private cluster did not fail over within 10 s");
+    println!(
+        "faults: cluster-failover: killed the primary on port {victim}; the cluster was whole \
+         again {} ms later",
+        took.as_millis()
+    );
+    (
+        Window {
+            start,
+            end: now_us(),
+        },
+        victim,
+    )
 }

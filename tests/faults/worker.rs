@@ -74,6 +74,10 @@ pub struct WorkerConfig {
     pub name: String,
     pub db_url: String,
     pub redis_url: String,
+    /// The seed URLs of a Redis Cluster; when not empty the worker connects to it (and
+    /// `redis_url` is unused).
+    #[serde(default)]
+    pub redis_cluster: Vec<String>,
     pub prefix: String,
     pub mode: Mode,
     /// Writer: its hot row (written every other iteration). Reader: every hot row (read
@@ -174,8 +178,18 @@ pub fn run(role: Role, config: WorkerConfig) {
             .connect(&config.db_url)
             .await
             .unwrap_or_else(|e| panic!("{}: cannot connect to PostgreSQL: {e}", config.name));
-        let client = redis::Client::open(config.redis_url.as_str()).expect("redis URL");
-        let cache = Cache::connect(client, mode::cache_config(&config.prefix, config.mode)).await;
+        let cache_config = mode::cache_config(&config.prefix, config.mode);
+        let cache = if config.redis_cluster.is_empty() {
+            let client = redis::Client::open(config.redis_url.as_str()).expect("redis URL");
+            Cache::connect(client, cache_config).await
+        } else {
+            Cache::connect_cluster(
+                config.redis_cluster.iter().map(String::as_str),
+                cache_config,
+            )
+            .await
+            .expect("cluster URLs")
+        };
         let counters = cache.entity::<Counter>();
         let file = std::fs::File::create(&config.out)
             .unwrap_or_else(|e| panic!("{}: cannot create {:?}: {e}", config.name, config.out));

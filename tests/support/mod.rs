@@ -18,6 +18,8 @@ pub mod migrate;
 pub mod pg_tools;
 pub mod query;
 #[cfg(feature = "cache")]
+pub mod redis_cluster;
+#[cfg(feature = "cache")]
 pub mod redis_server;
 pub mod tiers;
 pub mod trace;

@@ -4,6 +4,7 @@
 
 use super::codec::{Codec, Decoded};
 use super::config::CacheConfig;
+use super::conn::Target;
 use super::health::Health;
 use super::inner::{flush_deferred, CacheInner};
 use super::key::KeyBuilder;
@@ -42,11 +43,67 @@ impl Cache {
     /// wake-up subscription and for the first verified connection. Must run inside a tokio
     /// runtime.
     pub async fn connect(client: redis::Client, config: CacheConfig) -> Self {
+        Self::start(Target::Single(client), config).await
+    }
+
+    /// [`connect`](Self::connect) to a **Redis Cluster**, found from `seeds` (the URLs of any
+    /// of its nodes; one reachable seed is enough, several survive a seed's death). The same
+    /// handle, guarantee and API as on a single server:
+    ///
+    /// - every entity's keys are hash-tagged (`user:{123}`, whatever the policy's `hash_tag`
+    ///   says), so the keys each script touches share one slot;
+    /// - `find_many` groups its ids by slot and runs the groups concurrently; the `SCAN` of
+    ///   [`AttributeSweep::Scan`](super::AttributeSweep::Scan) visits every primary;
+    /// - the dataset generation covers every primary: a failover or any primary's restart
+    ///   starts a new generation of the whole cluster (values cached before are ignored, no
+    ///   fills for [`CacheConfig::restart_grace`], writes in flight re-registered);
+    /// - wake-ups use classic pub/sub (`PUBLISH` from the scripts reaches every node; the
+    ///   subscriber listens on any one seed).
+    ///
+    /// `docs/scaling-out-redis.md` has the configuration, the assumptions and the figures.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidCacheConfig`] if `seeds` is empty or a seed is not a Redis URL, or if
+    /// [`CacheConfig::app_prefix`] contains `{` or `}` (it would be every key's hash tag and
+    /// put the whole cache in one slot). Never because the cluster is down: as with
+    /// [`connect`](Self::connect), the connection is kept up in the background.
+    pub async fn connect_cluster<I, T>(seeds: I, config: CacheConfig) -> Result<Self, Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: redis::IntoConnectionInfo,
+    {
+        let seeds = seeds
+            .into_iter()
+            .map(|s| s.into_connection_info())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Error::InvalidCacheConfig {
+                reason: format!("a Redis Cluster seed is not a Redis URL: {e}"),
+            })?;
+        if seeds.is_empty() {
+            return Err(Error::InvalidCacheConfig {
+                reason: "no Redis Cluster seed URL".into(),
+            });
+        }
+        if config.app_prefix.contains(['{', '}']) {
+            return Err(Error::InvalidCacheConfig {
+                reason: format!(
+                    "the app prefix {:?} contains `{{` or `}}`: on a Redis Cluster it would be \
+                     the hash tag of every key",
+                    config.app_prefix
+                ),
+            });
+        }
+        Ok(Self::start(Target::Cluster(seeds), config).await)
+    }
+
+    async fn start(target: Target, config: CacheConfig) -> Self {
         let wake = Arc::new(Wake::new());
         let channel = format!("{}~dbpat-wake", config.app_prefix);
         let counters = Arc::new(Counters::default());
+        let subscriber_clients = target.subscriber_clients();
         let links = Arc::new(Links::new(
-            client.clone(),
+            target,
             &config,
             channel.clone(),
             counters.clone(),
@@ -58,7 +115,7 @@ impl Cache {
         tokio::pin!(first_attempt);
         first_attempt.as_mut().enable();
         let subscriber = tokio::spawn(run_subscriber(
-            client,
+            subscriber_clients,
             channel.clone(),
             wake.clone(),
             config.connect_timeout,
@@ -106,7 +163,17 @@ impl Cache {
         self.inner.wake.is_subscribed()
     }
 
+    /// Whether this handle talks to a Redis Cluster ([`connect_cluster`](Self::connect_cluster)).
+    pub fn is_cluster(&self) -> bool {
+        self.inner.links.is_cluster()
+    }
+
     pub(super) fn build<E: CacheEntity>(&self, policy: CachePolicy, layout: u64) -> EntityCache<E> {
+        // On a cluster every script must stay in one slot: the keys of an id share its tag.
+        let policy = CachePolicy {
+            hash_tag: policy.hash_tag || self.is_cluster(),
+            ..policy
+        };
         EntityCache {
             inner: Arc::new(EntityInner {
                 cache: self.clone(),

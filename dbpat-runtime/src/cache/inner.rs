@@ -2,6 +2,7 @@
 //! Redis link, the wake-up channel, the circuit breaker and the counters — and the operations
 //! below every read and write: one guarded Redis call, and the end-of-write script.
 
+use super::cluster::is_topology_error;
 use super::codec::Codec;
 use super::config::CacheConfig;
 use super::health::Health;
@@ -104,15 +105,34 @@ impl CacheInner {
         what: &'static str,
         op: impl Future<Output = RedisResult<T>>,
     ) -> Result<T, Unanswered> {
+        if !link.trusted() {
+            // A cluster link whose topology was not verified recently, or one of whose nodes
+            // disconnected: it may reach a node this process has not verified.
+            Counters::inc(&self.counters.redis_skipped);
+            return Err(Unanswered {
+                reason: "the Redis Cluster topology is not verified".into(),
+                may_run_later: false,
+            });
+        }
         let span = spans::redis(what);
         let answer = tokio::time::timeout(self.config.op_timeout, op)
             .instrument(span.clone())
             .await;
         let (reason, outage, may_run_later) = match answer {
-            Ok(Ok(v)) => return Ok(v),
+            Ok(Ok(v)) if link.cluster.is_none() || self.links.is_current(link) => return Ok(v),
+            Ok(Ok(_)) => {
+                // The link was retired while the command ran (a node disconnected, a
+                // topology error): the answer may come from a node nobody verified.
+                Counters::inc(&self.counters.redis_skipped);
+                return Err(Unanswered {
+                    reason: "the Redis Cluster link was retired while the command ran".into(),
+                    may_run_later: true,
+                });
+            }
             Ok(Err(e)) => {
-                let outage = is_outage(&e);
-                if outage && !e.is_timeout() {
+                let topology = link.cluster.is_some() && is_topology_error(&e);
+                let outage = is_outage(&e) || topology;
+                if (outage && !e.is_timeout()) || topology {
                     self.links.broken(link);
                 }
                 (e.to_string(), outage, e.is_timeout())

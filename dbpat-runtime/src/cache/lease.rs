@@ -66,8 +66,18 @@ impl Wake {
 }
 
 /// Keeps one pub/sub subscription to the wake channel alive and dispatches its messages.
+/// `clients` are tried in turn (a cluster's seed nodes: a classic `PUBLISH` is broadcast to
+/// every node of a cluster, so a subscription on any one of them hears every wake-up; when
+/// that node dies the next seed is used).
+///
+/// Not sharded pub/sub: an `SPUBLISH` from a script must name a channel in the script's own
+/// slot, so the wake-ups would need a channel per slot (or per key) and a subscriber holding
+/// subscriptions on every shard, re-made on every resharding. What that buys — a message
+/// stays inside its shard instead of crossing the cluster bus to every node — is one small
+/// bus message per node per fill or write, while a lost wake-up costs nothing but latency
+/// (the waiter re-checks at the lease's TTL). `docs/scaling-out-redis.md` has the figures.
 pub(crate) async fn run_subscriber(
-    client: redis::Client,
+    clients: Vec<redis::Client>,
     channel: String,
     wake: Arc<Wake>,
     connect_timeout: Duration,
@@ -75,7 +85,13 @@ pub(crate) async fn run_subscriber(
 ) {
     use futures_util::StreamExt;
     let mut backoff = Duration::from_millis(50);
+    let mut turn = 0usize;
     loop {
+        let Some(client) = clients.get(turn % clients.len().max(1)) else {
+            ready.notify_waiters();
+            return;
+        };
+        turn += 1;
         let connected = tokio::time::timeout(connect_timeout, async {
             let mut pubsub = client.get_async_pubsub().await?;
             pubsub.subscribe(&channel).await?;

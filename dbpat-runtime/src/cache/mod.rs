@@ -62,8 +62,10 @@
 mod attributes;
 mod cached;
 mod cached_writes;
+mod cluster;
 mod codec;
 mod config;
+mod conn;
 mod database;
 mod eager;
 mod handle;

@@ -1,6 +1,8 @@
 //! Batch reads: [`EntityCache::read_many`] (`MGET`, the lease script and the fill in chunks of
-//! [`CHUNK`] ids, one database load for all the misses).
+//! [`CHUNK`] ids — on a Redis Cluster, chunks of one slot each, run concurrently — and one
+//! database load for all the misses).
 
+use super::cluster::slot_of;
 use super::codec::Codec;
 use super::handle::{new_token, EntityCache};
 use super::key::EntityKeys;
@@ -10,6 +12,8 @@ use super::metrics::Counters;
 use super::scripts::{ACQUIRE, FILL};
 use super::source::{CacheEntity, CacheSource};
 use crate::error::Error;
+use futures_util::future::join_all;
+use redis::cluster_routing::Slot;
 use redis::Value;
 use std::collections::HashMap;
 
@@ -17,6 +21,47 @@ use std::collections::HashMap;
 /// its end even after the client gave up waiting), so any batch size is safe: a chunk takes
 /// about a millisecond, far below the op timeout.
 pub(crate) const CHUNK: usize = 500;
+
+/// Batches in flight at once on a cluster (each of one slot: they spread over the primaries,
+/// and each is small); the calls run in windows of this many. On a single server the batches run one after the other, so that no batch
+/// waits behind the others for longer than the op timeout.
+const CLUSTER_CONCURRENCY: usize = 32;
+
+fn concurrency(link: &Link) -> usize {
+    if link.cluster.is_some() {
+        CLUSTER_CONCURRENCY
+    } else {
+        1
+    }
+}
+
+/// Splits the ids `idx` (positions in `uniq`) into the batches of one Redis call: chunks of
+/// [`CHUNK`]; on a cluster, each of one slot (an `MGET` or a script must not cross slots),
+/// in the order the slots first appear.
+fn batches(link: &Link, uniq: &[(impl Sized, EntityKeys)], idx: Vec<usize>) -> Vec<Vec<usize>> {
+    if link.cluster.is_none() {
+        return idx.chunks(CHUNK).map(<[usize]>::to_vec).collect();
+    }
+    let mut order: Vec<Slot> = Vec::new();
+    let mut by_slot: HashMap<Slot, Vec<usize>> = HashMap::new();
+    for i in idx {
+        let slot = slot_of(&uniq[i].1.value);
+        by_slot
+            .entry(slot)
+            .or_insert_with(|| {
+                order.push(slot);
+                Vec::new()
+            })
+            .push(i);
+    }
+    order
+        .into_iter()
+        .flat_map(|slot| {
+            let ids = by_slot.remove(&slot).unwrap_or_default();
+            ids.chunks(CHUNK).map(<[usize]>::to_vec).collect::<Vec<_>>()
+        })
+        .collect()
+}
 
 impl<E: CacheEntity> EntityCache<E> {
     /// Reads many ids: `MGET`, then one `load_many` of `source` for all the misses. Misses
@@ -46,23 +91,21 @@ impl<E: CacheEntity> EntityCache<E> {
         let link = if n > 0 { c.read_link() } else { None };
         let mut redis_ok = link.is_some();
         if let Some(link) = &link {
-            for start in (0..n).step_by(CHUNK) {
-                let end = (start + CHUNK).min(n);
-                let values: Vec<&str> = uniq[start..end]
+            let batches = batches(link, &uniq, (0..n).collect());
+            let mut got: Vec<Option<Vec<Option<Vec<u8>>>>> = Vec::with_capacity(batches.len());
+            for window in batches.chunks(concurrency(link)) {
+                let calls: Vec<_> = window
                     .iter()
-                    .map(|(_, k)| k.value.as_str())
+                    .map(|batch| self.mget_chunk(link, &uniq, batch))
                     .collect();
-                let mut conn = link.conn.clone();
-                let got: Option<Vec<Option<Vec<u8>>>> = c
-                    .redis(link, "mget", async {
-                        redis::cmd("MGET").arg(&values).query_async(&mut conn).await
-                    })
-                    .await;
+                got.extend(join_all(calls).await);
+            }
+            for (batch, got) in batches.iter().zip(got) {
                 let Some(got) = got else {
                     redis_ok = false;
-                    break;
+                    continue;
                 };
-                for (i, bytes) in (start..end).zip(got) {
+                for (&i, bytes) in batch.iter().zip(got) {
                     match bytes.map(|b| self.decode(&link.generation, &b)) {
                         Some(Some(v)) => found[i] = Some(v),
                         Some(None) => force[i] = true,
@@ -81,13 +124,17 @@ impl<E: CacheEntity> EntityCache<E> {
                 let misses: Vec<usize> = (0..n)
                     .filter(|&i| found[i].is_none() && !c.health.is_deferred(&uniq[i].1.value))
                     .collect();
-                for chunk in misses.chunks(CHUNK) {
-                    let Some(answers) =
-                        self.acquire_chunk(link, &uniq, chunk, &force, &token).await
-                    else {
-                        break;
-                    };
-                    for (&i, answer) in chunk.iter().zip(answers) {
+                let batches = batches(link, &uniq, misses);
+                let mut answers: Vec<Option<Vec<Acquire>>> = Vec::with_capacity(batches.len());
+                for window in batches.chunks(concurrency(link)) {
+                    let calls: Vec<_> = window
+                        .iter()
+                        .map(|batch| self.acquire_chunk(link, &uniq, batch, &force, &token))
+                        .collect();
+                    answers.extend(join_all(calls).await);
+                }
+                for (batch, answers) in batches.iter().zip(answers) {
+                    for (&i, answer) in batch.iter().zip(answers.into_iter().flatten()) {
                         match answer {
                             Acquire::Cached(bytes) => {
                                 found[i] = self.decode(&link.generation, &bytes)
@@ -112,10 +159,10 @@ impl<E: CacheEntity> EntityCache<E> {
                 Ok(rows) => rows,
                 Err(e) => {
                     if let Some(link) = &link {
-                        let keys: Vec<EntityKeys> =
-                            leased.iter().map(|&i| uniq[i].1.clone()).collect();
-                        for chunk in keys.chunks(CHUNK) {
-                            self.release(link, chunk, &token).await;
+                        for batch in batches(link, &uniq, leased) {
+                            let keys: Vec<EntityKeys> =
+                                batch.iter().map(|&i| uniq[i].1.clone()).collect();
+                            self.release(link, &keys, &token).await;
                         }
                     }
                     return Err(e);
@@ -130,8 +177,13 @@ impl<E: CacheEntity> EntityCache<E> {
                 }
             }
             if let Some(link) = &link {
-                for chunk in leased.chunks(CHUNK) {
-                    self.fill_chunk(link, &uniq, &found, chunk, &token).await;
+                let batches = batches(link, &uniq, leased);
+                for window in batches.chunks(concurrency(link)) {
+                    let calls: Vec<_> = window
+                        .iter()
+                        .map(|batch| self.fill_chunk(link, &uniq, &found, batch, &token))
+                        .collect();
+                    join_all(calls).await;
                 }
             }
         }
@@ -139,6 +191,22 @@ impl<E: CacheEntity> EntityCache<E> {
             .into_iter()
             .map(|i| found[i].clone().flatten())
             .collect())
+    }
+
+    /// `MGET` of one batch of ids; `None` if Redis did not answer.
+    async fn mget_chunk(
+        &self,
+        link: &Link,
+        uniq: &[(E::Id, EntityKeys)],
+        batch: &[usize],
+    ) -> Option<Vec<Option<Vec<u8>>>> {
+        let values: Vec<&str> = batch.iter().map(|&i| uniq[i].1.value.as_str()).collect();
+        let mut conn = link.conn.clone();
+        self.c()
+            .redis(link, "mget", async {
+                redis::cmd("MGET").arg(&values).query_async(&mut conn).await
+            })
+            .await
     }
 
     /// The lease script for one chunk of misses; `None` if Redis did not answer (then the
