@@ -69,7 +69,7 @@ fn unique_suffix() -> String {
 }
 
 async fn admin_connection(url: &str) -> PgConnection {
-    match PgConnection::connect(&url).await {
+    match PgConnection::connect(url).await {
         Ok(conn) => conn,
         Err(err) => panic!("PostgreSQL is not reachable at {url}: {err}\nTo fix: {START_HINT}"),
     }

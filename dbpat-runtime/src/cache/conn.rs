@@ -46,6 +46,7 @@ impl ConnectionLike for Conn {
 
 /// What the cache connects to.
 #[derive(Clone)]
+#[allow(clippy::large_enum_variant)] // built once per Cache; boxing buys nothing
 pub(crate) enum Target {
     /// One server.
     Single(redis::Client),
