@@ -84,75 +84,65 @@ impl<E: CachedEntity> Cached<E> {
         finish: Finish,
     ) -> Result<Vec<E>> {
         let span = spans::operation(statement.entity, statement.operation);
-        self.write_returning_in_span(statement, pool, sql, args, classify, finish)
-            .instrument(span)
-            .await
-    }
-
-    async fn write_returning_in_span(
-        &self,
-        statement: TracedStatement,
-        pool: &PgPool,
-        sql: &str,
-        args: PgArguments,
-        classify: impl FnOnce(sqlx::Error) -> Error + Send,
-        finish: Finish,
-    ) -> Result<Vec<E>> {
-        let begin: DbFuture<'_, Transaction<'static, Postgres>> =
-            Box::pin(async move { Ok(pool.begin().await?) });
-        let mut tx = begin.await?;
-        let run: DbFuture<'_, Vec<E>> = Box::pin(statement.run(sql, async {
-            sqlx::query_as_with::<_, E, _>(sql, args)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(classify)
-        }));
-        let rows = match run.await {
-            Ok(rows) => rows,
-            Err(err) => {
+        async {
+            let begin: DbFuture<'_, Transaction<'static, Postgres>> =
+                Box::pin(async move { Ok(pool.begin().await?) });
+            let mut tx = begin.await?;
+            let run: DbFuture<'_, Vec<E>> = Box::pin(statement.run(sql, async {
+                sqlx::query_as_with::<_, E, _>(sql, args)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(classify)
+            }));
+            let rows = match run.await {
+                Ok(rows) => rows,
+                Err(err) => {
+                    rollback(tx).await;
+                    return Err(err);
+                }
+            };
+            let cache: &EntityCache<E> = self;
+            let registered = join_all(rows.iter().map(|row| {
+                let key = row.key();
+                async move { cache.begin_write(&key).await }
+            }))
+            .await;
+            let mut intents: Vec<WriteIntent<E>> = Vec::with_capacity(rows.len());
+            let mut refused = None;
+            for r in registered {
+                match r {
+                    Ok(intent) => intents.push(intent),
+                    Err(err) => refused = refused.or(Some(err)),
+                }
+            }
+            if let Some(err) = refused {
                 rollback(tx).await;
+                join_all(intents.into_iter().map(WriteIntent::abort)).await;
                 return Err(err);
             }
-        };
-        let cache: &EntityCache<E> = self;
-        let registered = join_all(rows.iter().map(|row| {
-            let key = row.key();
-            async move { cache.begin_write(&key).await }
-        }))
-        .await;
-        let mut intents: Vec<WriteIntent<E>> = Vec::with_capacity(rows.len());
-        let mut refused = None;
-        for r in registered {
-            match r {
-                Ok(intent) => intents.push(intent),
-                Err(err) => refused = refused.or(Some(err)),
+            let commit: DbFuture<'_, ()> = Box::pin(async move { Ok(tx.commit().await?) });
+            if let Err(err) = commit.await {
+                join_all(intents.into_iter().map(WriteIntent::abort)).await;
+                return Err(err);
             }
-        }
-        if let Some(err) = refused {
-            rollback(tx).await;
-            join_all(intents.into_iter().map(WriteIntent::abort)).await;
-            return Err(err);
-        }
-        let commit: DbFuture<'_, ()> = Box::pin(async move { Ok(tx.commit().await?) });
-        if let Err(err) = commit.await {
-            join_all(intents.into_iter().map(WriteIntent::abort)).await;
-            return Err(err);
-        }
-        match finish {
-            Finish::Written => {
-                join_all(
-                    intents
-                        .into_iter()
-                        .zip(&rows)
-                        .map(|(i, row)| i.committed(row)),
-                )
-                .await;
+            match finish {
+                Finish::Written => {
+                    join_all(
+                        intents
+                            .into_iter()
+                            .zip(&rows)
+                            .map(|(i, row)| i.committed(row)),
+                    )
+                    .await;
+                }
+                Finish::Deleted => {
+                    join_all(intents.into_iter().map(WriteIntent::deleted)).await;
+                }
             }
-            Finish::Deleted => {
-                join_all(intents.into_iter().map(WriteIntent::deleted)).await;
-            }
+            Ok(rows)
         }
-        Ok(rows)
+        .instrument(span)
+        .await
     }
 
     async fn run_upsert(&self, pool: &PgPool, st: Statement) -> Result<Vec<E>> {

@@ -16,7 +16,7 @@
 //! `ClusterConnection`.
 
 use super::error::{KeyspaceError, Result};
-use super::key::hash_slot;
+use crate::redis_key::hash_slot;
 use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};

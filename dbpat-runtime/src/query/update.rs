@@ -8,6 +8,7 @@ use super::patch::{Direct, Sets};
 use super::row::TableRow as Table;
 use super::select::{Select, WholeSet};
 use super::value::{BindValue, IntoValue, JsonColumn, Numeric, SqlValue};
+use super::write::rows_written;
 use super::writer::{json_value, SqlWriter};
 use crate::ddl::ident;
 use crate::error::{Error, Result};
@@ -71,15 +72,13 @@ impl<'a, E: Table> Select<'a, E> {
         X: Executor<'e, Database = Postgres>,
     {
         let (sql, args) = delete_statement(&self, false)?;
-        Statement::of::<E>("delete_by_filter", "DELETE")
-            .run(&sql, async {
-                Ok(sqlx::query_with(&sql, args)
-                    .execute(ex)
-                    .await
-                    .map_err(|e| Error::from_write(&E::TABLE, e))?
-                    .rows_affected())
-            })
-            .await
+        rows_written::<E, _>(
+            Statement::of::<E>("delete_by_filter", "DELETE"),
+            &sql,
+            args,
+            ex,
+        )
+        .await
     }
 }
 
@@ -189,15 +188,13 @@ impl<'a, E: Table> Update<'a, E> {
         X: Executor<'e, Database = Postgres>,
     {
         let (sql, args) = self.statement(false)?;
-        Statement::of::<E>("update_by_filter", "UPDATE")
-            .run(&sql, async {
-                Ok(sqlx::query_with(&sql, args)
-                    .execute(ex)
-                    .await
-                    .map_err(|e| Error::from_write(&E::TABLE, e))?
-                    .rows_affected())
-            })
-            .await
+        rows_written::<E, _>(
+            Statement::of::<E>("update_by_filter", "UPDATE"),
+            &sql,
+            args,
+            ex,
+        )
+        .await
     }
 
     /// Runs the update with `RETURNING`: every changed row as it is now (new version and

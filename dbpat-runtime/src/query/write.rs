@@ -88,7 +88,27 @@ where
     }
     let args = unnest_args(rows)?;
     let sql = &E::sql().insert_many_count;
-    Statement::of::<E>("insert_many_count", "INSERT")
+    rows_written::<E, _>(
+        Statement::of::<E>("insert_many_count", "INSERT"),
+        sql,
+        args,
+        ex,
+    )
+    .await
+}
+
+/// Runs a write of `E`'s table that returns nothing, inside `statement`'s span: the number of
+/// rows it wrote, or its error classified as a write error.
+pub(crate) async fn rows_written<'e, E: Table, X>(
+    statement: Statement,
+    sql: &str,
+    args: PgArguments,
+    ex: X,
+) -> Result<u64>
+where
+    X: Executor<'e, Database = Postgres>,
+{
+    statement
         .run(sql, async {
             Ok(sqlx::query_with(sql, args)
                 .execute(ex)
