@@ -14,9 +14,9 @@
 //! PgBouncer in transaction pooling mode: `scripts/test` sets it to
 //! `target/dbpat-services/pgbouncer.url`), the databases are still created and dropped on the
 //! admin connection, but each test's pool — and [`TestDatabase::url`] — connect through the
-//! pooler, with sqlx's statement cache off (`statement-cache-capacity=0`): a pooler in
-//! transaction mode hands each transaction any server connection, where a statement prepared
-//! on another is unknown.
+//! pooler. sqlx's statement cache stays on: PgBouncer (1.21 and later, with
+//! `max_prepared_statements`) keeps track of sqlx's named statements and prepares each on
+//! whichever server connection a transaction gets.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -93,8 +93,7 @@ impl TestDatabase {
     pub async fn with_max_connections(max: u32) -> Self {
         let options = match pg_pool_url() {
             Some(url) => PgConnectOptions::from_str(&url)
-                .expect("DBPAT_TEST_PG_POOL_URL is not a valid PostgreSQL URL")
-                .statement_cache_capacity(0),
+                .expect("DBPAT_TEST_PG_POOL_URL is not a valid PostgreSQL URL"),
             None => PgConnectOptions::from_str(&pg_admin_url())
                 .expect("DBPAT_TEST_PG_URL is not a valid PostgreSQL URL"),
         };
