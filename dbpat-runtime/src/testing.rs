@@ -142,9 +142,21 @@ impl TestDatabase {
         &self.name
     }
 
-    /// A URL that connects to this test's database.
+    /// A URL that connects to this test's database (through the pooler, when
+    /// `DBPAT_TEST_PG_POOL_URL` is set).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// A URL of this test's database on the server itself, never through a pooler: for
+    /// session-level tools (`pg_dump`, `pg_restore`, `LISTEN`, session `SET`s), which a
+    /// pooler in transaction mode would mix up with other clients' transactions.
+    pub fn server_url(&self) -> String {
+        PgConnectOptions::from_str(&self.admin_url)
+            .expect("the admin URL is a valid PostgreSQL URL")
+            .database(&self.name)
+            .to_url_lossy()
+            .to_string()
     }
 
     /// Closes the pool and drops the database now.

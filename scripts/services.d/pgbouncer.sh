@@ -73,6 +73,8 @@ default_pool_size = 40
 ; sqlx sends extra_float_digits at start-up; PgBouncer does not track it.
 ignore_startup_parameters = extra_float_digits
 server_reset_query =
+; Tests drop and create databases all the time: retry a failed server login after 1 s, not 15.
+server_login_retry = 1
 logfile = $run/pgbouncer.log
 pidfile = $run/pgbouncer.pid
 EOF

@@ -8,9 +8,11 @@ use sqlx::{Connection, PgConnection};
 use std::path::Path;
 use std::process::Command;
 
-/// A libpq connection string for the test database (its URL carries sqlx-only parameters).
+/// A libpq connection string for the test database on the server itself (pg_dump and
+/// pg_restore set session state, which must not reach a pooler in transaction mode; the
+/// URL carries sqlx-only parameters).
 pub fn libpq(db: &TestDatabase) -> String {
-    let options: PgConnectOptions = db.url().parse().unwrap();
+    let options: PgConnectOptions = db.server_url().parse().unwrap();
     format!(
         "host={} port={} user={} dbname={}",
         options.get_host(),
