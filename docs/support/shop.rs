@@ -11,7 +11,7 @@ pub mod transfer;
 
 pub use chrono::{DateTime, Duration, TimeZone, Utc};
 pub use dbpat::prelude::*;
-pub use dbpat::{Error, Json};
+pub use dbpat::{DbEnum, Entity, Error, Json};
 pub use dbpat_runtime::testing::{TestDatabase, TestRedis};
 pub use models::*;
 pub use rust_decimal::Decimal;
