@@ -2,7 +2,7 @@
 //!
 //! PostgreSQL + Redis data patterns from `#[derive(Entity)]`: DDL, typed queries, versioned
 //! updates and a cache-aside layer, all rendered from one `const` model per table.
-//! See the README for the attribute reference.
+//! See the README and `docs/` (the attribute reference is `docs/models.md`).
 //!
 //! # Cargo features
 //!
@@ -25,6 +25,9 @@
 //! `keyspace` or `testing`, `redis`.
 
 #![warn(missing_docs)]
+
+#[cfg(doctest)]
+mod docs;
 
 pub use dbpat_derive::{DbEnum, Entity};
 pub use dbpat_runtime::*;
