@@ -7,7 +7,7 @@
 //! - a cache hit on the shared Redis Cluster (`Cache::connect_cluster`, `scripts/services`) vs
 //!   on the single server, and a raw `GET` on each, interleaved; plus the server-side cost
 //!   of each command (`INFO commandstats`) for the throughput model of
-//!   `docs/scaling-out-redis.md`.
+//!   `docs/scaling-out.md`.
 //!
 //! `cargo bench --bench cache` measures; `cargo test --all-targets` runs everything once.
 

@@ -60,7 +60,7 @@ impl Cache {
     /// - wake-ups use classic pub/sub (`PUBLISH` from the scripts reaches every node; the
     ///   subscriber listens on any one seed).
     ///
-    /// `docs/scaling-out-redis.md` has the configuration, the assumptions and the figures.
+    /// `docs/scaling-out.md` has the configuration, the assumptions and the figures.
     ///
     /// # Errors
     ///

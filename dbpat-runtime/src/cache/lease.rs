@@ -75,7 +75,7 @@ impl Wake {
 /// subscriptions on every shard, re-made on every resharding. What that buys — a message
 /// stays inside its shard instead of crossing the cluster bus to every node — is one small
 /// bus message per node per fill or write, while a lost wake-up costs nothing but latency
-/// (the waiter re-checks at the lease's TTL). `docs/scaling-out-redis.md` has the figures.
+/// (the waiter re-checks at the lease's TTL). `docs/scaling-out.md` has the figures.
 pub(crate) async fn run_subscriber(
     clients: Vec<redis::Client>,
     channel: String,

@@ -23,7 +23,7 @@
 //! succeeded less than half the cluster's `cluster-node-timeout` ago ([`ClusterLink`]); the
 //! link is retired at the first topology error (`MOVED`, `ASK`, `CLUSTERDOWN`, `TRYAGAIN`, ...),
 //! I/O error or disconnection of any node, and an answer that arrives after its link was
-//! retired is discarded (see `inner.rs`). `docs/scaling-out-redis.md` has the argument.
+//! retired is discarded (see `inner.rs`). `docs/scaling-out.md` has the argument.
 
 use super::cluster::{self, Topology};
 use super::config::CacheConfig;
