@@ -217,6 +217,11 @@ async fn a_flush_that_died_after_commit_is_not_applied_twice<C: TestConn>(redis:
         .await
         .unwrap();
     let report = flusher.flush().await.unwrap();
+    println!(
+        "counter [{}]: retry of a flush that died after COMMIT: {report:?}, PostgreSQL {}",
+        redis.deployment(),
+        views_in_db(db.pool(), 1).await
+    );
     assert_eq!(report.already_applied, 1, "{report:?}");
     assert_eq!(report.flushed, 0);
     assert_eq!(views_in_db(db.pool(), 1).await, 5, "not applied twice");
@@ -315,7 +320,11 @@ async fn concurrent_increments_with_flushes_and_faults_lose_nothing<C: TestConn>
         .fetch_one(db.pool())
         .await
         .unwrap();
-    println!("flush rounds during writes: {rounds}, injected failures hit: {failures}");
+    println!(
+        "counter [{}]: 4 writers x 250 increments, flush rounds during writes: {rounds}, \
+         injected failures hit: {failures}, PostgreSQL total {total}",
+        redis.deployment()
+    );
     assert!(rounds >= 5, "the flusher ran concurrently with the writers");
     assert_eq!(
         total, 1000,
@@ -583,9 +592,10 @@ async fn unflushed_after_a_flusher_died_between_commit_and_cleanup<C: TestConn>(
     let in_db = views_in_db(db.pool(), 1).await;
     let counter_says = views.unflushed("1").await.unwrap();
     let flusher_says = flusher.unflushed("1").await.unwrap();
-    eprintln!(
-        "died between commit and cleanup: live {live}, PostgreSQL {in_db}, \
-         Counter::unflushed {counter_says}, CounterFlusher::unflushed {flusher_says}"
+    println!(
+        "counter [{}]: died between commit and cleanup: live {live}, PostgreSQL {in_db}, \
+         Counter::unflushed {counter_says}, CounterFlusher::unflushed {flusher_says}",
+        redis.deployment()
     );
     assert_eq!((live, in_db), (7, 5));
     assert_eq!(

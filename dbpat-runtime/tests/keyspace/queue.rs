@@ -107,7 +107,12 @@ async fn a_consumer_that_dies_without_ack_has_its_message_redelivered<C: TestCon
     assert_eq!(claimed.len(), 1, "re-delivered after the timeout");
     assert_eq!(claimed[0].id, id);
     assert_eq!(claimed[0].message, job(7));
-    assert_eq!(q.delivery_count(&id).await.unwrap(), 2);
+    let deliveries = q.delivery_count(&id).await.unwrap();
+    println!(
+        "queue [{}]: consumer died without ack; claimed by another after {timeout:?}, deliveries {deliveries}",
+        redis.deployment()
+    );
+    assert_eq!(deliveries, 2);
     assert!(b.ack(&claimed[0]).await.unwrap());
     assert_eq!(q.pending_count().await.unwrap(), 0);
     assert!(b.claim_stale(Duration::ZERO, 10).await.unwrap().is_empty());
@@ -159,7 +164,12 @@ async fn two_consumers_share_the_work_and_poison_messages_are_dead_lettered<C: T
         all.extend(seen);
     }
     let distinct: BTreeSet<u32> = all.iter().copied().collect();
-    println!("per-worker deliveries: {per_worker:?}");
+    println!(
+        "queue [{}]: 200 messages + 1 poison, 2 consumers, per-worker deliveries: {per_worker:?}, \
+         distinct {}",
+        redis.deployment(),
+        distinct.len()
+    );
     assert_eq!(
         all.len(),
         200,
@@ -210,7 +220,10 @@ async fn a_receive_longer_than_the_response_timeout_waits_it_out<C: TestConn>(
         .expect("a 3 s receive on a 500 ms connection");
     let waited = started.elapsed();
     let id = late.await.unwrap();
-    eprintln!("receive(1, 3 s) on a {SHORT_TIMEOUT:?} connection: message after {waited:?}");
+    println!(
+        "queue [{}]: receive(1, 3 s) on a {SHORT_TIMEOUT:?} connection: message after {waited:?}",
+        redis.deployment()
+    );
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].id, id);
     assert!(waited >= Duration::from_millis(1150), "{waited:?}");
@@ -223,8 +236,9 @@ async fn a_receive_longer_than_the_response_timeout_waits_it_out<C: TestConn>(
         .await
         .unwrap();
     let waited = started.elapsed();
-    eprintln!(
-        "receive(1, 1.2 s) on a {SHORT_TIMEOUT:?} connection, no message: empty after {waited:?}"
+    println!(
+        "queue [{}]: receive(1, 1.2 s) on a {SHORT_TIMEOUT:?} connection, no message: empty after {waited:?}",
+        redis.deployment()
     );
     assert!(got.is_empty());
     assert!(waited >= Duration::from_millis(1190), "{waited:?}");
@@ -248,6 +262,10 @@ async fn a_receive_longer_than_the_response_timeout_waits_it_out<C: TestConn>(
         .await
         .unwrap_err();
     let id = late.await.unwrap();
+    println!(
+        "queue [{}]: max_block 2 s on a {SHORT_TIMEOUT:?} connection: {err}",
+        redis.deployment()
+    );
     match &err {
         KeyspaceError::Redis(e) => assert!(e.is_timeout(), "{e}"),
         other => panic!("expected a timeout, got {other}"),
