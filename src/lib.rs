@@ -26,6 +26,9 @@
 
 #![warn(missing_docs)]
 
+#[cfg(doctest)]
+mod docs_keyspaces;
+
 pub use dbpat_derive::{DbEnum, Entity};
 pub use dbpat_runtime::*;
 

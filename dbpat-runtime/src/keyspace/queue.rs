@@ -49,7 +49,8 @@ pub const DEFAULT_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The longest single server-side block (`XREADGROUP BLOCK`) of a [`Consumer::receive`]:
 /// half the 500 ms response timeout the redis crate gives a `ConnectionManager` or
-/// `MultiplexedConnection` by default. A cluster connection has no response timeout unless
+/// `MultiplexedConnection` by default, which leaves room for Redis ending a block up to one
+/// server tick (100 ms) late and for the round trip. A cluster connection has no response timeout unless
 /// you set one. Change it with [`StreamQueue::with_max_block`].
 pub const DEFAULT_MAX_BLOCK: Duration = Duration::from_millis(250);
 
@@ -121,8 +122,9 @@ where
     /// [`DEFAULT_MAX_BLOCK`]). A longer `receive` is split into several blocks of at most
     /// this, so it can wait as long as asked on a connection with a short response timeout.
     ///
-    /// Keep it below the response timeout of the queue's connection, minus a round trip:
-    /// when the client times out first, Redis may already have handed a message to the
+    /// Keep it below the response timeout of the queue's connection by at least one server
+    /// tick (Redis ends a block up to `1/hz` late: 100 ms at the default `hz` 10) plus a round
+    /// trip. When the client times out first, Redis may already have handed a message to the
     /// consumer, `receive` returns the timeout error ([`KeyspaceError::Redis`]), and the
     /// message stays pending, unacknowledged, until [`Consumer::claim_stale`] takes it over
     /// after its visibility timeout. Raise it only together with the response timeout (or on
