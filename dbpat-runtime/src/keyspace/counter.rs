@@ -201,27 +201,48 @@ impl<C: ConnectionLike + Clone + Send + Sync> Counter<C> {
         Ok(v.unwrap_or(0))
     }
 
-    /// The delta not yet written to PostgreSQL: pending plus in-flight
+    /// The delta Redis holds for PostgreSQL: pending plus in-flight
     /// ([`KeyspaceError::Overflow`] if that sum leaves the range of `i64`).
+    ///
+    /// This is the delta not yet written to PostgreSQL except in one window: from the COMMIT
+    /// of a flush of `id` until that flush deletes its in-flight hash, the in-flight delta is
+    /// in PostgreSQL *and* counted here. The window is normally one Redis round trip, but a
+    /// flusher that dies (or loses Redis) right after COMMIT leaves it open until the next
+    /// flush of `id` finds the flush id in the ledger and drops the hash
+    /// ([`FlushReport::already_applied`]); until then the PostgreSQL column plus this figure
+    /// over-counts by that delta. For an exact figure use [`CounterFlusher::unflushed`],
+    /// which checks the in-flight flush id against the ledger, or run
+    /// [`CounterFlusher::flush`] first.
     pub async fn unflushed(&self, id: &str) -> Result<i64> {
+        let (pending, _, inflight) = self.unflushed_parts(id).await?;
+        add_deltas(pending, inflight)
+    }
+
+    /// The pending delta, the in-flight flush id and the in-flight delta of `id` (0 when
+    /// missing), read in one transaction.
+    async fn unflushed_parts(&self, id: &str) -> Result<(i64, Option<String>, i64)> {
         let (pending_key, inflight_key) = (self.pending_key(id)?, self.inflight_key(id)?);
         ensure_same_slot(&[&pending_key, &inflight_key])?;
         let mut conn = self.conn.clone();
-        let (pending, inflight): (Option<i64>, Option<i64>) = redis::pipe()
-            .cmd("GET")
-            .arg(pending_key)
-            .cmd("HGET")
-            .arg(inflight_key)
-            .arg("delta")
-            .query_async(&mut conn)
-            .await?;
-        pending
-            .unwrap_or(0)
-            .checked_add(inflight.unwrap_or(0))
-            .ok_or(KeyspaceError::Overflow(
-                "pending plus in-flight counter delta",
-            ))
+        let (pending, (flush_id, inflight)): (Option<i64>, (Option<String>, Option<i64>)) =
+            redis::pipe()
+                .atomic()
+                .cmd("GET")
+                .arg(pending_key)
+                .cmd("HMGET")
+                .arg(inflight_key)
+                .arg("flush_id")
+                .arg("delta")
+                .query_async(&mut conn)
+                .await?;
+        Ok((pending.unwrap_or(0), flush_id, inflight.unwrap_or(0)))
     }
+}
+
+fn add_deltas(pending: i64, inflight: i64) -> Result<i64> {
+    pending.checked_add(inflight).ok_or(KeyspaceError::Overflow(
+        "pending plus in-flight counter delta",
+    ))
 }
 
 /// How the id column of the flush target is typed; the Redis id is parsed and bound as such.
@@ -362,6 +383,27 @@ impl<C: KeyspaceConnection> CounterFlusher<C> {
             }
         }
         Ok(ids.into_iter().collect())
+    }
+
+    /// The delta of `id` not yet written to PostgreSQL, exactly: pending plus in-flight, minus
+    /// an in-flight delta whose flush id the ledger already holds (a flush that committed and
+    /// has not cleaned up yet, or died before it could). Unlike [`Counter::unflushed`] it
+    /// never counts a delta PostgreSQL has, at the cost of one ledger query when a flush is
+    /// in flight. Increments and flushes that run meanwhile can each be seen or not.
+    pub async fn unflushed(&self, id: &str) -> Result<i64> {
+        let (pending, flush_id, inflight) = self.counter.unflushed_parts(id).await?;
+        let Some(flush_id) = flush_id else {
+            return add_deltas(pending, inflight);
+        };
+        let flush_uuid = uuid::Uuid::parse_str(&flush_id)
+            .map_err(|_| KeyspaceError::UnexpectedReply(format!("flush id {flush_id:?}")))?;
+        let applied: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM dbpat_counter_flushes WHERE flush_id = $1)",
+        )
+        .bind(flush_uuid)
+        .fetch_one(&self.pool)
+        .await?;
+        add_deltas(pending, if applied { 0 } else { inflight })
     }
 
     /// Flushes every dirty id once. Per-id failures are reported, not returned as `Err`; an

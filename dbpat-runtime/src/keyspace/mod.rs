@@ -46,7 +46,7 @@ pub use key::{ensure_same_slot, hash_slot, scan_keys, KeyBuilder, ScanOptions};
 pub use leaderboard::{Entry, Leaderboard};
 pub use lock::{LockGuard, LockManager, RetryDelay};
 pub use pubsub::{Channel, Subscription};
-pub use queue::{Consumer, Delivery, StreamQueue, DEFAULT_VISIBILITY_TIMEOUT};
+pub use queue::{Consumer, Delivery, StreamQueue, DEFAULT_MAX_BLOCK, DEFAULT_VISIBILITY_TIMEOUT};
 pub use rate_limit::{Decision, FixedWindow, SlidingWindow};
 pub use session::SessionStore;
 pub use unique_set::UniqueSet;

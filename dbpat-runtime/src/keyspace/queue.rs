@@ -10,9 +10,12 @@
 //! the dead-letter stream `<prefix>queue:{<name>}:dead`. The name is a hash tag, so both live
 //! in one Cluster slot.
 //!
-//! Blocking reads hold their connection: give consumers their own connection, and keep
-//! `block` below that connection's response timeout (500 ms for a default
-//! `ConnectionManager`), or raise the timeout.
+//! Blocking reads hold their connection: give consumers their own connection. A blocking
+//! [`Consumer::receive`] waits as long as asked, but in server-side blocks of at most
+//! [`StreamQueue::max_block`] (default [`DEFAULT_MAX_BLOCK`], 250 ms), each of which must end
+//! before the connection's response timeout: otherwise the client gives up while Redis may
+//! already have handed a message to this consumer, and that message waits unacknowledged
+//! until [`Consumer::claim_stale`] takes it over (see [`StreamQueue::with_max_block`]).
 //!
 //! ```no_run
 //! # async fn demo(conn: redis::aio::ConnectionManager) -> dbpat_runtime::keyspace::Result<()> {
@@ -33,16 +36,23 @@
 
 use super::error::{KeyspaceError, Result};
 use super::key::{ensure_same_slot, validate_segment, KeyBuilder};
-use super::ttl::millis;
+use super::ttl::{self, millis};
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::marker::PhantomData;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a delivered message may stay unacknowledged before another consumer may claim it.
 pub const DEFAULT_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest single server-side block (`XREADGROUP BLOCK`) of a [`Consumer::receive`]:
+/// half the 500 ms response timeout the redis crate gives a `ConnectionManager` or
+/// `MultiplexedConnection` by default, which leaves room for Redis ending a block up to one
+/// server tick (100 ms) late and for the round trip. A cluster connection has no response timeout unless
+/// you set one. Change it with [`StreamQueue::with_max_block`].
+pub const DEFAULT_MAX_BLOCK: Duration = Duration::from_millis(250);
 
 const PAYLOAD: &str = "payload";
 /// Upper bound of XAUTOCLAIM round trips per [`Consumer::claim_stale`] call.
@@ -55,6 +65,7 @@ pub struct StreamQueue<T, C = ConnectionManager> {
     dead: String,
     group: String,
     max_len: Option<usize>,
+    max_block: Duration,
     _message: PhantomData<fn() -> T>,
 }
 
@@ -66,6 +77,7 @@ impl<T, C: Clone> Clone for StreamQueue<T, C> {
             dead: self.dead.clone(),
             group: self.group.clone(),
             max_len: self.max_len,
+            max_block: self.max_block,
             _message: PhantomData,
         }
     }
@@ -94,6 +106,7 @@ where
             dead: keys.tagged_key("queue", name, "dead")?,
             group: group.to_owned(),
             max_len: None,
+            max_block: DEFAULT_MAX_BLOCK,
             _message: PhantomData,
         })
     }
@@ -103,6 +116,33 @@ where
     pub fn with_max_len(mut self, n: usize) -> Self {
         self.max_len = Some(n);
         self
+    }
+
+    /// Sets the longest single server-side block of [`Consumer::receive`] (default
+    /// [`DEFAULT_MAX_BLOCK`]). A longer `receive` is split into several blocks of at most
+    /// this, so it can wait as long as asked on a connection with a short response timeout.
+    ///
+    /// Keep it below the response timeout of the queue's connection by at least one server
+    /// tick (Redis ends a block up to `1/hz` late: 100 ms at the default `hz` 10) plus a round
+    /// trip. When the client times out first, Redis may already have handed a message to the
+    /// consumer, `receive` returns the timeout error ([`KeyspaceError::Redis`]), and the
+    /// message stays pending, unacknowledged, until [`Consumer::claim_stale`] takes it over
+    /// after its visibility timeout. Raise it only together with the response timeout (or on
+    /// a connection without one) to save round trips of idle consumers. A zero `max` is
+    /// [`KeyspaceError::InvalidArgument`].
+    pub fn with_max_block(mut self, max: Duration) -> Result<Self> {
+        if max.is_zero() {
+            return Err(KeyspaceError::InvalidArgument(
+                "a queue's max block must be positive",
+            ));
+        }
+        self.max_block = max;
+        Ok(self)
+    }
+
+    /// The longest single server-side block of [`Consumer::receive`].
+    pub fn max_block(&self) -> Duration {
+        self.max_block
     }
 
     /// The stream key.
@@ -254,12 +294,37 @@ where
 
     /// Up to `count` new messages, waiting up to `block` for the first one (`None`: do not
     /// wait). Received messages are pending until [`Consumer::ack`].
+    ///
+    /// `block` may be longer than the connection's response timeout: the wait is split into
+    /// server-side blocks of at most [`StreamQueue::max_block`], and `receive` returns as soon
+    /// as one of them yields messages, or an empty `Vec` once `block` has passed. Each of
+    /// those blocks must end before the response timeout; if one does not (a `max_block`
+    /// above the timeout, or a server or network stalled longer than the timeout), the
+    /// timeout comes back as [`KeyspaceError::Redis`] while Redis may already have handed a
+    /// message to this consumer: it is then pending here, unacknowledged, until
+    /// [`Consumer::claim_stale`] takes it over after its visibility timeout.
     pub async fn receive(&self, count: usize, block: Option<Duration>) -> Result<Vec<Delivery<T>>> {
         if count == 0 {
             return Err(KeyspaceError::InvalidArgument(
                 "receive count must be positive",
             ));
         }
+        let Some(block) = block else {
+            return self.read_new(count, None).await;
+        };
+        let deadline = ttl::deadline(Instant::now(), block);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let slice = left.min(self.queue.max_block);
+            let got = self.read_new(count, Some(slice)).await?;
+            if !got.is_empty() || Instant::now() >= deadline {
+                return Ok(got);
+            }
+        }
+    }
+
+    /// One `XREADGROUP ... >`, blocking at most `block` on the server.
+    async fn read_new(&self, count: usize, block: Option<Duration>) -> Result<Vec<Delivery<T>>> {
         let q = &self.queue;
         let mut cmd = redis::cmd("XREADGROUP");
         cmd.arg("GROUP").arg(&q.group).arg(&self.name);

@@ -217,6 +217,11 @@ async fn a_flush_that_died_after_commit_is_not_applied_twice<C: TestConn>(redis:
         .await
         .unwrap();
     let report = flusher.flush().await.unwrap();
+    println!(
+        "counter [{}]: retry of a flush that died after COMMIT: {report:?}, PostgreSQL {}",
+        redis.deployment(),
+        views_in_db(db.pool(), 1).await
+    );
     assert_eq!(report.already_applied, 1, "{report:?}");
     assert_eq!(report.flushed, 0);
     assert_eq!(views_in_db(db.pool(), 1).await, 5, "not applied twice");
@@ -315,7 +320,11 @@ async fn concurrent_increments_with_flushes_and_faults_lose_nothing<C: TestConn>
         .fetch_one(db.pool())
         .await
         .unwrap();
-    println!("flush rounds during writes: {rounds}, injected failures hit: {failures}");
+    println!(
+        "counter [{}]: 4 writers x 250 increments, flush rounds during writes: {rounds}, \
+         injected failures hit: {failures}, PostgreSQL total {total}",
+        redis.deployment()
+    );
     assert!(rounds >= 5, "the flusher ran concurrently with the writers");
     assert_eq!(
         total, 1000,
@@ -545,4 +554,108 @@ async fn a_flush_that_requires_a_replica_waits_for_it_or_keeps_the_delta<C: Test
     assert_eq!(views_in_db(db.pool(), 1).await, 2);
     assert_eq!(views_in_db(db.pool(), 2).await, 3);
     assert_eq!(views.unflushed("1").await.unwrap(), 0);
+}
+
+// Issue 17: after a flusher died between its COMMIT and its cleanup, `Counter::unflushed`
+// still counts the in-flight delta PostgreSQL already has; `CounterFlusher::unflushed` does
+// not, and the next flush closes the window.
+on_each_deployment!(#[tokio::test] fn unflushed_after_a_flusher_died_between_commit_and_cleanup);
+async fn unflushed_after_a_flusher_died_between_commit_and_cleanup<C: TestConn>(redis: Backend<C>) {
+    let db = TestDatabase::new().await;
+    articles(&db).await;
+    let views = Counter::new(redis.connection(), keys(&redis), "article", "views")
+        .unwrap()
+        .with_pending();
+    let flusher = CounterFlusher::new(views.clone(), db.pool().clone(), target());
+    views.incr_by("1", 5).await.unwrap();
+    flusher.flush().await.unwrap();
+    // The state a flusher leaves when it commits and dies before deleting its in-flight hash
+    // (as in a_flush_that_died_after_commit_is_not_applied_twice): the ledger's flush id and
+    // the delta PostgreSQL already has.
+    let flush_id: uuid::Uuid = sqlx::query_scalar("SELECT flush_id FROM dbpat_counter_flushes")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    let inflight = format!("{}:inflight", views.key("1").unwrap());
+    let () = redis::cmd("HSET")
+        .arg(&inflight)
+        .arg("flush_id")
+        .arg(flush_id.to_string())
+        .arg("delta")
+        .arg(5)
+        .query_async(&mut redis.connection())
+        .await
+        .unwrap();
+    views.incr_by("1", 2).await.unwrap();
+
+    let live = views.get("1").await.unwrap();
+    let in_db = views_in_db(db.pool(), 1).await;
+    let counter_says = views.unflushed("1").await.unwrap();
+    let flusher_says = flusher.unflushed("1").await.unwrap();
+    println!(
+        "counter [{}]: died between commit and cleanup: live {live}, PostgreSQL {in_db}, \
+         Counter::unflushed {counter_says}, CounterFlusher::unflushed {flusher_says}",
+        redis.deployment()
+    );
+    assert_eq!((live, in_db), (7, 5));
+    assert_eq!(
+        counter_says, 7,
+        "the documented over-count: 5 in PostgreSQL and in flight"
+    );
+    assert_eq!(
+        in_db + flusher_says,
+        live,
+        "the ledger-checked figure is exact"
+    );
+
+    // An in-flight delta the ledger does not know is unflushed for both.
+    let stranger = uuid::Uuid::new_v4().to_string();
+    let () = redis::cmd("HSET")
+        .arg(&inflight)
+        .arg("flush_id")
+        .arg(&stranger)
+        .query_async(&mut redis.connection())
+        .await
+        .unwrap();
+    assert_eq!(flusher.unflushed("1").await.unwrap(), 7);
+    let () = redis::cmd("HSET")
+        .arg(&inflight)
+        .arg("flush_id")
+        .arg(flush_id.to_string())
+        .query_async(&mut redis.connection())
+        .await
+        .unwrap();
+
+    // The next flush drops the applied delta and writes the new one: both figures agree.
+    let report = flusher.flush().await.unwrap();
+    assert_eq!(
+        (report.already_applied, report.flushed),
+        (1, 0),
+        "{report:?}"
+    );
+    let report = flusher.flush().await.unwrap();
+    assert_eq!((report.flushed, report.total_delta), (1, 2), "{report:?}");
+    assert_eq!(views_in_db(db.pool(), 1).await, 7);
+    assert_eq!(views.unflushed("1").await.unwrap(), 0);
+    assert_eq!(flusher.unflushed("1").await.unwrap(), 0);
+    // With nothing in flight it needs no ledger; with a flush in flight and no ledger it is a
+    // typed database error, not a guess.
+    sqlx::query("DROP TABLE dbpat_counter_flushes")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    views.incr("1").await.unwrap();
+    assert_eq!(flusher.unflushed("1").await.unwrap(), 1);
+    let () = redis::cmd("HSET")
+        .arg(&inflight)
+        .arg("flush_id")
+        .arg(&stranger)
+        .arg("delta")
+        .arg(3)
+        .query_async(&mut redis.connection())
+        .await
+        .unwrap();
+    let err = flusher.unflushed("1").await.unwrap_err();
+    assert_eq!(err.sqlstate().as_deref(), Some("42P01"), "{err}");
+    assert_eq!(views.unflushed("1").await.unwrap(), 4);
 }

@@ -90,6 +90,12 @@ async fn a_paused_holder_whose_lock_expired_is_fenced_off<C: TestConn>(redis: Ba
     let err = write_status(db.pool(), a.resource(), a.token(), "a-late")
         .await
         .unwrap_err();
+    println!(
+        "fencing [{}]: A (token {}) paused past its 150 ms TTL, B took token {}; A's late write: {err}",
+        redis.deployment(),
+        a.token(),
+        b.token()
+    );
     match err {
         KeyspaceError::StaleFencingToken { token, current, .. } => {
             assert_eq!((token, current), (a.token(), b.token()));
@@ -155,6 +161,11 @@ async fn contending_fenced_holders_all_write_with_increasing_tokens<C: TestConn>
         .fetch_one(db.pool())
         .await
         .unwrap();
+    println!(
+        "fencing [{}]: 2 holders x 50 acquisitions: {} distinct tokens, {writes} writes",
+        redis.deployment(),
+        all.len()
+    );
     assert_eq!(writes, 100, "no holder was wrongly fenced off");
 }
 

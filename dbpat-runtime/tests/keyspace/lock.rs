@@ -80,7 +80,8 @@ async fn two_holders_never_hold_the_lock_at_once_over_1000_contended_rounds<C: T
         .await
         .unwrap();
     println!(
-        "lock: {ROUNDS} rounds, {rounds} acquisitions by 2 holders in {:?}, {} found the lock taken, overlaps {}",
+        "lock [{}]: {ROUNDS} rounds, {rounds} acquisitions by 2 holders in {:?}, {} found the lock taken, overlaps {}, counter {total}",
+        redis.deployment(),
         started.elapsed(),
         contended.load(Ordering::SeqCst),
         overlaps.load(Ordering::SeqCst)

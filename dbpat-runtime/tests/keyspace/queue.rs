@@ -107,7 +107,12 @@ async fn a_consumer_that_dies_without_ack_has_its_message_redelivered<C: TestCon
     assert_eq!(claimed.len(), 1, "re-delivered after the timeout");
     assert_eq!(claimed[0].id, id);
     assert_eq!(claimed[0].message, job(7));
-    assert_eq!(q.delivery_count(&id).await.unwrap(), 2);
+    let deliveries = q.delivery_count(&id).await.unwrap();
+    println!(
+        "queue [{}]: consumer died without ack; claimed by another after {timeout:?}, deliveries {deliveries}",
+        redis.deployment()
+    );
+    assert_eq!(deliveries, 2);
     assert!(b.ack(&claimed[0]).await.unwrap());
     assert_eq!(q.pending_count().await.unwrap(), 0);
     assert!(b.claim_stale(Duration::ZERO, 10).await.unwrap().is_empty());
@@ -159,7 +164,12 @@ async fn two_consumers_share_the_work_and_poison_messages_are_dead_lettered<C: T
         all.extend(seen);
     }
     let distinct: BTreeSet<u32> = all.iter().copied().collect();
-    println!("per-worker deliveries: {per_worker:?}");
+    println!(
+        "queue [{}]: 200 messages + 1 poison, 2 consumers, per-worker deliveries: {per_worker:?}, \
+         distinct {}",
+        redis.deployment(),
+        distinct.len()
+    );
     assert_eq!(
         all.len(),
         200,
@@ -176,4 +186,135 @@ async fn two_consumers_share_the_work_and_poison_messages_are_dead_lettered<C: T
         .unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].1[0], ("payload".to_owned(), "{not json".to_owned()));
+}
+
+/// The response timeout of the consumer connections of
+/// [`a_receive_longer_than_the_response_timeout_waits_it_out`]: the redis crate's default for a
+/// `ConnectionManager` or `MultiplexedConnection`.
+const SHORT_TIMEOUT: Duration = Duration::from_millis(500);
+
+// Issue 17: a blocking receive longer than the connection's response timeout used to return
+// "timed out" while Redis had already handed the message to the consumer.
+async fn a_receive_longer_than_the_response_timeout_waits_it_out<C: TestConn>(
+    redis: Backend<C>,
+    short: C,
+) {
+    let q = queue(short, &redis);
+    assert_eq!(q.max_block(), dbpat_runtime::keyspace::DEFAULT_MAX_BLOCK);
+    q.ensure_group().await.unwrap();
+    let producer = queue(redis.own_connection().await, &redis);
+    let worker = q.consumer("w1").unwrap();
+
+    // A message that arrives after 2.4 response timeouts, within a 3 s receive.
+    let late = {
+        let producer = producer.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+            producer.enqueue(&job(1)).await.unwrap()
+        })
+    };
+    let started = Instant::now();
+    let got = worker
+        .receive(1, Some(Duration::from_secs(3)))
+        .await
+        .expect("a 3 s receive on a 500 ms connection");
+    let waited = started.elapsed();
+    let id = late.await.unwrap();
+    println!(
+        "queue [{}]: receive(1, 3 s) on a {SHORT_TIMEOUT:?} connection: message after {waited:?}",
+        redis.deployment()
+    );
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].id, id);
+    assert!(waited >= Duration::from_millis(1150), "{waited:?}");
+    assert!(worker.ack(&got[0]).await.unwrap());
+
+    // Nothing arrives: an empty Vec after the whole wait, not a timeout error.
+    let started = Instant::now();
+    let got = worker
+        .receive(1, Some(Duration::from_millis(1200)))
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    println!(
+        "queue [{}]: receive(1, 1.2 s) on a {SHORT_TIMEOUT:?} connection, no message: empty after {waited:?}",
+        redis.deployment()
+    );
+    assert!(got.is_empty());
+    assert!(waited >= Duration::from_millis(1190), "{waited:?}");
+    assert_eq!(producer.pending_count().await.unwrap(), 0);
+
+    // The documented consequence of a max block above the response timeout: the client gives
+    // up, the message is pending on this consumer, and only claim_stale recovers it.
+    // (The checks use the producer's connection: the consumer's is still blocked on the
+    // server until the message arrives.)
+    let unsafe_q = q.clone().with_max_block(Duration::from_secs(2)).unwrap();
+    let unsafe_worker = unsafe_q.consumer("w-unsafe").unwrap();
+    let late = {
+        let producer = producer.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            producer.enqueue(&job(2)).await.unwrap()
+        })
+    };
+    let err = unsafe_worker
+        .receive(1, Some(Duration::from_secs(2)))
+        .await
+        .unwrap_err();
+    let id = late.await.unwrap();
+    println!(
+        "queue [{}]: max_block 2 s on a {SHORT_TIMEOUT:?} connection: {err}",
+        redis.deployment()
+    );
+    match &err {
+        KeyspaceError::Redis(e) => assert!(e.is_timeout(), "{e}"),
+        other => panic!("expected a timeout, got {other}"),
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        producer.delivery_count(&id).await.unwrap(),
+        1,
+        "handed over although receive failed"
+    );
+    assert_eq!(producer.pending_count().await.unwrap(), 1);
+    let rescuer = producer.consumer("rescuer").unwrap();
+    let claimed = rescuer.claim_stale(Duration::ZERO, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].message, job(2));
+    assert!(rescuer.ack(&claimed[0]).await.unwrap());
+
+    assert!(matches!(
+        q.clone().with_max_block(Duration::ZERO),
+        Err(KeyspaceError::InvalidArgument(_))
+    ));
+}
+
+mod a_receive_longer_than_the_response_timeout_waits_it_out {
+    use super::*;
+    use crate::support::cluster_urls;
+    use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+    #[tokio::test]
+    async fn single_node() {
+        let redis = crate::support::single_node().await;
+        let client = redis::Client::open(dbpat_runtime::testing::redis_url()).unwrap();
+        let config = ConnectionManagerConfig::new().set_response_timeout(Some(SHORT_TIMEOUT));
+        let short = ConnectionManager::new_with_config(client, config)
+            .await
+            .unwrap();
+        super::a_receive_longer_than_the_response_timeout_waits_it_out(redis, short).await
+    }
+
+    #[tokio::test]
+    async fn cluster() {
+        let redis = crate::support::cluster().await;
+        let short = redis::cluster::ClusterClient::builder(cluster_urls())
+            .response_timeout(SHORT_TIMEOUT)
+            .build()
+            .unwrap()
+            .get_async_connection()
+            .await
+            .unwrap();
+        super::a_receive_longer_than_the_response_timeout_waits_it_out(redis, short).await
+    }
 }

@@ -71,11 +71,11 @@ async fn hammer<C: TestConn>(kind: Kind, redis: &Backend<C>) -> Vec<Decision> {
     all
 }
 
-fn assert_exact_quota(kind: &str, decisions: &[Decision]) {
+fn assert_exact_quota(kind: &str, deployment: &str, decisions: &[Decision]) {
     let admitted = decisions.iter().filter(|d| d.allowed).count() as u64;
     let refused = decisions.len() as u64 - admitted;
     println!(
-        "{kind}: {} requests from {CLIENTS} clients, admitted {admitted}, refused {refused}",
+        "{kind} [{deployment}]: limit {LIMIT}, {} requests from {CLIENTS} clients, admitted {admitted}, refused {refused}",
         decisions.len()
     );
     assert_eq!(admitted, LIMIT, "{kind}: exactly the quota is admitted");
@@ -104,7 +104,7 @@ async fn fixed_window_admits_exactly_its_quota_under_8_concurrent_clients<C: Tes
     redis: Backend<C>,
 ) {
     let decisions = hammer(Kind::Fixed, &redis).await;
-    assert_exact_quota("fixed window", &decisions);
+    assert_exact_quota("fixed window", redis.deployment(), &decisions);
     let key = FixedWindow::new(redis.connection(), keys(&redis), "api", LIMIT)
         .unwrap()
         .key("user-42")
@@ -122,7 +122,7 @@ async fn sliding_window_admits_exactly_its_quota_under_8_concurrent_clients<C: T
     redis: Backend<C>,
 ) {
     let decisions = hammer(Kind::Sliding, &redis).await;
-    assert_exact_quota("sliding window", &decisions);
+    assert_exact_quota("sliding window", redis.deployment(), &decisions);
     let key = SlidingWindow::new(redis.connection(), keys(&redis), "api", LIMIT)
         .unwrap()
         .key("user-42")

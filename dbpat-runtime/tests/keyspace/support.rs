@@ -161,6 +161,15 @@ impl<C: TestConn> Backend<C> {
         self.conn.is_cluster()
     }
 
+    /// `"single node"` or `"cluster"`, to label the figures a test prints.
+    pub fn deployment(&self) -> &'static str {
+        if self.is_cluster() {
+            "cluster"
+        } else {
+            "single node"
+        }
+    }
+
     /// Subscribes to `channel` with a connection of its own.
     pub async fn subscribe<T: Serialize + DeserializeOwned>(
         &self,
