@@ -27,3 +27,6 @@ pub struct TiersPage;
 
 #[doc = include_str!("../docs/operations.md")]
 pub struct Operations;
+
+#[doc = include_str!("../docs/scaling-out.md")]
+pub struct ScalingOut;

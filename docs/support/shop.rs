@@ -20,7 +20,11 @@ pub use uuid::Uuid;
 
 /// A fresh database with the shop's schema, and this quarter's orders partition.
 pub async fn database() -> TestDatabase {
-    let db = TestDatabase::new().await;
+    with_schema(TestDatabase::new().await).await
+}
+
+/// `db` with the shop's schema, and this quarter's orders partition.
+pub async fn with_schema(db: TestDatabase) -> TestDatabase {
     let ddl = dbpat::ddl::render_schema(&[
         &User::TABLE,
         &Product::TABLE,
@@ -113,4 +117,58 @@ pub async fn seed_users(pool: &sqlx::PgPool, users: usize, orders: usize) -> Vec
         out.push(u);
     }
     out
+}
+
+/// A URL that `scripts/services` wrote into `target/dbpat-services/<name>`.
+fn service_file(name: &str) -> String {
+    let path = format!("{}/target/dbpat-services/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}: run scripts/services"))
+}
+
+/// The seed URLs of the shared test Redis Cluster (`scripts/services`: 127.0.0.1:7101..7106).
+pub fn cluster_seeds() -> Vec<String> {
+    let text = std::env::var("DBPAT_TEST_REDIS_CLUSTER_URLS")
+        .unwrap_or_else(|_| service_file("redis-cluster.url"));
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Removes every key under `prefix` from every primary of the test cluster.
+#[cfg(feature = "keyspace")]
+pub async fn clean_cluster(seeds: &[String], prefix: &str) {
+    use dbpat::keyspace::{scan_keys, ScanOptions};
+    let client = dbpat::redis::cluster::ClusterClient::new(seeds.to_vec()).unwrap();
+    let mut conn = client.get_async_connection().await.unwrap();
+    let pattern = format!("{prefix}*");
+    for key in scan_keys(&mut conn, &pattern, ScanOptions::default()).await.unwrap() {
+        let _: i64 = dbpat::redis::cmd("DEL").arg(&key).query_async(&mut conn).await.unwrap();
+    }
+}
+
+/// A fresh database with the shop's schema on the private primary of `scripts/services`
+/// (127.0.0.1:5441), and its URLs on the primary and on the streaming replica (:5442), once the
+/// replica has replayed the schema.
+pub async fn replicated_database() -> (TestDatabase, String, String) {
+    let (primary, replica) = (service_file("pg-primary.url"), service_file("pg-replica.url"));
+    let db = with_schema(TestDatabase::on_server(primary.trim(), 5).await).await;
+    let on = |server: &str| format!("{}/{}", server.trim().rsplit_once('/').unwrap().0, db.name());
+    let (primary_url, replica_url) = (on(&primary), on(&replica));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&replica_url).await {
+            let n: Result<i64, _> =
+                sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tablename = 'users'")
+                    .fetch_one(&mut conn)
+                    .await;
+            if n.ok() == Some(1) {
+                break;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "the replica did not replay the schema in 20 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    (db, primary_url, replica_url)
 }
