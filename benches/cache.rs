@@ -333,6 +333,85 @@ async fn cluster_summary(f: &Fixture) {
     }
 }
 
+/// `used_cpu_user + used_cpu_sys` of the server behind `conn` (`INFO cpu`), in seconds.
+async fn redis_cpu<C: redis::aio::ConnectionLike>(conn: &mut C) -> f64 {
+    let info: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query_async(conn)
+        .await
+        .unwrap();
+    info.lines()
+        .filter_map(|l| {
+            l.strip_prefix("used_cpu_user:")
+                .or_else(|| l.strip_prefix("used_cpu_sys:"))
+        })
+        .map(|v| v.trim().parse::<f64>().unwrap())
+        .sum()
+}
+
+/// The CPU all nodes of the cluster have used, in seconds.
+async fn cluster_cpu(urls: &[String]) -> f64 {
+    let mut total = 0.0;
+    for url in urls {
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        total += redis_cpu(&mut conn).await;
+    }
+    total
+}
+
+/// Server CPU per cache hit, on the single server and over the whole cluster: what a
+/// primary spends per hit, the unit of the throughput model (docs/scaling-out.md). 16 hits
+/// in flight at a time; the CPU is the servers' own (`INFO cpu`), so the client's share of
+/// this machine's cores does not count.
+async fn cpu_per_hit(f: &Fixture) {
+    let hits: u64 = if measuring() { 20_000 } else { 160 };
+    for (what, cluster) in [("single server", false), ("cluster (all 6 nodes)", true)] {
+        let mut conn = f.raw.clone();
+        let before = if cluster {
+            cluster_cpu(&f.cluster_urls).await
+        } else {
+            redis_cpu(&mut conn).await
+        };
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (items, pool) = (
+                    if cluster {
+                        f.cluster.clone()
+                    } else {
+                        f.items.clone()
+                    },
+                    f.pool.clone(),
+                );
+                tokio::spawn(async move {
+                    for _ in 0..hits / 16 {
+                        black_box(items.find(&pool, &1).await.unwrap());
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let elapsed = started.elapsed();
+        let after = if cluster {
+            cluster_cpu(&f.cluster_urls).await
+        } else {
+            redis_cpu(&mut conn).await
+        };
+        let per_hit = (after - before) / hits as f64;
+        println!(
+            "summary: server CPU per cache hit on the {what}: {:.1} µs ({:.3} s over {hits} hits, \
+             {:.0} hits/s from this client): {:.0} hits/s per server core",
+            per_hit * 1e6,
+            after - before,
+            hits as f64 / elapsed.as_secs_f64(),
+            1.0 / per_hit.max(1e-9)
+        );
+    }
+}
+
 /// Removes the bench's keys from every primary of the cluster.
 async fn cleanup_cluster(urls: &[String], prefix: &str) {
     for url in urls {
@@ -399,6 +478,7 @@ fn bench(c: &mut Criterion) {
     group.finish();
     rt.block_on(summary(&f));
     rt.block_on(cluster_summary(&f));
+    rt.block_on(cpu_per_hit(&f));
     drop_fixture(&rt, f);
 }
 

@@ -368,6 +368,23 @@ fn bench(c: &mut Criterion) {
     // on the shared pages, and any change of load on a shared machine, fall on the second.
     // Here each round runs both sides, in alternating order; medians of every round.
     rt.block_on(async {
+        // Every dbpat statement runs inside a `dbpat.query` span and records its duration
+        // (`dbpat_query_duration_seconds`); with no tracing subscriber and no metrics recorder
+        // installed (as here) that must cost nothing measurable against the sqlx floor.
+        take_turns(
+            "find (no subscriber, no recorder)",
+            5000,
+            || async { Product::find(&pool, &id).await.unwrap().unwrap() },
+            || async {
+                sqlx::query_as::<_, RawProduct>(&Product::sql().find_by_key)
+                    .bind(id)
+                    .fetch_optional(&pool)
+                    .await
+                    .unwrap()
+                    .unwrap()
+            },
+        )
+        .await;
         take_turns(
             "upsert (one row)",
             2000,

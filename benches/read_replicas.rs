@@ -15,11 +15,15 @@
 //! throughput model in docs/scaling-out.md starts from; client and server share 2 cores here,
 //! so it is a floor).
 //!
+//! Server CPU per read: the CPU time all processes of each server used (their
+//! `/proc/<pid>/stat`: the postmaster and its children) over 20,000 reads by key, divided by the
+//! reads — what a replica host spends per read, the throughput model's unit.
+//!
 //! `cargo bench --bench read_replicas`; `cargo test --all-targets` runs each once.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use dbpat::{Lsn, PoolSet};
 use dbpat::{Entity, Table};
+use dbpat::{Lsn, PoolSet};
 use dbpat_runtime::testing::TestDatabase;
 use sqlx::PgPool;
 use std::future::Future;
@@ -66,7 +70,10 @@ fn with_database(server: &str, db: &str) -> String {
 }
 
 async fn fixture() -> Fixture {
-    let (primary_url, replica_url) = (services_url("pg-primary.url"), services_url("pg-replica.url"));
+    let (primary_url, replica_url) = (
+        services_url("pg-primary.url"),
+        services_url("pg-replica.url"),
+    );
     for (what, url) in [("primary", &primary_url), ("replica", &replica_url)] {
         if let Err(e) = PgPool::connect(url).await {
             panic!("the private {what} at {url} is not reachable: {e}; {HINT}");
@@ -74,7 +81,10 @@ async fn fixture() -> Fixture {
     }
     let db = TestDatabase::on_server(&primary_url, 17).await;
     let schema = dbpat::ddl::render_schema(&[&Item::TABLE]).expect("schema renders");
-    sqlx::raw_sql(&schema).execute(db.pool()).await.expect("schema");
+    sqlx::raw_sql(&schema)
+        .execute(db.pool())
+        .await
+        .expect("schema");
     sqlx::query(
         "INSERT INTO bench_items (id, name, n) SELECT i, 'item ' || i, i FROM generate_series(1, $1) i",
     )
@@ -111,7 +121,10 @@ async fn fixture() -> Fixture {
     let pools = pools.with_replica(replica.clone());
     // The replica must serve both pool-set sides (it has replayed `token`).
     let reader = pools.reader(token).await.expect("reader");
-    assert!(reader.served().is_replica(), "the replica did not serve a replayed token");
+    assert!(
+        reader.served().is_replica(),
+        "the replica did not serve a replayed token"
+    );
     drop(reader);
     Fixture {
         _db: db,
@@ -139,7 +152,12 @@ async fn find_through(pools: &PoolSet, after: Lsn, id: i64) -> Item {
 /// The sides run in turns, `rounds` times (the order rotates each round); prints each
 /// median and its ratio to the first side's.
 async fn in_turns(f: &Fixture, rounds: usize) {
-    let names = ["primary", "replica_direct", "pool_set_any", "pool_set_token"];
+    let names = [
+        "primary",
+        "replica_direct",
+        "pool_set_any",
+        "pool_set_token",
+    ];
     let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(rounds); names.len()];
     for round in 0..rounds {
         for turn in 0..names.len() {
@@ -149,8 +167,12 @@ async fn in_turns(f: &Fixture, rounds: usize) {
             match side {
                 0 => drop(std::hint::black_box(find(&f.primary, id).await)),
                 1 => drop(std::hint::black_box(find(&f.replica, id).await)),
-                2 => drop(std::hint::black_box(find_through(&f.pools, Lsn::ZERO, id).await)),
-                _ => drop(std::hint::black_box(find_through(&f.pools, f.token, id).await)),
+                2 => drop(std::hint::black_box(
+                    find_through(&f.pools, Lsn::ZERO, id).await,
+                )),
+                _ => drop(std::hint::black_box(
+                    find_through(&f.pools, f.token, id).await,
+                )),
             }
             times[side].push(start.elapsed());
         }
@@ -239,6 +261,67 @@ async fn throughputs(f: &Fixture, length: Duration) {
     );
 }
 
+/// The CPU time (user + system) used so far by the server behind `pool`: its postmaster
+/// (found through `data_directory`/postmaster.pid; the server runs on this machine) and
+/// every child process.
+async fn server_cpu(pool: &PgPool) -> Duration {
+    let dir: String = sqlx::query_scalar("SELECT current_setting('data_directory')")
+        .fetch_one(pool)
+        .await
+        .expect("data_directory (the bench connects as a superuser)");
+    let pidfile = PathBuf::from(dir).join("postmaster.pid");
+    let text = std::fs::read_to_string(&pidfile)
+        .unwrap_or_else(|e| panic!("{}: {e}; {HINT}", pidfile.display()));
+    let postmaster: u32 = text.lines().next().unwrap().trim().parse().unwrap();
+    let ticks_per_second = 100.0; // USER_HZ on Linux
+    let mut ticks = 0u64;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // After the command name in parentheses: state, ppid, ..., utime (14th), stime (15th).
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        let ppid: u32 = fields[1].parse().unwrap();
+        if pid == postmaster || ppid == postmaster {
+            ticks += fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        }
+    }
+    Duration::from_secs_f64(ticks as f64 / ticks_per_second)
+}
+
+/// Server CPU per read by key of `reads` reads on `pool`, 16 at a time.
+async fn cpu_per_read(what: &str, pool: &PgPool, reads: u64) -> Duration {
+    let before = server_cpu(pool).await;
+    let per_task = reads / 16;
+    let tasks: Vec<_> = (0..16u64)
+        .map(|t| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                for i in 0..per_task {
+                    drop(find(&pool, key(t * per_task + i)).await);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let used = server_cpu(pool).await.saturating_sub(before);
+    let per_read = used / (per_task * 16) as u32;
+    println!(
+        "summary: server CPU per read on the {what}: {:.1} µs ({:.2} s over {} reads): \
+         {:.0} reads/s per core",
+        per_read.as_secs_f64() * 1e6,
+        used.as_secs_f64(),
+        per_task * 16,
+        1.0 / per_read.as_secs_f64().max(1e-9)
+    );
+    per_read
+}
+
 fn bench(c: &mut Criterion) {
     let rt: Runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -247,9 +330,7 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let f = rt.block_on(fixture());
     let mut group = c.benchmark_group("read_by_key");
-    group.bench_function("primary", |b| {
-        b.to_async(&rt).iter(|| find(&f.primary, 42))
-    });
+    group.bench_function("primary", |b| b.to_async(&rt).iter(|| find(&f.primary, 42)));
     group.bench_function("replica_direct", |b| {
         b.to_async(&rt).iter(|| find(&f.replica, 42))
     });
@@ -262,12 +343,15 @@ fn bench(c: &mut Criterion) {
     });
     group.finish();
     // `cargo test --all-targets` runs the bench once (criterion's test mode): keep it short.
-    let quick = std::env::args().any(|a| a == "--test");
+    let quick = !std::env::args().any(|a| a == "--bench");
     rt.block_on(in_turns(&f, if quick { 20 } else { 4000 }));
     rt.block_on(throughputs(
         &f,
         Duration::from_millis(if quick { 100 } else { 2000 }),
     ));
+    let reads = if quick { 320 } else { 20_000 };
+    rt.block_on(cpu_per_read("primary", &f.primary, reads));
+    rt.block_on(cpu_per_read("replica", &f.replica, reads));
     let stats = f.pools.stats();
     println!("summary: pool set stats: {stats:?}");
     drop(f);
