@@ -188,34 +188,43 @@ async fn injected_failure_midway_loses_nothing_and_is_retried<C: TestConn>(redis
     assert_eq!(views.unflushed("2").await.unwrap(), 0);
 }
 
-on_each_deployment!(#[tokio::test] fn a_flush_that_died_after_commit_is_not_applied_twice);
-async fn a_flush_that_died_after_commit_is_not_applied_twice<C: TestConn>(redis: Backend<C>) {
-    let db = TestDatabase::new().await;
-    articles(&db).await;
-    let views = Counter::new(redis.connection(), keys(&redis), "article", "views")
+/// The state a flusher leaves when it commits a flush of 5 views of article 1 and dies before
+/// deleting its in-flight hash: PostgreSQL has the 5, and the in-flight hash still holds the
+/// ledger's flush id and the delta. Returns the counter, its flusher and the in-flight key.
+async fn died_after_commit<C: TestConn>(
+    db: &TestDatabase,
+    redis: &Backend<C>,
+) -> (Counter<C>, CounterFlusher<C>, String) {
+    let views = Counter::new(redis.connection(), keys(redis), "article", "views")
         .unwrap()
         .with_pending();
     let flusher = CounterFlusher::new(views.clone(), db.pool().clone(), target());
     views.incr_by("1", 5).await.unwrap();
     flusher.flush().await.unwrap();
     assert_eq!(views_in_db(db.pool(), 1).await, 5);
-    // Recreate the state of a flusher that committed and then crashed before deleting its
-    // in-flight hash: same flush id (from the ledger), same delta.
     let flush_id: uuid::Uuid = sqlx::query_scalar("SELECT flush_id FROM dbpat_counter_flushes")
         .fetch_one(db.pool())
         .await
         .unwrap();
     let inflight = format!("{}:inflight", views.key("1").unwrap());
-    let mut conn = redis.connection();
     let () = redis::cmd("HSET")
         .arg(&inflight)
         .arg("flush_id")
         .arg(flush_id.to_string())
         .arg("delta")
         .arg(5)
-        .query_async(&mut conn)
+        .query_async(&mut redis.connection())
         .await
         .unwrap();
+    (views, flusher, inflight)
+}
+
+on_each_deployment!(#[tokio::test] fn a_flush_that_died_after_commit_is_not_applied_twice);
+async fn a_flush_that_died_after_commit_is_not_applied_twice<C: TestConn>(redis: Backend<C>) {
+    let db = TestDatabase::new().await;
+    articles(&db).await;
+    let (_views, flusher, inflight) = died_after_commit(&db, &redis).await;
+    let mut conn = redis.connection();
     let report = flusher.flush().await.unwrap();
     println!(
         "counter [{}]: retry of a flush that died after COMMIT: {report:?}, PostgreSQL {}",
@@ -563,29 +572,7 @@ on_each_deployment!(#[tokio::test] fn unflushed_after_a_flusher_died_between_com
 async fn unflushed_after_a_flusher_died_between_commit_and_cleanup<C: TestConn>(redis: Backend<C>) {
     let db = TestDatabase::new().await;
     articles(&db).await;
-    let views = Counter::new(redis.connection(), keys(&redis), "article", "views")
-        .unwrap()
-        .with_pending();
-    let flusher = CounterFlusher::new(views.clone(), db.pool().clone(), target());
-    views.incr_by("1", 5).await.unwrap();
-    flusher.flush().await.unwrap();
-    // The state a flusher leaves when it commits and dies before deleting its in-flight hash
-    // (as in a_flush_that_died_after_commit_is_not_applied_twice): the ledger's flush id and
-    // the delta PostgreSQL already has.
-    let flush_id: uuid::Uuid = sqlx::query_scalar("SELECT flush_id FROM dbpat_counter_flushes")
-        .fetch_one(db.pool())
-        .await
-        .unwrap();
-    let inflight = format!("{}:inflight", views.key("1").unwrap());
-    let () = redis::cmd("HSET")
-        .arg(&inflight)
-        .arg("flush_id")
-        .arg(flush_id.to_string())
-        .arg("delta")
-        .arg(5)
-        .query_async(&mut redis.connection())
-        .await
-        .unwrap();
+    let (views, flusher, inflight) = died_after_commit(&db, &redis).await;
     views.incr_by("1", 2).await.unwrap();
 
     let live = views.get("1").await.unwrap();
@@ -609,6 +596,12 @@ async fn unflushed_after_a_flusher_died_between_commit_and_cleanup<C: TestConn>(
     );
 
     // An in-flight delta the ledger does not know is unflushed for both.
+    let flush_id: String = redis::cmd("HGET")
+        .arg(&inflight)
+        .arg("flush_id")
+        .query_async(&mut redis.connection())
+        .await
+        .unwrap();
     let stranger = uuid::Uuid::new_v4().to_string();
     let () = redis::cmd("HSET")
         .arg(&inflight)
@@ -621,7 +614,7 @@ async fn unflushed_after_a_flusher_died_between_commit_and_cleanup<C: TestConn>(
     let () = redis::cmd("HSET")
         .arg(&inflight)
         .arg("flush_id")
-        .arg(flush_id.to_string())
+        .arg(&flush_id)
         .query_async(&mut redis.connection())
         .await
         .unwrap();
