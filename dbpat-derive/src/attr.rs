@@ -6,7 +6,7 @@
 //! it read makes a sound model — durations above zero, forbidden SQL types, field references,
 //! roles — is decided in [`crate::valid`].
 //!
-//! The grammar is documented in the README's attribute reference. Parsing never stops at the
+//! The grammar is documented in the attribute reference, `docs/models.md`. Parsing never stops at the
 //! first problem: each error goes into the [`Ctxt`] and parsing goes on with the next item.
 
 use crate::case::RENAME_RULES;

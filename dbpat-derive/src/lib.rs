@@ -34,7 +34,7 @@ mod valid;
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput};
 
-/// Maps a struct to a PostgreSQL table. See the dbpat README's attribute reference.
+/// Maps a struct to a PostgreSQL table. See the attribute reference, `docs/models.md` in the dbpat repository.
 #[proc_macro_derive(Entity, attributes(dbpat))]
 pub fn derive_entity(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

@@ -52,7 +52,7 @@ pub use query::{
 pub use sqlx::types::Json;
 
 // The crates whose types appear in dbpat's API and in entities' columns, at the versions dbpat
-// was built with (see the README's version table).
+// was built with (see the version table in `docs/operations.md`).
 pub use chrono;
 #[cfg(any(feature = "cache", feature = "keyspace", feature = "testing"))]
 pub use redis;

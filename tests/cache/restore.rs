@@ -6,7 +6,7 @@
 //!   a new generation. The restored row is served within a bound, by the watching handle and
 //!   by another handle of the same app prefix that does not watch.
 //! - In place (`pg_restore --clean`): the database keeps its identity, so the watch cannot
-//!   tell. The cache still serves `after-dump`, which is why the README says to call
+//!   tell. The cache still serves `after-dump`, which is why `docs/cache.md` says to call
 //!   [`Cache::start_new_generation`] after such a restore. After that call the restored row is
 //!   served.
 

@@ -27,7 +27,7 @@ pub struct Author {
 /// Foreign keys no index starts with: `author_id` (an index over `(title, author_id)` does not
 /// start with it, nor does a partial one count), the self-reference `reply_to`; `editor_id`
 /// opts out.
-#[allow(clippy::duplicated_attributes)] // rust-clippy#12923, see the README
+#[allow(clippy::duplicated_attributes)] // rust-clippy#12923, see docs/models.md
 #[derive(Entity)]
 #[dbpat(table = "posts")]
 #[dbpat(index(title, author_id))]

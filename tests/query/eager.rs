@@ -638,7 +638,7 @@ mod cached {
     }
 }
 
-/// The README's example on the shop's own `User` / `Order` (partitioned, composite key).
+/// The example of `docs/relations.md` on the shop's own `User` / `Order` (partitioned, composite key).
 #[tokio::test]
 async fn the_shop_loads_like_the_readme_says() {
     use crate::support::query::{shop_db, user};

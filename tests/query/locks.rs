@@ -1,7 +1,7 @@
 //! Row locks on the real PostgreSQL: the rendered locking clauses; SKIP LOCKED leaves out the
 //! row another transaction holds; NOWAIT fails at once with the lock error (55P03); the four
 //! strengths conflict as PostgreSQL documents; a lock over both tiers is `InvalidQuery`;
-//! `find_many_for_update` locks in key order; and the README's transfer, run by 16 tasks
+//! `find_many_for_update` locks in key order; and the transfer of `docs/queries.md`, run by 16 tasks
 //! moving money in opposite directions, completes every transfer without a deadlock
 //! (`pg_stat_database.deadlocks` before/after) and conserves the total balance.
 

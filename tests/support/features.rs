@@ -104,7 +104,7 @@ pub struct Tenant {
 
 /// Foreign keys with every ON DELETE action, a natural composite key and every index kind.
 // clippy's duplicated_attributes misreads one field named in two index attributes as a
-// duplicate (rust-clippy#12923); the README's attribute reference says so too.
+// duplicate (rust-clippy#12923); docs/models.md says so too.
 #[allow(clippy::duplicated_attributes)]
 #[derive(Entity)]
 #[dbpat(table = "memberships")]

@@ -57,7 +57,7 @@
 //! `cached` / `source_cache` (the two front-ends), `codec`, `key`, `lease`, `health`,
 //! `single_flight`, `metrics`, `spans` (the tracing spans).
 //!
-//! The README's cache section has the key format, the options and the measured figures.
+//! `docs/cache.md` has the key format, the options and the measured figures.
 
 mod attributes;
 mod cached;

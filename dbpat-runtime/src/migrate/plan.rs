@@ -79,7 +79,7 @@
 //!   inserts completed meanwhile); the migration's 8 files, run by sqlx's migrator in
 //!   646–1,117 ms, let 169–242 inserts complete, the longest 17–121 ms; no insert failed in
 //!   either (four runs).
-//!   The README's "Online safety" has the same.
+//!   `docs/migrations.md`'s "Online safety" has the same.
 //! - New CHECK and FOREIGN KEY constraints on existing tables are added `NOT VALID` and validated
 //!   in file 3. PostgreSQL 15 has no `NOT VALID` foreign keys on partitioned tables: those are
 //!   added plainly, with a comment.
