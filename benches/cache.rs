@@ -212,6 +212,7 @@ async fn summary(f: &Fixture) {
         p.as_secs_f64() / h.as_secs_f64(),
         s.as_secs_f64() / h.as_secs_f64(),
     );
+    telemetry_cost(h).await;
 
     // Cold keys: a single miss alone, then bursts of 50 concurrent gets over two handles.
     let (singles, bursts) = if measuring() { (300, 200) } else { (5, 2) };
@@ -331,6 +332,50 @@ async fn cluster_summary(f: &Fixture) {
     }) {
         println!("summary: server-side cost on the single server (since its start): {line}");
     }
+}
+
+/// What a cache hit's telemetry costs with no tracing subscriber and no metrics recorder
+/// (as in this bench, and in an application that installs neither): the calls a hit makes —
+/// the `dbpat.cache` span around the operation, the `dbpat.redis` span around its `GET`, the
+/// `dbpat_cache_hits_total` counter and the outcome recorded on the span (the same macros
+/// and fields as `dbpat-runtime/src/cache/spans.rs`) — timed alone, against the hit's median.
+async fn telemetry_cost(hit_median: Duration) {
+    use tracing::field::Empty;
+    use tracing::Instrument;
+    let n: u32 = if measuring() { 1_000_000 } else { 1_000 };
+    let start = Instant::now();
+    for _ in 0..n {
+        async {
+            async { black_box(1) }
+                .instrument(tracing::info_span!(
+                    "dbpat.redis",
+                    otel.name = "get",
+                    otel.kind = "client",
+                    db.system.name = "redis",
+                    db.operation.name = "get",
+                    error.type = Empty,
+                ))
+                .await;
+            metrics::counter!("dbpat_cache_hits_total").increment(1);
+            tracing::Span::current().record("dbpat.cache.outcome", "hit");
+        }
+        .instrument(tracing::info_span!(
+            "dbpat.cache",
+            otel.name = format_args!("cache {} {}", "find", "item"),
+            dbpat.entity = "item",
+            dbpat.operation = "find",
+            dbpat.cache.outcome = Empty,
+        ))
+        .await;
+    }
+    let per_hit = start.elapsed() / n;
+    println!(
+        "summary: a cache hit's telemetry with no subscriber and no recorder: {:.1} ns per hit \
+         ({:.3}% of the hit's median {:.1} µs)",
+        per_hit.as_secs_f64() * 1e9,
+        100.0 * per_hit.as_secs_f64() / hit_median.as_secs_f64(),
+        micros(hit_median)
+    );
 }
 
 /// `used_cpu_user + used_cpu_sys` of the server behind `conn` (`INFO cpu`), in seconds.
