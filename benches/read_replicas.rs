@@ -17,8 +17,8 @@
 //! `cargo bench --bench read_replicas`; `cargo test --all-targets` runs each once.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use dbpat::{Lsn, PoolSet};
 use dbpat::{Entity, Table};
+use dbpat::{Lsn, PoolSet};
 use dbpat_runtime::testing::TestDatabase;
 use sqlx::PgPool;
 use std::future::Future;
@@ -65,7 +65,10 @@ fn with_database(server: &str, db: &str) -> String {
 }
 
 async fn fixture() -> Fixture {
-    let (primary_url, replica_url) = (services_url("pg-primary.url"), services_url("pg-replica.url"));
+    let (primary_url, replica_url) = (
+        services_url("pg-primary.url"),
+        services_url("pg-replica.url"),
+    );
     for (what, url) in [("primary", &primary_url), ("replica", &replica_url)] {
         if let Err(e) = PgPool::connect(url).await {
             panic!("the private {what} at {url} is not reachable: {e}; {HINT}");
@@ -73,7 +76,10 @@ async fn fixture() -> Fixture {
     }
     let db = TestDatabase::on_server(&primary_url, 17).await;
     let schema = dbpat::ddl::render_schema(&[&Item::TABLE]).expect("schema renders");
-    sqlx::raw_sql(&schema).execute(db.pool()).await.expect("schema");
+    sqlx::raw_sql(&schema)
+        .execute(db.pool())
+        .await
+        .expect("schema");
     sqlx::query(
         "INSERT INTO bench_items (id, name, n) SELECT i, 'item ' || i, i FROM generate_series(1, $1) i",
     )
@@ -110,7 +116,10 @@ async fn fixture() -> Fixture {
     let pools = pools.with_replica(replica.clone());
     // The replica must serve both pool-set sides (it has replayed `token`).
     let reader = pools.reader(token).await.expect("reader");
-    assert!(reader.served().is_replica(), "the replica did not serve a replayed token");
+    assert!(
+        reader.served().is_replica(),
+        "the replica did not serve a replayed token"
+    );
     drop(reader);
     Fixture {
         _db: db,
@@ -138,7 +147,12 @@ async fn find_through(pools: &PoolSet, after: Lsn, id: i64) -> Item {
 /// The sides run in turns, `rounds` times (the order rotates each round); prints each
 /// median and its ratio to the first side's.
 async fn in_turns(f: &Fixture, rounds: usize) {
-    let names = ["primary", "replica_direct", "pool_set_any", "pool_set_token"];
+    let names = [
+        "primary",
+        "replica_direct",
+        "pool_set_any",
+        "pool_set_token",
+    ];
     let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(rounds); names.len()];
     for round in 0..rounds {
         for turn in 0..names.len() {
@@ -148,8 +162,12 @@ async fn in_turns(f: &Fixture, rounds: usize) {
             match side {
                 0 => drop(std::hint::black_box(find(&f.primary, id).await)),
                 1 => drop(std::hint::black_box(find(&f.replica, id).await)),
-                2 => drop(std::hint::black_box(find_through(&f.pools, Lsn::ZERO, id).await)),
-                _ => drop(std::hint::black_box(find_through(&f.pools, f.token, id).await)),
+                2 => drop(std::hint::black_box(
+                    find_through(&f.pools, Lsn::ZERO, id).await,
+                )),
+                _ => drop(std::hint::black_box(
+                    find_through(&f.pools, f.token, id).await,
+                )),
             }
             times[side].push(start.elapsed());
         }
@@ -238,9 +256,7 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let f = rt.block_on(fixture());
     let mut group = c.benchmark_group("read_by_key");
-    group.bench_function("primary", |b| {
-        b.to_async(&rt).iter(|| find(&f.primary, 42))
-    });
+    group.bench_function("primary", |b| b.to_async(&rt).iter(|| find(&f.primary, 42)));
     group.bench_function("replica_direct", |b| {
         b.to_async(&rt).iter(|| find(&f.replica, 42))
     });

@@ -555,6 +555,8 @@ pub(crate) async fn insert_rows(step: usize, live: &TestDatabase) {
         }
         2 => {
             "INSERT INTO orders (user_id, total, created_at) SELECT id, 10, '2025-02-01' FROM users;
+             CREATE TABLE orders_archive_2024_q2 PARTITION OF orders_archive
+                 FOR VALUES FROM ('2024-04-01Z') TO ('2024-07-01Z');
              INSERT INTO orders_archive (id, user_id, status, total, created_at)
                  SELECT gen_random_uuid(), id, 'paid', 5, '2024-06-01' FROM users;
              INSERT INTO accounts (user_id, balance) SELECT id, 100 FROM users;"
