@@ -532,6 +532,7 @@ pub(crate) fn kinds(change: &Change) -> Vec<&'static str> {
         Change::CreatePartitions { .. } => "create partitions",
         Change::CreateArchive(_) => "create archive table",
         Change::DropArchive { .. } => "drop archive table",
+        Change::PartitionArchive(_) => "partition archive table",
         Change::RenameTable { .. } => "rename table",
         Change::RenameColumn { .. } => "rename column",
         Change::RenameConstraint { .. } => "rename constraint",
