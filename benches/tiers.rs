@@ -72,6 +72,8 @@ struct RunResult {
     dead_tuples: i64,
     /// `VACUUM orders, orders_archive` right after: the cleanup left to (auto)vacuum.
     vacuum: Duration,
+    /// `archive`'s (whole partitions, batches) phases, from its hook.
+    phases: Option<(Duration, Duration)>,
 }
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -227,6 +229,29 @@ async fn main() {
         medians[1].as_secs_f64() / medians[0].as_secs_f64(),
         medians[2].as_secs_f64() / medians[0].as_secs_f64()
     );
+    println!();
+    println!("| method | whole-partition phase (median) | batch phase (median) |");
+    println!("|---|---|---|");
+    for method in [Method::ZeroCopy, Method::Copy] {
+        let mut whole: Vec<Duration> = Vec::new();
+        let mut batches: Vec<Duration> = Vec::new();
+        for (_, r) in results.iter().filter(|(m, _)| *m == method) {
+            if let Some((w, b)) = r.phases {
+                whole.push(w);
+                batches.push(b);
+            }
+        }
+        whole.sort();
+        batches.sort();
+        if !whole.is_empty() {
+            println!(
+                "| {} | {} | {} |",
+                method.label(),
+                ms(whole[whole.len() / 2]),
+                ms(batches[batches.len() / 2])
+            );
+        }
+    }
     template.drop_now().await;
 }
 
@@ -284,6 +309,7 @@ async fn run_once(pool: &PgPool, method: Method, cutoff: DateTime<Utc>) -> RunRe
         .await
         .unwrap();
     let hold = holds.lock().unwrap().longest;
+    let phases = holds.lock().unwrap().phases();
     RunResult {
         rows: wall_rows.1,
         wall: wall_rows.0,
@@ -295,6 +321,7 @@ async fn run_once(pool: &PgPool, method: Method, cutoff: DateTime<Utc>) -> RunRe
         },
         dead_tuples,
         vacuum: t.elapsed(),
+        phases,
     }
 }
 
@@ -304,18 +331,35 @@ async fn run_once(pool: &PgPool, method: Method, cutoff: DateTime<Utc>) -> RunRe
 struct HoldClock {
     since: Option<Instant>,
     longest: Option<Duration>,
+    /// `Locked`; the last whole partition's `PartitionMoved`; the last step.
+    locked: Option<Instant>,
+    whole_done: Option<Instant>,
+    last: Option<Instant>,
+}
+
+impl HoldClock {
+    /// (whole partitions, batches): from `Locked` to the last whole partition's commit, and
+    /// from there to the last step (the batches, with the archive partition they need).
+    fn phases(&self) -> Option<(Duration, Duration)> {
+        let (locked, last) = (self.locked?, self.last?);
+        let from = self.whole_done.unwrap_or(locked);
+        Some((from - locked, last - from))
+    }
 }
 
 fn hold_hook(clock: Arc<Mutex<HoldClock>>) -> ArchiveHook {
     Arc::new(move |event: ArchiveEvent| {
         let now = Instant::now();
         let mut c = clock.lock().unwrap();
+        c.last = Some(now);
         match event.step {
+            ArchiveStep::Locked => c.locked = Some(now),
             // Zero-copy: the DETACH is sent next. Copy: the copy is done, DETACH + DROP next.
             ArchiveStep::PartitionDetaching { .. } | ArchiveStep::PartitionCopied { .. } => {
                 c.since = Some(now)
             }
             ArchiveStep::PartitionMoved { .. } => {
+                c.whole_done = Some(now);
                 if let Some(since) = c.since.take() {
                     let held = now - since;
                     c.longest = Some(c.longest.map_or(held, |l| l.max(held)));
