@@ -641,7 +641,15 @@ async fn every_step_migrates_to_the_full_ddl_catalog() {
             match file.kind {
                 FileKind::ConcurrentIndex => {
                     assert!(text.starts_with("-- no-transaction\n"), "{context}: {text}");
-                    assert!(text.contains("CONCURRENTLY"), "{context}: {text}");
+                    // Concurrent, except the copy of an index on a partitioned archive (which
+                    // PostgreSQL cannot build concurrently).
+                    let sql: String = text.lines().filter(|l| !l.starts_with("--")).collect();
+                    assert!(
+                        sql.contains("CONCURRENTLY")
+                            || (text.contains("one index build on a partitioned archive")
+                                && sql.contains("INDEX ON orders_archive ")),
+                        "{context}: {text}"
+                    );
                 }
                 _ => assert!(text.contains("SET LOCAL lock_timeout"), "{context}: {text}"),
             }

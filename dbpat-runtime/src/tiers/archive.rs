@@ -15,7 +15,8 @@
 //!   `ALTER TABLE t DETACH PARTITION p` and `DROP TABLE p`, then `COMMIT`. The copy runs before
 //!   the detach, so the `ACCESS EXCLUSIVE` lock the detach takes on the parent (which blocks
 //!   every insert into the table) is held only for the detach, the drop and the commit, not for
-//!   the copy. No row is deleted one by one and the partition leaves no dead tuples behind.
+//!   the copy. No row is deleted one by one and the partition leaves no dead tuples behind
+//!   (the batches below do: one per row they move).
 //! - **Batches** (a partition that straddles the cutoff, or an unpartitioned table): repeated
 //!   `WITH moved AS (DELETE ... LIMIT n RETURNING cols) INSERT INTO archive SELECT cols FROM
 //!   moved`, each statement its own transaction.
