@@ -1,12 +1,23 @@
-//! `archive` versus the patterns document's single `WITH moved AS (DELETE ... RETURNING *) INSERT INTO
-//! archive SELECT * FROM moved`, on the shop's `orders` (quarterly partitions), while one task
-//! keeps inserting single orders into the current partition.
+//! Three ways to archive, side by side, on the shop's `orders` (quarterly partitions), while one
+//! task keeps inserting single orders into the current partition:
+//!
+//! - `archive` into a partitioned archive (what the DDL creates): whole partitions detached
+//!   from `orders` and attached to `orders_archive` (zero-copy), the straddling one in batches;
+//! - `archive` into an unpartitioned archive (what the DDL created before; `archive` still
+//!   handles it): whole partitions copied, detached and dropped, the straddling one in batches;
+//! - the patterns document's single `WITH moved AS (DELETE ... RETURNING *) INSERT INTO archive
+//!   SELECT * FROM moved` (into the unpartitioned archive).
 //!
 //! `cargo bench --bench tiers` loads 1,000,000 orders over 8 quarters (2024 q1 .. 2025 q4) once
 //! into a template database, then for each run clones it (`CREATE DATABASE ... TEMPLATE`) and
 //! archives everything before 2025-08-15 (6 whole quarters and half of 2025 q3, ~81% of the
-//! rows) with each method, in alternating order. It prints wall time (median, min, max over the
-//! runs) and the latency of the concurrent inserts (p50, p99, max, pooled over the runs).
+//! rows) with each method, in rotating order. It prints wall time (median, min, max over the
+//! runs), the longest `ACCESS EXCLUSIVE` hold on `orders` (from the archive hook's timestamps:
+//! from just before the `DETACH` is sent to the commit, so it includes any wait for the lock),
+//! the dead tuples left in `orders` and `orders_archive` and their partitions (`n_dead_tup` of
+//! `pg_stat_user_tables`, read once the moving session has ended and flushed its counters,
+//! before any vacuum), the `VACUUM` that follows, and the latency of the concurrent inserts
+//! (p50, p99, max, pooled over the runs).
 //! `DBPAT_BENCH_ROWS` and `DBPAT_BENCH_RUNS` (default 3) change the size. Without `--bench` (as
 //! `cargo test --all-targets` runs it) it does one run on 10,000 rows, to keep CI fast.
 
@@ -17,13 +28,13 @@ mod shop;
 use chrono::{DateTime, TimeZone, Utc};
 use dbpat::model::TableDef;
 use dbpat::testing::{pg_admin_url, TestDatabase};
-use dbpat::tiers::Tiers;
+use dbpat::tiers::{ArchiveEvent, ArchiveHook, ArchiveOptions, ArchiveStep, Tiers};
 use dbpat::Entity;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 static ORDERS: TableDef = shop::Order::TABLE;
@@ -34,15 +45,19 @@ fn utc(y: i32, m: u32, d: u32) -> DateTime<Utc> {
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Method {
-    Tiers,
+    ZeroCopy,
+    Copy,
     SeedDelete,
 }
+
+const METHODS: [Method; 3] = [Method::ZeroCopy, Method::Copy, Method::SeedDelete];
 
 impl Method {
     fn label(self) -> &'static str {
         match self {
-            Method::Tiers => "dbpat archive (partitions whole + batches)",
-            Method::SeedDelete => "patterns document: one DELETE ... RETURNING into archive",
+            Method::ZeroCopy => "dbpat archive, zero-copy (DETACH + ATTACH + batches)",
+            Method::Copy => "dbpat archive, copy (unpartitioned archive)",
+            Method::SeedDelete => "patterns document: one DELETE ... RETURNING",
         }
     }
 }
@@ -51,8 +66,14 @@ struct RunResult {
     rows: u64,
     wall: Duration,
     latencies: Vec<Duration>,
-    /// `VACUUM orders` right after: the cleanup the move leaves to (auto)vacuum.
+    /// The longest ACCESS EXCLUSIVE hold on `orders` (`None`: the method takes none).
+    hold: Option<Duration>,
+    /// `n_dead_tup` summed over both tiers' tables, before any vacuum.
+    dead_tuples: i64,
+    /// `VACUUM orders, orders_archive` right after: the cleanup left to (auto)vacuum.
     vacuum: Duration,
+    /// `archive`'s (whole partitions, batches) phases, from its hook.
+    phases: Option<(Duration, Duration)>,
 }
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -113,13 +134,20 @@ async fn main() {
     let mut results: Vec<(Method, RunResult)> = Vec::new();
     let mut idle = Vec::new();
     for run in 0..runs {
-        let order = if run % 2 == 0 {
-            [Method::Tiers, Method::SeedDelete]
-        } else {
-            [Method::SeedDelete, Method::Tiers]
-        };
+        let mut order = METHODS;
+        order.rotate_left(run % METHODS.len());
         for method in order {
             let clone = Clone::of(template.name()).await;
+            if method != Method::ZeroCopy {
+                // The archive as the DDL created it before archives were partitioned.
+                sqlx::raw_sql(
+                    "DROP TABLE orders_archive;
+                     CREATE TABLE orders_archive (LIKE orders INCLUDING ALL)",
+                )
+                .execute(&clone.pool)
+                .await
+                .unwrap();
+            }
             if idle.is_empty() {
                 idle = insert_latencies(&clone.pool, async {
                     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -130,10 +158,12 @@ async fn main() {
             let result = run_once(&clone.pool, method, cutoff).await;
             assert_eq!(result.rows as i64, old, "{method:?} moved the wrong rows");
             eprintln!(
-                "run {} {:<45} {:>8.2?}  {} inserts",
+                "run {} {:<55} {:>8.2?}  hold {:?}  dead {}  {} inserts",
                 run + 1,
                 method.label(),
                 result.wall,
+                result.hold,
+                result.dead_tuples,
                 result.latencies.len()
             );
             results.push((method, result));
@@ -147,11 +177,11 @@ async fn main() {
         cutoff.date_naive()
     );
     println!(
-        "| method | wall median | wall min..max | VACUUM after (median) | concurrent inserts | insert p50 | insert p99 | insert max |"
+        "| method | wall median | wall min..max | longest ACCESS EXCLUSIVE on orders (max over runs) | dead tuples (median) | VACUUM after (median) | concurrent inserts | insert p50 | insert p99 | insert max |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut medians = Vec::new();
-    for method in [Method::Tiers, Method::SeedDelete] {
+    for method in METHODS {
         let mine: Vec<&RunResult> = results
             .iter()
             .filter(|(m, _)| *m == method)
@@ -165,12 +195,20 @@ async fn main() {
         medians.push(median);
         let mut vacuums: Vec<Duration> = mine.iter().map(|r| r.vacuum).collect();
         vacuums.sort();
+        let hold = match mine.iter().filter_map(|r| r.hold).max() {
+            Some(h) => ms(h),
+            None => "none (ROW EXCLUSIVE only)".to_owned(),
+        };
+        let mut dead: Vec<i64> = mine.iter().map(|r| r.dead_tuples).collect();
+        dead.sort();
         println!(
-            "| {} | {} | {}..{} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {}..{} | {} | {} | {} | {} | {} | {} | {} |",
             method.label(),
             ms(median),
             ms(walls[0]),
             ms(*walls.last().unwrap()),
+            hold,
+            dead[dead.len() / 2],
             ms(vacuums[vacuums.len() / 2]),
             lat.len(),
             ms(pct(&lat, 0.50)),
@@ -180,16 +218,40 @@ async fn main() {
     }
     idle.sort();
     println!(
-        "| (no archive running) | | | | {} | {} | {} | {} |",
+        "| (no archive running) | | | | | | {} | {} | {} | {} |",
         idle.len(),
         ms(pct(&idle, 0.50)),
         ms(pct(&idle, 0.99)),
         ms(*idle.last().unwrap_or(&Duration::ZERO)),
     );
     println!(
-        "patterns-document DELETE / dbpat archive wall-time ratio: {:.2}x",
-        medians[1].as_secs_f64() / medians[0].as_secs_f64()
+        "wall-time ratios (median): copy / zero-copy {:.1}x, patterns-document DELETE / zero-copy {:.1}x",
+        medians[1].as_secs_f64() / medians[0].as_secs_f64(),
+        medians[2].as_secs_f64() / medians[0].as_secs_f64()
     );
+    println!();
+    println!("| method | whole-partition phase (median) | batch phase (median) |");
+    println!("|---|---|---|");
+    for method in [Method::ZeroCopy, Method::Copy] {
+        let mut whole: Vec<Duration> = Vec::new();
+        let mut batches: Vec<Duration> = Vec::new();
+        for (_, r) in results.iter().filter(|(m, _)| *m == method) {
+            if let Some((w, b)) = r.phases {
+                whole.push(w);
+                batches.push(b);
+            }
+        }
+        whole.sort();
+        batches.sort();
+        if !whole.is_empty() {
+            println!(
+                "| {} | {} | {} |",
+                method.label(),
+                ms(whole[whole.len() / 2]),
+                ms(batches[batches.len() / 2])
+            );
+        }
+    }
     template.drop_now().await;
 }
 
@@ -206,37 +268,131 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
 }
 
 async fn run_once(pool: &PgPool, method: Method, cutoff: DateTime<Utc>) -> RunResult {
+    let holds = Arc::new(Mutex::new(HoldClock::default()));
+    let options = ArchiveOptions {
+        hook: Some(hold_hook(holds.clone())),
+        ..ArchiveOptions::default()
+    };
     let (wall_rows, latencies) = insert_latencies(pool, async {
         let t = Instant::now();
         let rows = match method {
-            Method::Tiers => {
+            Method::ZeroCopy | Method::Copy => {
                 Tiers::new(&ORDERS)
-                    .archive(pool, cutoff)
+                    .archive_with(pool, cutoff, &options)
                     .await
                     .unwrap()
                     .rows
             }
-            Method::SeedDelete => sqlx::query(
-                "WITH moved AS (DELETE FROM orders WHERE created_at < $1 RETURNING *)
-                 INSERT INTO orders_archive SELECT * FROM moved",
-            )
-            .bind(cutoff)
-            .execute(pool)
-            .await
-            .unwrap()
-            .rows_affected(),
+            Method::SeedDelete => {
+                // Its own session, ended right after, so its counters are flushed.
+                let mut conn = pool.acquire().await.unwrap().detach();
+                let rows = sqlx::query(
+                    "WITH moved AS (DELETE FROM orders WHERE created_at < $1 RETURNING *)
+                     INSERT INTO orders_archive SELECT * FROM moved",
+                )
+                .bind(cutoff)
+                .execute(&mut conn)
+                .await
+                .unwrap()
+                .rows_affected();
+                conn.close().await.unwrap();
+                rows
+            }
         };
         (t.elapsed(), rows)
     })
     .await;
+    let dead_tuples = dead_tuples(pool).await;
     let t = Instant::now();
-    sqlx::raw_sql("VACUUM orders").execute(pool).await.unwrap();
+    sqlx::raw_sql("VACUUM orders, orders_archive")
+        .execute(pool)
+        .await
+        .unwrap();
+    let hold = holds.lock().unwrap().longest;
+    let phases = holds.lock().unwrap().phases();
     RunResult {
         rows: wall_rows.1,
         wall: wall_rows.0,
         latencies,
+        hold: if method == Method::SeedDelete {
+            None
+        } else {
+            hold
+        },
+        dead_tuples,
         vacuum: t.elapsed(),
+        phases,
     }
+}
+
+/// When each whole-partition move started asking for `orders`' ACCESS EXCLUSIVE lock, and the
+/// longest interval from there to its commit.
+#[derive(Default)]
+struct HoldClock {
+    since: Option<Instant>,
+    longest: Option<Duration>,
+    /// `Locked`; the last whole partition's `PartitionMoved`; the last step.
+    locked: Option<Instant>,
+    whole_done: Option<Instant>,
+    last: Option<Instant>,
+}
+
+impl HoldClock {
+    /// (whole partitions, batches): from `Locked` to the last whole partition's commit, and
+    /// from there to the last step (the batches, with the archive partition they need).
+    fn phases(&self) -> Option<(Duration, Duration)> {
+        let (locked, last) = (self.locked?, self.last?);
+        let from = self.whole_done.unwrap_or(locked);
+        Some((from - locked, last - from))
+    }
+}
+
+fn hold_hook(clock: Arc<Mutex<HoldClock>>) -> ArchiveHook {
+    Arc::new(move |event: ArchiveEvent| {
+        let now = Instant::now();
+        let mut c = clock.lock().unwrap();
+        c.last = Some(now);
+        match event.step {
+            ArchiveStep::Locked => c.locked = Some(now),
+            // Zero-copy: the DETACH is sent next. Copy: the copy is done, DETACH + DROP next.
+            ArchiveStep::PartitionDetaching { .. } | ArchiveStep::PartitionCopied { .. } => {
+                c.since = Some(now)
+            }
+            ArchiveStep::PartitionMoved { .. } => {
+                c.whole_done = Some(now);
+                if let Some(since) = c.since.take() {
+                    let held = now - since;
+                    c.longest = Some(c.longest.map_or(held, |l| l.max(held)));
+                }
+            }
+            _ => {}
+        }
+        Box::pin(async {})
+    })
+}
+
+/// `n_dead_tup` over both tiers' tables and partitions, once the moving session's counters
+/// are flushed (it has ended; the counts are polled until two reads 300 ms apart agree).
+async fn dead_tuples(pool: &PgPool) -> i64 {
+    let read = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT coalesce(sum(n_dead_tup), 0)::int8 FROM pg_stat_user_tables
+             WHERE relname LIKE 'orders%'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    };
+    let mut last = read().await;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = read().await;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    last
 }
 
 /// Runs `work` while one task inserts single orders into the current partition; returns

@@ -298,7 +298,12 @@ async fn monthly_partitions_route_rows_and_archive_copies_the_shape() {
             "SELECT relkind::text FROM pg_class WHERE relname = 'events_archive'"
         )
         .await,
-        "r"
+        "p"
+    );
+    // Partitioned like its table, so whole partitions can be attached to it.
+    assert_eq!(
+        one(pool, "SELECT pg_get_partkeydef('events_archive'::regclass)").await,
+        "RANGE (happened_at)"
     );
 }
 

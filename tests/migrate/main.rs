@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod archive_form;
 mod backup;
 mod check;
 mod enum_values;

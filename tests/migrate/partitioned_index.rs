@@ -186,7 +186,17 @@ async fn partitioned_indexes_are_built_per_partition_whatever_partitions_exist()
         assert_eq!(plan.files[i].statements.len(), 1);
         let sql: String = texts[i].lines().filter(|l| !l.starts_with("--")).collect();
         assert_eq!(sql.matches(';').count(), 1, "{}", texts[i]);
-        assert!(sql.contains("CONCURRENTLY"), "{}", texts[i]);
+        if names[i].contains("_index_readings_archive_") {
+            // The archive is partitioned like its table: PostgreSQL builds no index on it
+            // concurrently, so its copy is built plainly, in a file of its own.
+            assert!(
+                !sql.contains("CONCURRENTLY") && sql.contains("INDEX ON readings_archive "),
+                "{}",
+                texts[i]
+            );
+        } else {
+            assert!(sql.contains("CONCURRENTLY"), "{}", texts[i]);
+        }
     }
     for partition in [
         "readings_2025_01",

@@ -226,6 +226,8 @@ async fn renamed_tables_and_columns_keep_their_rows_and_reach_the_fresh_catalog(
             SELECT id, 'note of ' || name FROM people;
          INSERT INTO events (kind, created_at) VALUES
             ('signup', '2025-02-01'), ('login', '2025-05-01');
+         CREATE TABLE events_archive_2024_01 PARTITION OF events_archive
+            FOR VALUES FROM ('2024-01-01Z') TO ('2024-02-01Z');
          INSERT INTO events_archive (id, kind, created_at)
             VALUES (gen_random_uuid(), 'old', '2024-01-01');",
     )
@@ -391,6 +393,8 @@ async fn renames_revert_to_the_old_names_with_their_rows() {
             ('00000000-0000-0000-0000-000000000001', 'ada@mail.example', 'Ada');
          INSERT INTO notes (person_id, body) SELECT id, 'hello' FROM people;
          INSERT INTO events (kind, created_at) VALUES ('signup', '2025-02-01');
+         CREATE TABLE events_archive_2024_01 PARTITION OF events_archive
+            FOR VALUES FROM ('2024-01-01Z') TO ('2024-02-01Z');
          INSERT INTO events_archive (id, kind, created_at)
             VALUES (gen_random_uuid(), 'old', '2024-01-01');",
     )

@@ -243,9 +243,11 @@ async fn projections_and_aggregates_over_both_tiers() {
     let db = shop_db().await;
     let pool = db.pool();
     seed(pool, 40).await;
-    // Archive the orders of users 0..20 by hand (the archive is a table `LIKE orders`).
+    // Archive the orders of users 0..20 by hand (the archive is a table `LIKE orders`,
+    // partitioned like it: a default partition takes them all).
     sqlx::raw_sql(
-        "WITH moved AS (DELETE FROM orders WHERE user_id IN \
+        "CREATE TABLE orders_archive_rest PARTITION OF orders_archive DEFAULT; \
+         WITH moved AS (DELETE FROM orders WHERE user_id IN \
            (SELECT md5('u' || n)::uuid FROM generate_series(0, 19) AS n) RETURNING *) \
          INSERT INTO orders_archive SELECT * FROM moved",
     )

@@ -51,6 +51,11 @@ async fn archive_moves_old_partitions_whole_and_the_straddling_one_in_batches() 
     )
     .await;
     assert_eq!(before.0, 8_000);
+    // The data files and indexes of the partitions that move whole.
+    let files = "SELECT string_agg(c.relfilenode::text || ':' || i.indexrelid::text || ':' || ic.relfilenode::text, ',' ORDER BY c.relfilenode, i.indexrelid)
+         FROM pg_class c JOIN pg_index i ON i.indrelid = c.oid JOIN pg_class ic ON ic.oid = i.indexrelid
+         WHERE c.relname IN ('orders_2024_q1', 'orders_2024_q2', 'orders_archive_2024_q1', 'orders_archive_2024_q2')";
+    let files_before: String = sqlx::query_scalar(files).fetch_one(pool).await.unwrap();
 
     let options = ArchiveOptions {
         batch_size: 300,
@@ -58,6 +63,41 @@ async fn archive_moves_old_partitions_whole_and_the_straddling_one_in_batches() 
     };
     let report = orders().archive_with(pool, cutoff, &options).await.unwrap();
     assert_eq!(report.partitions, ["orders_2024_q1", "orders_2024_q2"]);
+    // Moved without copying: the same data files and index files, now partitions of the
+    // archive (its indexes attached, not rebuilt), renamed to the archive's naming.
+    assert_eq!(report.attached, report.partitions);
+    assert_eq!(
+        report.archive_partitions_created,
+        ["orders_archive_2024_q3"]
+    );
+    let files_after: String = sqlx::query_scalar(files).fetch_one(pool).await.unwrap();
+    assert_eq!(files_after, files_before);
+    let archived: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = 'orders_archive'::regclass ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        archived,
+        [
+            "orders_archive_2024_q1",
+            "orders_archive_2024_q2",
+            "orders_archive_2024_q3"
+        ]
+    );
+    let unattached: i64 = count(
+        pool,
+        "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+         WHERE c.relname IN ('orders_archive_2024_q1', 'orders_archive_2024_q2')
+           AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)",
+    )
+    .await;
+    assert_eq!(
+        unattached, 0,
+        "every index of a moved partition is attached"
+    );
     assert_eq!(report.partition_rows, 4_000);
     assert_eq!(report.batch_rows, partial as u64);
     assert_eq!(report.batches, (partial as u64).div_ceil(300));
@@ -81,7 +121,7 @@ async fn archive_moves_old_partitions_whole_and_the_straddling_one_in_batches() 
         .await,
         0
     );
-    // The old partitions are gone (dropped, not emptied row by row); the rest stay attached.
+    // The old partitions left the table (moved whole, not emptied row by row); the rest stay.
     let names: Vec<String> = orders()
         .partitions(pool)
         .await
@@ -137,6 +177,18 @@ async fn archive_moves_old_partitions_whole_and_the_straddling_one_in_batches() 
         .await
         .unwrap();
     assert_eq!(old_both, old);
+
+    // Later, q3 is wholly old, but the archive already holds its first half (moved in
+    // batches): it cannot be attached beside it, so its rest is copied in.
+    let later = orders().archive(pool, utc(2024, 10, 1)).await.unwrap();
+    assert_eq!(later.partitions, ["orders_2024_q3"]);
+    assert!(later.attached.is_empty(), "{later:?}");
+    assert_eq!(later.rows as i64, 2_000 - partial);
+    assert_eq!(both_tiers(pool).await, before);
+    assert_eq!(
+        count(pool, "SELECT count(*) FROM orders_archive_2024_q3").await,
+        2_000
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -254,7 +306,7 @@ async fn one_archiver_at_a_time() {
     };
     entered.notified().await;
     let app: String = sqlx::query_scalar(
-        "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE 'dbpat-archive:%'",
+        "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE 'dbpat-archive:%' AND datname = current_database()",
     )
     .fetch_one(pool)
     .await

@@ -1,7 +1,9 @@
 //! Crash safety of `archive`: the archiving backend is terminated (`pg_terminate_backend`) at
 //! several points, between steps, inside the open transaction and in the middle of a statement.
 //! After each kill, and after the final re-run, both tiers together hold exactly the original
-//! rows (count, distinct keys and an md5 of every row).
+//! rows (count, distinct keys and an md5 of every row). Both forms of the archive: partitioned
+//! like the table (whole partitions are detached and attached) and unpartitioned (an archive
+//! created before archives were partitioned: whole partitions are copied).
 
 use crate::support::tiers as tiers_support;
 
@@ -93,11 +95,64 @@ fn batch(s: &ArchiveStep) -> bool {
 fn locked(s: &ArchiveStep) -> bool {
     matches!(s, ArchiveStep::Locked)
 }
+fn bounded(s: &ArchiveStep) -> bool {
+    matches!(s, ArchiveStep::PartitionBounded { .. })
+}
+fn detaching(s: &ArchiveStep) -> bool {
+    matches!(s, ArchiveStep::PartitionDetaching { .. })
+}
+fn attached(s: &ArchiveStep) -> bool {
+    matches!(s, ArchiveStep::PartitionAttached { .. })
+}
+fn archive_partition(s: &ArchiveStep) -> bool {
+    matches!(s, ArchiveStep::ArchivePartitionCreated { .. })
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_archive_loses_and_duplicates_nothing_and_a_rerun_finishes() {
+    let points = [
+        KillPoint::After(locked, 1),  // holding the lock, nothing moved
+        KillPoint::After(copied, 1),  // q1 copied into the archive, transaction open
+        KillPoint::After(dropped, 1), // q1 detached and dropped, not yet committed
+        KillPoint::After(moved, 1),   // q1 committed, q2 not started
+        KillPoint::During("INSERT INTO orders_archive"), // mid-copy of q2
+        KillPoint::After(batch, 2),   // q2, q3 moved, two batches of q4 committed
+        KillPoint::During("WITH moved AS"), // mid-batch
+    ];
+    // Kills inside a transaction rolled it back (q1 stayed attached until its move committed);
+    // later runs made progress: 2024 q1..q4 + 2025 q1, q2 from the DDL, then q1, q2 and q3 went.
+    kill_and_rerun(false, &points, &[6, 6, 6, 5, 5, 3, 3]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_zero_copy_archive_loses_and_duplicates_nothing_and_a_rerun_finishes() {
+    let points = [
+        KillPoint::After(locked, 1),            // holding the lock, nothing moved
+        KillPoint::After(bounded, 1),           // q1's bounds CHECK committed, q1 still attached
+        KillPoint::After(detaching, 1),         // q1 counted under its SHARE lock, transaction open
+        KillPoint::After(attached, 1),          // q1 detached and attached, not yet committed
+        KillPoint::After(moved, 1),             // q1 committed, q2 not started
+        KillPoint::After(archive_partition, 1), // q2, q3 attached, q4's archive partition made
+        KillPoint::After(batch, 2),             // two batches of q4 committed
+        KillPoint::During("WITH moved AS"),     // mid-batch
+    ];
+    kill_and_rerun(true, &points, &[6, 6, 6, 6, 5, 3, 3, 3]).await;
+}
+
+/// Kills the archiver at each of `points` in turn (checking both tiers after each), then runs
+/// it to the end; `hot` is the number of partitions left in the table after each kill.
+/// `partitioned_archive: false` replaces the archive by an unpartitioned one first.
+async fn kill_and_rerun(partitioned_archive: bool, points: &[KillPoint], hot: &[usize]) {
     let (db, user) = shop_db().await;
     let pool = db.pool();
+    if !partitioned_archive {
+        sqlx::raw_sql(
+            "DROP TABLE orders_archive; CREATE TABLE orders_archive (LIKE orders INCLUDING ALL)",
+        )
+        .execute(pool)
+        .await
+        .unwrap();
+    }
     orders()
         .ensure_partitions_at(pool, utc(2024, 1, 1), 3)
         .await
@@ -119,15 +174,6 @@ async fn a_killed_archive_loses_and_duplicates_nothing_and_a_rerun_finishes() {
     .await;
     assert_eq!((original.0, original.1), (20_000, 20_000));
 
-    let points = [
-        KillPoint::After(locked, 1),  // holding the lock, nothing moved
-        KillPoint::After(copied, 1),  // q1 copied into the archive, transaction open
-        KillPoint::After(dropped, 1), // q1 detached and dropped, not yet committed
-        KillPoint::After(moved, 1),   // q1 committed, q2 not started
-        KillPoint::During("INSERT INTO orders_archive"), // mid-copy of q2
-        KillPoint::After(batch, 2),   // q2, q3 moved, two batches of q4 committed
-        KillPoint::During("WITH moved AS"), // mid-batch
-    ];
     // A row trigger on the archive that sleeps 1 ms per row, so a statement that fills the
     // archive lasts long enough to be killed in its middle.
     sqlx::raw_sql(
@@ -138,7 +184,7 @@ async fn a_killed_archive_loses_and_duplicates_nothing_and_a_rerun_finishes() {
     .await
     .unwrap();
     let mut hot_partitions = Vec::new();
-    for point in points {
+    for &point in points {
         let slow = matches!(point, KillPoint::During(_));
         if slow {
             sqlx::raw_sql(
@@ -174,10 +220,11 @@ async fn a_killed_archive_loses_and_duplicates_nothing_and_a_rerun_finishes() {
         assert_eq!(
             count(
                 pool,
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'dbpat-archive:%'"
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'dbpat-archive:%' AND datname = current_database()"
             )
             .await,
-            0
+            0,
+            "{point:?}"
         );
         assert_eq!(both_tiers(pool).await, original, "after a kill {point:?}");
         let names: Vec<String> = orders()
@@ -189,10 +236,8 @@ async fn a_killed_archive_loses_and_duplicates_nothing_and_a_rerun_finishes() {
             .collect();
         hot_partitions.push((format!("{point:?}"), names.len()));
     }
-    // Kills inside a transaction rolled it back (q1 stayed attached until its move committed);
-    // later runs made progress: 2024 q1..q4 + 2025 q1, q2 from the DDL, then q1, q2 and q3 went.
     let counts: Vec<usize> = hot_partitions.iter().map(|(_, n)| *n).collect();
-    assert_eq!(counts, [6, 6, 6, 5, 5, 3, 3], "{hot_partitions:?}");
+    assert_eq!(counts, hot, "{hot_partitions:?}");
 
     let report = orders()
         .archive_with(
@@ -226,5 +271,14 @@ async fn a_killed_archive_loses_and_duplicates_nothing_and_a_rerun_finishes() {
         )
         .await,
         1
+    );
+    // No bounds CHECK is left on any partition of either tier.
+    assert_eq!(
+        count(
+            pool,
+            "SELECT count(*) FROM pg_constraint WHERE conname = 'dbpat_tiers_bounds'"
+        )
+        .await,
+        0
     );
 }

@@ -118,11 +118,20 @@ pub fn render_create_partition(table: &TableDef, bounds: &PartitionBounds) -> St
     )
 }
 
-/// `CREATE TABLE <table>_archive (LIKE <table> INCLUDING ALL);`, if the table has an archive.
+/// `CREATE TABLE <table>_archive (LIKE <table> INCLUDING ALL);`, if the table has an archive;
+/// for a partitioned table, partitioned the same way (`... PARTITION BY RANGE (<key>);`), so
+/// that `dbpat::tiers` can move a whole partition into it by `DETACH` and `ATTACH`, keeping
+/// its data files and indexes. The archive's indexes, copied from the table's partitioned
+/// indexes, are partitioned indexes too: an attached partition's matching indexes are
+/// attached to them, not rebuilt.
 pub fn render_archive_table(table: &TableDef) -> Option<String> {
     let archive = table.archive_table_name()?;
+    let partitioning = match &table.partition {
+        Some(p) => format!(" PARTITION BY RANGE ({})", ident(p.column)),
+        None => String::new(),
+    };
     Some(format!(
-        "CREATE TABLE {} (LIKE {} INCLUDING ALL);",
+        "CREATE TABLE {} (LIKE {} INCLUDING ALL){partitioning};",
         ident(&archive),
         ident(table.name)
     ))

@@ -151,9 +151,11 @@ pub fn pull(raw: &RawSchema) -> PulledSchema {
 }
 
 /// `<t>_archive` tables that are exactly `CREATE TABLE <t>_archive (LIKE <t> INCLUDING ALL)`
-/// (what the model's `archive` creates): the same columns with their defaults, the same
-/// primary key, UNIQUE and CHECK constraints and indexes (names aside), no foreign key, no
-/// trigger. Any other `<t>_archive` is pulled as a table of its own.
+/// (what the model's `archive` creates; for a partitioned `<t>`, `... PARTITION BY` the same
+/// key): the same columns with their defaults, the same primary key, UNIQUE and CHECK
+/// constraints and indexes (names aside), no foreign key, no trigger. Any other `<t>_archive`
+/// (an unpartitioned archive of a partitioned table among them, as the DDL created before
+/// archives were partitioned) is pulled as a table of its own.
 fn archive_tables(raw: &RawSchema) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for t in &raw.tables {
@@ -163,7 +165,10 @@ fn archive_tables(raw: &RawSchema) -> BTreeMap<String, String> {
         let Some(p) = raw.tables.iter().find(|p| p.name == parent) else {
             continue;
         };
-        if !t.partitioned && is_like_including_all(t, p) {
+        let same_partitioning = t.partitioned == p.partitioned
+            && t.partition_key == p.partition_key
+            && t.partition_strategy == p.partition_strategy;
+        if same_partitioning && is_like_including_all(t, p) {
             out.insert(t.name.clone(), parent.to_owned());
         }
     }
@@ -204,6 +209,7 @@ fn is_like_including_all(archive: &RawTable, parent: &RawTable) -> bool {
             .map(|i| {
                 i.shape
                     .replacen(&format!(" ON ONLY {p} "), &format!(" ON {p} "), 1)
+                    .replacen(&format!(" ON ONLY {a} "), &format!(" ON {p} "), 1)
                     .replacen(&format!(" ON {a} "), &format!(" ON {p} "), 1)
             })
             .collect();

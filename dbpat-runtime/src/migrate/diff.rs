@@ -242,6 +242,11 @@ pub enum Change<'a> {
         /// The parent table.
         table: String,
     },
+    /// The unpartitioned `<table>_archive` of a partitioned table (what the DDL of snapshot
+    /// format 1 created) becomes partitioned like its table, its rows moved into it. Planned
+    /// only from a folder whose snapshot is older than
+    /// [`ARCHIVES_PARTITIONED_SINCE`](super::snapshot::ARCHIVES_PARTITIONED_SINCE).
+    PartitionArchive(&'a TableDef<'a>),
 }
 
 /// The values an enum column loses when its CHECK changes, and what becomes of their rows.
@@ -421,6 +426,11 @@ impl fmt::Display for Change<'_> {
                 table.name
             ),
             Change::CreateArchive(t) => write!(f, "create archive table {}_archive", t.name),
+            Change::PartitionArchive(t) => write!(
+                f,
+                "partition archive table {}_archive like {}",
+                t.name, t.name
+            ),
             Change::DropArchive { table } => write!(f, "drop archive table {table}_archive"),
             Change::RenameTable { from, to, .. } => write!(f, "rename table {from} to {to}"),
             Change::RenameColumn { table, from, to } => {

@@ -4,7 +4,7 @@
 //! models the files add up to.
 
 use super::error::MigrateError;
-use super::plan::{plan, Plan};
+use super::plan::{plan_from, Plan};
 use super::render::{render_down_file, render_file};
 pub use super::snapshot::SNAPSHOT_PATH;
 use super::snapshot::{Bump, SchemaSnapshot};
@@ -168,7 +168,12 @@ pub fn sanitize_name(name: &str) -> Result<String, MigrateError> {
 pub fn plan_folder<'a>(dir: &Path, tables: &[&'a TableDef<'a>]) -> Result<Plan<'a>, MigrateError> {
     let arena = Bump::new();
     let snapshot = read_snapshot(dir, &arena)?;
-    Ok(plan(&snapshot.to_tables(), tables)?)
+    Ok(plan_from(
+        &snapshot.to_tables(),
+        snapshot.format,
+        tables,
+        chrono::Utc::now(),
+    )?)
 }
 
 /// Writes the migration from the folder's state to `tables` (and the new snapshot), named

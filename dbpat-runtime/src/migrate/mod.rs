@@ -34,7 +34,7 @@ pub use diff::{diff, Change, ConstraintKind, EnumValues};
 pub use error::MigrateError;
 pub use file::{DownFile, FileKind, PlannedFile};
 pub use folder::{write_migration, MigrationOutcome, WriteOptions};
-pub use plan::{plan, plan_at, Plan};
+pub use plan::{plan, plan_at, plan_from, Plan};
 pub use rename::Renames;
 pub use snapshot::{Bump, SchemaSnapshot, SnapshotError, SNAPSHOT_PATH};
 pub use statement::Statement;

@@ -105,6 +105,7 @@
 //! unnamed and dropped by definition, see
 //! [`drop_archive_copy`](super::statement::drop_archive_copy)).
 
+mod archive_form;
 mod builder;
 mod columns;
 mod constraints;
@@ -117,6 +118,7 @@ use self::builder::Builder;
 use self::context::Context;
 use super::diff::{diff, Change};
 use super::file::{FileKind, PlannedFile};
+use super::snapshot::{ARCHIVES_PARTITIONED_SINCE, SNAPSHOT_FORMAT};
 use super::statement::Statement;
 use crate::ddl::{render_schema, SchemaError};
 use crate::model::TableDef;
@@ -157,7 +159,23 @@ pub fn plan_at<'a>(
     new: &[&'a TableDef<'a>],
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Plan<'a>, SchemaError> {
-    let changes = diff(old, new)?;
+    plan_from(old, SNAPSHOT_FORMAT, new, now)
+}
+
+/// Plans the migration from `old`, read from a snapshot of format `format`, to `new`, written
+/// at `now`: like [`plan_at`], and from a format older than [`ARCHIVES_PARTITIONED_SINCE`],
+/// every archive of a partitioned table both models keep is converted to the partitioned
+/// form ([`Change::PartitionArchive`]).
+pub fn plan_from<'a>(
+    old: &[&TableDef<'_>],
+    format: u32,
+    new: &[&'a TableDef<'a>],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Plan<'a>, SchemaError> {
+    let mut changes = diff(old, new)?;
+    if format < ARCHIVES_PARTITIONED_SINCE {
+        changes.extend(archive_form::legacy_archives(old, new).map(Change::PartitionArchive));
+    }
     let cx = Context::new(old, new, &changes, now)?;
     let mut b = Builder::new();
     let mut destructive = Vec::new();
@@ -249,6 +267,7 @@ fn add_change(cx: &Context, b: &mut Builder, change: &Change, reason: &Option<St
             tables::create_partitions(b, table, partitions)
         }
         Change::CreateArchive(t) => tables::create_archive(b, t),
+        Change::PartitionArchive(t) => archive_form::partition_archive(b, t),
         Change::DropArchive { table } => tables::drop_archive(cx, b, table, reason),
         Change::RenameTable {
             from,

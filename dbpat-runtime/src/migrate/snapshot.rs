@@ -26,12 +26,20 @@ use serde::Serialize;
 pub const SNAPSHOT_PATH: &str = ".dbpat/schema.json";
 
 /// The snapshot format version written into the file.
-pub const SNAPSHOT_FORMAT: u32 = 1;
+///
+/// - 1: the archive of a partitioned table was created unpartitioned.
+/// - 2: it is partitioned like its table (`emit-sql migrate` from a format-1 folder converts
+///   it, see [`ARCHIVES_PARTITIONED_SINCE`]).
+pub const SNAPSHOT_FORMAT: u32 = 2;
+
+/// The first format whose DDL partitions the archive of a partitioned table.
+pub const ARCHIVES_PARTITIONED_SINCE: u32 = 2;
 
 /// The models a migrations folder describes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SchemaSnapshot<'a> {
-    /// [`SNAPSHOT_FORMAT`].
+    /// [`SNAPSHOT_FORMAT`] when written; as read, the format of the file (1 up to
+    /// [`SNAPSHOT_FORMAT`]).
     pub format: u32,
     /// Tables, sorted by name, without cache policies.
     pub tables: Vec<TableDef<'a>>,
@@ -73,10 +81,8 @@ impl<'a> SchemaSnapshot<'a> {
     pub fn from_json(json: &str, arena: &'a Bump) -> Result<Self, SnapshotError> {
         let value: serde_json::Value =
             serde_json::from_str(json).map_err(|e| SnapshotError(e.to_string()))?;
-        Ok(SchemaSnapshot {
-            format: SNAPSHOT_FORMAT,
-            tables: read::tables(&value, SNAPSHOT_FORMAT, arena)?,
-        })
+        let (format, tables) = read::tables(&value, SNAPSHOT_FORMAT, arena)?;
+        Ok(SchemaSnapshot { format, tables })
     }
 
     /// The tables, as the differ and the DDL renderers take them.
@@ -259,8 +265,8 @@ mod tests {
         let json = SchemaSnapshot::from_tables(&[&T]).to_json();
         let cases = [
             (
-                json.replace("\"format\": 1", "\"format\": 2"),
-                "format 2 is not supported (expected 1)",
+                json.replace("\"format\": 2", "\"format\": 3"),
+                "format 3 is not supported (expected 1 to 2)",
             ),
             (
                 json.replace("\"TIMESTAMPTZ\"", "\"TIMESTAMP\""),

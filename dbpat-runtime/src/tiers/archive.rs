@@ -1,15 +1,22 @@
 //! `archive`: move every row older than a cutoff from the table (warm tier) into
 //! `<table>_archive` (cold tier), crash-safely.
 //!
-//! Two moves, each one short transaction that either commits whole or leaves nothing behind:
+//! Three moves, each made of short transactions that either commit whole or leave nothing
+//! behind:
 //!
-//! - **Whole partition** (every row it can hold is older than the cutoff), in one transaction:
+//! - **Whole partition, zero-copy**, when the archive is partitioned like the table (the DDL
+//!   creates it so for a partitioned model): `DETACH` from the table and `ATTACH` to the
+//!   archive in one transaction, the partition keeping its data files and its indexes; see
+//!   [`attach`].
+//! - **Whole partition, copied**, into an unpartitioned archive (one created before archives
+//!   were partitioned, until a migration converts it), in one transaction:
 //!   `LOCK TABLE p IN SHARE MODE` (no writes to `p` meanwhile; reads and inserts into other
 //!   partitions go on), `INSERT INTO archive (cols) SELECT cols FROM p`, then
 //!   `ALTER TABLE t DETACH PARTITION p` and `DROP TABLE p`, then `COMMIT`. The copy runs before
 //!   the detach, so the `ACCESS EXCLUSIVE` lock the detach takes on the parent (which blocks
 //!   every insert into the table) is held only for the detach, the drop and the commit, not for
-//!   the copy. No row is deleted one by one and the partition leaves no dead tuples behind.
+//!   the copy. No row is deleted one by one and the partition leaves no dead tuples behind
+//!   (the batches below do: one per row they move).
 //! - **Batches** (a partition that straddles the cutoff, or an unpartitioned table): repeated
 //!   `WITH moved AS (DELETE ... LIMIT n RETURNING cols) INSERT INTO archive SELECT cols FROM
 //!   moved`, each statement its own transaction.
@@ -21,6 +28,8 @@
 
 use super::ensure::{LOCK_ATTEMPTS, LOCK_TIMEOUT};
 use super::periods::{existing_partitions_on, ExistingPartition};
+
+mod attach;
 use crate::ddl::{ident, ident_list};
 use crate::error::Error;
 use crate::model::{ColumnRole, TableDef};
@@ -53,6 +62,32 @@ pub enum ArchiveStep {
     /// The partition was detached and dropped, in the same transaction, not yet committed.
     PartitionDropped {
         /// The partition.
+        partition: String,
+    },
+    /// The CHECK constraint matching the partition's bounds is added and validated
+    /// (committed; the partition is still attached to the table). Zero-copy moves only.
+    PartitionBounded {
+        /// The partition.
+        partition: String,
+    },
+    /// The partition's rows are counted under a SHARE lock and the `DETACH` is about to be
+    /// sent: from here to [`ArchiveStep::PartitionMoved`] the run asks for, then holds, the
+    /// table's `ACCESS EXCLUSIVE` lock. Zero-copy moves only.
+    PartitionDetaching {
+        /// The partition.
+        partition: String,
+    },
+    /// The partition was detached from the table and attached to the archive (and renamed),
+    /// in the same transaction, not yet committed. Zero-copy moves only.
+    PartitionAttached {
+        /// The partition, by its name in the table.
+        partition: String,
+        /// Its name in the archive.
+        archive_partition: String,
+    },
+    /// A partition of the archive was created (committed), to receive batches of rows.
+    ArchivePartitionCreated {
+        /// The archive's new partition.
         partition: String,
     },
     /// The partition's move is committed.
@@ -118,8 +153,14 @@ impl fmt::Debug for ArchiveOptions {
 pub struct ArchiveReport {
     /// Rows moved into the archive, in total.
     pub rows: u64,
-    /// Partitions moved whole (copied, detached and dropped), oldest first.
+    /// Partitions moved whole (attached to the archive, or copied, detached and dropped),
+    /// oldest first.
     pub partitions: Vec<String>,
+    /// Of [`ArchiveReport::partitions`], those moved without copying (detached from the table
+    /// and attached to the archive).
+    pub attached: Vec<String>,
+    /// Partitions created in the archive for rows moved in batches.
+    pub archive_partitions_created: Vec<String>,
     /// Rows moved with whole partitions.
     pub partition_rows: u64,
     /// Rows moved in batches.
@@ -232,6 +273,8 @@ impl Archiver<'_> {
                 table: self.archive.to_owned(),
             });
         }
+        let zero_copy =
+            self.table.partition.is_some() && attach::is_partitioned(conn, self.archive).await?;
         self.emit(ArchiveStep::Locked).await;
         let started = Instant::now();
         let mut report = ArchiveReport::default();
@@ -242,11 +285,23 @@ impl Archiver<'_> {
                 .filter(|p| p.may_hold_before(self.cutoff))
                 .partition(|p| p.wholly_before(self.cutoff));
             for p in whole {
-                let rows = self.move_partition(conn, &p.name).await?;
+                let rows = if zero_copy {
+                    let (rows, attached) = self.move_partition_zero_copy(conn, p).await?;
+                    if attached {
+                        report.attached.push(p.name.clone());
+                    }
+                    rows
+                } else {
+                    self.move_partition(conn, &p.name).await?
+                };
                 report.partitions.push(p.name.clone());
                 report.partition_rows += rows;
             }
             for p in partial {
+                if zero_copy {
+                    let created = self.ensure_archive_partitions(conn, p).await?;
+                    report.archive_partitions_created.extend(created);
+                }
                 self.move_batches(conn, &p.name, &mut report).await?;
             }
         } else {
@@ -258,6 +313,7 @@ impl Archiver<'_> {
             table = self.table.name,
             rows = report.rows,
             partitions = report.partitions.len(),
+            attached = report.attached.len(),
             batches = report.batches,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "archived"

@@ -90,15 +90,32 @@ pub(crate) async fn existing_partitions_on(
     from_rows(table, rows)
 }
 
+/// The partitions attached to the table named `name` (the archive, whose name the model
+/// derives), like [`existing_partitions_on`].
+pub(crate) async fn partitions_of_on(
+    conn: &mut PgConnection,
+    name: &str,
+) -> Result<Vec<ExistingPartition>, Error> {
+    let rows: Vec<PartitionRow> = sqlx::query_as(LIST_PARTITIONS)
+        .bind(ident(name))
+        .fetch_all(conn)
+        .await?;
+    from_rows_named(name, rows)
+}
+
 fn from_rows(
     table: &TableDef<'_>,
     rows: Vec<PartitionRow>,
 ) -> Result<Vec<ExistingPartition>, Error> {
+    from_rows_named(table.name, rows)
+}
+
+fn from_rows_named(name: &str, rows: Vec<PartitionRow>) -> Result<Vec<ExistingPartition>, Error> {
     // The query returns one row with a NULL name when the table exists without partitions, and
     // none when it does not exist.
     if rows.is_empty() {
         return Err(Error::NoSuchTable {
-            table: table.name.to_owned(),
+            table: name.to_owned(),
         });
     }
     Ok(rows

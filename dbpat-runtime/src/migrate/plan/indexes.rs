@@ -42,15 +42,23 @@ pub(super) fn create(cx: &Context, b: &mut Builder, table: &TableDef, index: &In
     }
     if let Some(a) = cx.mirrored(table.name) {
         // Undone before the parent's index (a later file, undone first), found by its
-        // definition.
+        // definition. The archive of a partitioned table is partitioned too, and PostgreSQL
+        // builds no index on a partitioned table concurrently: it is built plainly (each of
+        // its partitions in turn, under a SHARE lock: reads go on, only the archiver's writes
+        // wait), as a partitioned index that the partitions archived later attach to.
+        let (concurrently, how) = if table.partition.is_some() {
+            ("", ", built plainly: the archive is partitioned")
+        } else {
+            ("CONCURRENTLY ", "")
+        };
         b.concurrent(
             format!("index_{a}_{}", index.name),
             Statement::new(format!(
-                "CREATE {unique}INDEX CONCURRENTLY ON {} {target}{predicate};",
+                "CREATE {unique}INDEX {concurrently}ON {} {target}{predicate};",
                 ident(&a)
             ))
             .comment(format!(
-                "{a}'s copy of {}, unnamed: PostgreSQL names it as LIKE ... INCLUDING ALL does",
+                "{a}'s copy of {}, unnamed: PostgreSQL names it as LIKE ... INCLUDING ALL does{how}",
                 index.name
             )),
             ConcurrentDown::Transaction(

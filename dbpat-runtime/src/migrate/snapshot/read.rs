@@ -20,25 +20,28 @@ use std::fmt;
 #[error("invalid schema snapshot: {0}")]
 pub struct SnapshotError(pub String);
 
-/// The tables of the snapshot `root`, which must be of format `format`, allocated in `arena`.
+/// The format of the snapshot `root` (1 up to `format`) and its tables, allocated in `arena`.
+/// The formats differ in what the DDL made of the same models, not in the file's fields.
 pub(super) fn tables<'a>(
     root: &Value,
     format: u32,
     arena: &'a Bump,
-) -> Result<Vec<TableDef<'a>>, SnapshotError> {
+) -> Result<(u32, Vec<TableDef<'a>>), SnapshotError> {
     let root = Object::new(root, "snapshot".to_owned())?;
     let found = root.u32("format")?;
-    if found != format {
+    if !(1..=format).contains(&found) {
         return Err(SnapshotError(format!(
-            "format {found} is not supported (expected {format})"
+            "format {found} is not supported (expected 1 to {format})"
         )));
     }
     let reader = Reader { arena };
-    root.array("tables")?
+    let tables = root
+        .array("tables")?
         .iter()
         .enumerate()
         .map(|(i, t)| reader.table(t, i))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((found, tables))
 }
 
 /// Parses a rendered SQL type (`BIGINT`, `NUMERIC(19,4)`, `TEXT[]`).
