@@ -336,14 +336,24 @@ impl Archiver<'_> {
         ident_list(&names)
     }
 
-    /// Copy, detach and drop one partition, in one transaction.
-    async fn move_partition(&self, conn: &mut PgConnection, partition: &str) -> Result<u64, Error> {
-        let cols = self.columns();
+    /// A transaction on `conn` whose lock waits end at [`ArchiveOptions::lock_timeout`]
+    /// (`SET LOCAL`, so the pooled session keeps its own setting).
+    async fn begin_bounded<'c>(
+        &self,
+        conn: &'c mut PgConnection,
+    ) -> Result<sqlx::Transaction<'c, sqlx::Postgres>, Error> {
         let mut tx = conn.begin().await?;
         sqlx::query("SELECT set_config('lock_timeout', $1, true)")
             .bind(format!("{}ms", self.options.lock_timeout.as_millis()))
             .execute(&mut *tx)
             .await?;
+        Ok(tx)
+    }
+
+    /// Copy, detach and drop one partition, in one transaction.
+    async fn move_partition(&self, conn: &mut PgConnection, partition: &str) -> Result<u64, Error> {
+        let cols = self.columns();
+        let mut tx = self.begin_bounded(conn).await?;
         // Writers of this partition wait until commit, so the copy is exactly what is dropped.
         retry_locks(
             &mut tx,

@@ -27,7 +27,7 @@ use crate::ddl::{ident, literal, partition_bounds, YearMonth};
 use crate::error::Error;
 use crate::tiers::periods::{partitions_of_on, ExistingPartition};
 use chrono::{DateTime, Utc};
-use sqlx::{Connection, PgConnection};
+use sqlx::PgConnection;
 
 /// A half-open range of the partition key, `None` for an open end.
 type Range = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
@@ -104,11 +104,7 @@ impl Archiver<'_> {
         self.add_bounds_check(conn, p).await?;
         let part = ident(&p.name);
         let target = self.archive_partition_name(&p.name, p.from);
-        let mut tx = conn.begin().await?;
-        sqlx::query("SELECT set_config('lock_timeout', $1, true)")
-            .bind(format!("{}ms", self.options.lock_timeout.as_millis()))
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = self.begin_bounded(conn).await?;
         retry_locks(&mut tx, &[format!("LOCK TABLE {part} IN SHARE MODE")]).await?;
         let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM ONLY {part}"))
             .persistent(false)
@@ -186,11 +182,7 @@ impl Archiver<'_> {
             if let Some(to) = p.to {
                 check.push_str(&format!(" AND {col} < {}", bound(to)));
             }
-            let mut tx = conn.begin().await?;
-            sqlx::query("SELECT set_config('lock_timeout', $1, true)")
-                .bind(format!("{}ms", self.options.lock_timeout.as_millis()))
-                .execute(&mut *tx)
-                .await?;
+            let mut tx = self.begin_bounded(conn).await?;
             retry_locks(
                 &mut tx,
                 &[format!(
@@ -234,11 +226,7 @@ impl Archiver<'_> {
                 continue;
             }
             let name = self.archive_partition_name(&p.name, from);
-            let mut tx = conn.begin().await?;
-            sqlx::query("SELECT set_config('lock_timeout', $1, true)")
-                .bind(format!("{}ms", self.options.lock_timeout.as_millis()))
-                .execute(&mut *tx)
-                .await?;
+            let mut tx = self.begin_bounded(conn).await?;
             retry_locks(
                 &mut tx,
                 &[format!(
