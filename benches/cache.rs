@@ -11,6 +11,9 @@
 //!
 //! `cargo bench --bench cache` measures; `cargo test --all-targets` runs everything once.
 
+#[path = "support/config.rs"]
+mod config;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use dbpat::cache::redis::cluster::ClusterClient;
 use dbpat::cache::redis::cluster_async::ClusterConnection;
@@ -534,10 +537,7 @@ fn drop_fixture(rt: &Runtime, f: Fixture) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .sample_size(30)
-        .measurement_time(Duration::from_secs(5))
-        .warm_up_time(Duration::from_secs(1));
+    config = config::criterion_config();
     targets = bench
 }
 criterion_main!(benches);

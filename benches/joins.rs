@@ -19,6 +19,9 @@ mod models;
 mod take_turns;
 
 use chrono::{DateTime, Utc};
+#[path = "support/config.rs"]
+mod config;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use dbpat::query::{columns_of, count};
 use dbpat::{Entity, Json, Table};
@@ -27,7 +30,6 @@ use models::{Order, User, UserMetadata, UserStatus};
 use rust_decimal::Decimal;
 use sqlx::postgres::PgRow;
 use sqlx::Row;
-use std::time::Duration;
 use take_turns::take_turns;
 use uuid::Uuid;
 
@@ -73,13 +75,6 @@ fn raw_order(row: &PgRow, at: usize) -> Option<RawOrder> {
         total: row.get(at + 3),
         created_at: row.get(at + 4),
     })
-}
-
-fn config() -> Criterion {
-    Criterion::default()
-        .measurement_time(Duration::from_secs(5))
-        .warm_up_time(Duration::from_secs(1))
-        .sample_size(30)
 }
 
 fn left_join() -> dbpat::query::Join<User, Order, dbpat::query::LeftOuter> {
@@ -249,7 +244,7 @@ fn bench(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = config();
+    config = config::criterion_config();
     targets = bench
 }
 criterion_main!(benches);

@@ -14,6 +14,9 @@ mod models;
 mod take_turns;
 
 use chrono::{DateTime, Utc};
+#[path = "support/config.rs"]
+mod config;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use dbpat::TableRow as _;
 use dbpat::{Entity, Table};
@@ -146,13 +149,6 @@ async fn sqlx_upsert_many(pool: &PgPool, sql: &str, rows: &[Product]) -> usize {
         .await
         .unwrap()
         .len()
-}
-
-fn config() -> Criterion {
-    Criterion::default()
-        .measurement_time(Duration::from_secs(5))
-        .warm_up_time(Duration::from_secs(1))
-        .sample_size(30)
 }
 
 fn bench(c: &mut Criterion) {
@@ -418,7 +414,7 @@ fn bench(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = config();
+    config = config::criterion_config();
     targets = bench
 }
 criterion_main!(benches);

@@ -21,6 +21,9 @@
 //!
 //! `cargo bench --bench read_replicas`; `cargo test --all-targets` runs each once.
 
+#[path = "support/config.rs"]
+mod config;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use dbpat::{Entity, Table};
 use dbpat::{Lsn, PoolSet};
@@ -359,10 +362,7 @@ fn bench(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .sample_size(30)
-        .measurement_time(Duration::from_secs(5))
-        .warm_up_time(Duration::from_secs(1));
+    config = config::criterion_config();
     targets = bench
 }
 criterion_main!(benches);

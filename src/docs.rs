@@ -2,7 +2,7 @@
 //!
 //! The examples' hidden setup (`# ` lines) takes a fresh database
 //! (`dbpat_runtime::testing::TestDatabase`) and a Redis key prefix of its own (`TestRedis`),
-//! mostly through `docs/support/shop.rs`. `docs/keyspaces.md` has its own module.
+//! mostly through `docs/support/shop.rs`.
 
 #[doc = include_str!("../README.md")]
 pub struct Readme;
@@ -27,6 +27,9 @@ pub struct TiersPage;
 
 #[doc = include_str!("../docs/operations.md")]
 pub struct Operations;
+
+#[doc = include_str!("../docs/keyspaces.md")]
+pub struct Keyspaces;
 
 #[doc = include_str!("../docs/scaling-out.md")]
 pub struct ScalingOut;

@@ -28,8 +28,6 @@
 
 #[cfg(doctest)]
 mod docs;
-#[cfg(doctest)]
-mod docs_keyspaces;
 
 pub use dbpat_derive::{DbEnum, Entity};
 pub use dbpat_runtime::*;

@@ -93,13 +93,7 @@ async fn an_unpartitioned_archive_is_partitioned_by_migrate_without_losing_rows(
     apply_folder(&dir, pool).await;
     assert_eq!(relkind(pool).await, "p");
     assert_eq!(archive_rows(pool).await, before);
-    let partitions: Vec<String> = sqlx::query_scalar(
-        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-         WHERE i.inhparent = 'orders_archive'::regclass ORDER BY 1",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
+    let partitions = crate::support::catalog::partitions_of(pool, "orders_archive").await;
     assert_eq!(
         partitions,
         [

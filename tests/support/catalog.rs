@@ -119,3 +119,15 @@ pub async fn apply(pool: &PgPool, what: &str, sql: &str) {
         panic!("applying {what} failed: {e}\n{sql}");
     }
 }
+
+/// The names of the partitions of the table `parent`, sorted.
+pub async fn partitions_of(pool: &PgPool, parent: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = $1::regclass ORDER BY 1",
+    )
+    .bind(parent)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}

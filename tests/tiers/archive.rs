@@ -72,13 +72,7 @@ async fn archive_moves_old_partitions_whole_and_the_straddling_one_in_batches() 
     );
     let files_after: String = sqlx::query_scalar(files).fetch_one(pool).await.unwrap();
     assert_eq!(files_after, files_before);
-    let archived: Vec<String> = sqlx::query_scalar(
-        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-         WHERE i.inhparent = 'orders_archive'::regclass ORDER BY 1",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
+    let archived = crate::support::catalog::partitions_of(pool, "orders_archive").await;
     assert_eq!(
         archived,
         [
