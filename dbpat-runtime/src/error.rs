@@ -164,6 +164,9 @@ pub enum Error {
     /// reported instead of a panic.
     #[error("invalid query: {0}")]
     InvalidQuery(&'static str),
+    /// The cold tier (archive periods exported to object storage) failed: see [`ColdError`].
+    #[error("cold tier: {0}")]
+    Cold(#[from] ColdError),
     /// The cache could not register a write with Redis (unreachable, frozen, too slow, or the
     /// registration was refused), and the handle's
     /// write guarantee is `WriteGuarantee::Strict` (the default): the write was refused
@@ -204,6 +207,82 @@ pub enum Error {
     Database(#[source] Arc<sqlx::Error>),
 }
 
+/// What went wrong in the cold tier (`dbpat::tiers::cold`): the exported periods of an archive
+/// on object storage. A file whose bytes differ from what its manifest recorded is
+/// [`ColdError::Checksum`], never rows.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ColdError {
+    /// The object store failed (unreachable, denied, missing object).
+    #[error("object store {operation} of `{path}` failed: {source}")]
+    Store {
+        /// `put`, `get`, `delete` or `list`.
+        operation: &'static str,
+        /// The object's path in the store.
+        path: String,
+        /// The store's error.
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    /// An object's bytes do not hash to the SHA-256 its manifest (or, for a manifest, the
+    /// database's register of cold periods) recorded: the file was changed or corrupted.
+    #[error("checksum mismatch in `{path}`: expected sha256 {expected}, found {actual}")]
+    Checksum {
+        /// The object's path in the store.
+        path: String,
+        /// The recorded SHA-256 (hex).
+        expected: String,
+        /// The SHA-256 of the bytes read (hex).
+        actual: String,
+    },
+    /// An object whose checksum matched could not be read as a manifest or a Parquet file.
+    #[error("cannot read `{path}`: {reason}")]
+    Unreadable {
+        /// The object's path in the store.
+        path: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The period was exported under other columns than the model has now: restore or read it
+    /// with the model it was exported with.
+    #[error("table `{table}`: the period from {from} was exported with schema {exported}, the model is now {current}")]
+    SchemaChanged {
+        /// The table.
+        table: String,
+        /// The period's first instant.
+        from: DateTime<Utc>,
+        /// The schema fingerprint in the manifest.
+        exported: String,
+        /// The model's schema fingerprint.
+        current: String,
+    },
+    /// Rows would go into an archive period that is in the cold tier: restore it first.
+    #[error("table `{table}`: the archive period [{from}, {to}) is in the cold tier; restore it before moving rows into it")]
+    PeriodIsCold {
+        /// The table.
+        table: String,
+        /// The period's first instant.
+        from: DateTime<Utc>,
+        /// The first instant after it.
+        to: DateTime<Utc>,
+    },
+    /// No exported period of the table starts at that instant.
+    #[error("table `{table}` has no cold period starting at {from}")]
+    NoColdPeriod {
+        /// The table.
+        table: String,
+        /// The instant asked for.
+        from: DateTime<Utc>,
+    },
+    /// The archive is not partitioned (it predates partitioned archives): run the migration
+    /// that converts it (`emit-sql migrate`), then export.
+    #[error("table `{table}`: the archive is not partitioned, so it has no periods to export; migrate it first")]
+    UnpartitionedArchive {
+        /// The table.
+        table: String,
+    },
+}
+
 /// `Result<T, dbpat::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -241,6 +320,7 @@ impl Error {
             Error::NoSuchTable { .. } => "no_such_table",
             Error::ArchiverBusy { .. } => "archiver_busy",
             Error::InvalidQuery(_) => "invalid_query",
+            Error::Cold(_) => "cold",
             Error::CacheUnavailable { .. } => "cache_unavailable",
             Error::InvalidPolicy { .. } => "invalid_policy",
             Error::InvalidCacheConfig { .. } => "invalid_cache_config",

@@ -43,7 +43,7 @@ pub mod tiers;
 pub use column_type::{ArrayElement, ColumnType};
 pub use entity::{registered_tables, Entity, EntityRegistration};
 pub use enum_value::UnknownEnumValue;
-pub use error::{Error, Result};
+pub use error::{ColdError, Error, Result};
 pub use query::{
     transaction, transaction_with, BelongsTo, Column, Filter, Lsn, Patch, PoolConfig, PoolSet,
     ReadPolicy, Relation, RetryPolicy, Select, Table, TableRow,

@@ -9,6 +9,11 @@ use crate::ddl::{ident, literal};
 use sqlx::postgres::PgHasArrayType;
 use std::marker::PhantomData;
 
+#[cfg_attr(not(feature = "cold"), allow(dead_code))]
+mod bounds;
+#[cfg_attr(not(feature = "cold"), allow(unused_imports))]
+pub(crate) use bounds::{days_since_epoch, ColumnBound, Scalar};
+
 /// A column of entity `E` whose Rust type is `T`; the derive emits one per field as an
 /// associated constant (`Product::CATEGORY: Column<Product, String>`).
 ///
@@ -199,6 +204,13 @@ impl<E> Filter<E> {
     /// qualified by a table alias.
     pub(crate) fn has_search(&self) -> bool {
         self.node.has_search()
+    }
+
+    /// The conditions the filter puts on single columns, for storage PostgreSQL does not scan
+    /// (see module `bounds`).
+    #[cfg_attr(not(feature = "cold"), allow(dead_code))]
+    pub(crate) fn column_bounds(&self) -> Vec<(&'static str, ColumnBound)> {
+        bounds::column_bounds(&self.node)
     }
 
     /// Whether this is the filter every row passes (nothing to write after `WHERE`).

@@ -41,7 +41,11 @@ pub use aggregate::{
 };
 pub use eager::LoadKey;
 pub use explain::plan_uses_index;
+#[cfg(feature = "cold")]
+pub(crate) use filter::{days_since_epoch, ColumnBound, Scalar};
 pub use filter::{Column, Filter, JsonField, Order};
+#[cfg(feature = "cold")]
+pub(crate) use history::select_sql;
 pub use history::ReadTiers;
 pub use join::{
     ChildrenPath, Inner, Join, JoinFilter, JoinKind, JoinPath, LeftOuter, ParentPath, ToChildren,
@@ -61,6 +65,8 @@ pub use replicas::{
 };
 pub use row::TableRow;
 pub use select::Select;
+#[cfg(feature = "cold")]
+pub(crate) use select::{fetch_all, ColdParts};
 pub use sql::{FullTextSql, TableSql, UpsertSql};
 pub use stream::RowStream;
 pub use table::Table;

@@ -299,6 +299,31 @@ impl<'a, E: Table, Via> Select<'a, E, Via> {
         Ok((sql, args))
     }
 
+    /// What a read that adds the cold tier renders around its own branch (module
+    /// `tiers::cold`): the predicate and the tail from one writer (the tail's placeholders
+    /// follow the predicate's), the filter's single-column bounds, and the warm tiers read
+    /// beside it (the hot table and the archive, or the archive alone).
+    #[cfg(feature = "cold")]
+    pub(crate) fn cold_parts(&self) -> Result<ColdParts> {
+        let mut w = SqlWriter::new();
+        self.write_predicate(&mut w)?;
+        let predicate_end = w.sql().len();
+        self.write_tail(&mut w);
+        let (text, args) = w.finish()?;
+        let (predicate, tail) = text.split_at(predicate_end);
+        let tail = tail.trim_start();
+        Ok(ColdParts {
+            predicate: self.has_predicate().then(|| predicate.to_owned()),
+            tail: (!tail.is_empty()).then(|| tail.to_owned()),
+            args,
+            warm: match self.tiers {
+                ReadTiers::Hot => ReadTiers::All,
+                tiers => tiers,
+            },
+            bounds: self.filter.column_bounds(),
+        })
+    }
+
     /// `SELECT <what> FROM <the chosen tiers> WHERE ...`, without ORDER BY/LIMIT/OFFSET.
     fn build_aggregate(&self, what: &str) -> Result<(String, PgArguments)> {
         if self.tiers == ReadTiers::Hot {
@@ -447,6 +472,22 @@ pub(crate) struct SelectParts<E> {
 }
 
 /// Runs a built row query for the dbpat call `operation` and collects its rows.
+/// The parts of a select a cold-tier read renders around its own branch
+/// ([`Select::cold_parts`]).
+#[cfg(feature = "cold")]
+pub(crate) struct ColdParts {
+    /// The WHERE predicate (placeholders from `$1`).
+    pub(crate) predicate: Option<String>,
+    /// ORDER BY, LIMIT and OFFSET, continuing the placeholders.
+    pub(crate) tail: Option<String>,
+    /// The values of both.
+    pub(crate) args: PgArguments,
+    /// The tiers PostgreSQL reads beside the cold one.
+    pub(crate) warm: ReadTiers,
+    /// The filter's conditions on single columns.
+    pub(crate) bounds: Vec<(&'static str, super::filter::ColumnBound)>,
+}
+
 pub(crate) async fn fetch_all<'e, E: Table, X>(
     operation: &'static str,
     built: Result<(String, PgArguments)>,

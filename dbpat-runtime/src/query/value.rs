@@ -10,6 +10,10 @@ use sqlx::{Arguments, Postgres, Type};
 pub trait BindValue: Send + Sync + 'static {
     /// Encodes the value as the next parameter of `args`.
     fn bind(&self, args: &mut PgArguments) -> Result<(), BoxDynError>;
+
+    /// The value itself, for readers of a filter that compare values outside PostgreSQL (the
+    /// cold tier's pruning, module `bounds`).
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 impl<T> BindValue for T
@@ -18,6 +22,10 @@ where
 {
     fn bind(&self, args: &mut PgArguments) -> Result<(), BoxDynError> {
         args.add(self)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }
 

@@ -109,6 +109,10 @@ impl BindValue for Unencodable {
     fn bind(&self, _: &mut PgArguments) -> std::result::Result<(), BoxDynError> {
         Err(self.0.clone().into())
     }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }
 
 /// A JSONB value as a bound parameter, or the [`Unencodable`] that says why it is none.

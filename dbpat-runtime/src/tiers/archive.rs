@@ -33,6 +33,8 @@ mod attach;
 use crate::ddl::{ident, ident_list};
 use crate::error::Error;
 use crate::model::{ColumnRole, TableDef};
+#[cfg(feature = "cold")]
+pub(super) use attach::is_partitioned;
 use chrono::{DateTime, Utc};
 use sqlx::{Connection, PgConnection, PgPool};
 use std::fmt;
@@ -254,16 +256,7 @@ impl Archiver<'_> {
         self.backend_pid = sqlx::query_scalar("SELECT pg_backend_pid()")
             .fetch_one(&mut *conn)
             .await?;
-        let locked: bool =
-            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
-                .bind(format!("dbpat.tiers.archive:{}", self.table.name))
-                .fetch_one(&mut *conn)
-                .await?;
-        if !locked {
-            return Err(Error::ArchiverBusy {
-                table: self.table.name.to_owned(),
-            });
-        }
+        lock_table(conn, self.table).await?;
         let archive_exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
             .bind(ident(self.archive))
             .fetch_one(&mut *conn)
@@ -336,18 +329,12 @@ impl Archiver<'_> {
         ident_list(&names)
     }
 
-    /// A transaction on `conn` whose lock waits end at [`ArchiveOptions::lock_timeout`]
-    /// (`SET LOCAL`, so the pooled session keeps its own setting).
+    /// A transaction on `conn` whose lock waits end at [`ArchiveOptions::lock_timeout`].
     async fn begin_bounded<'c>(
         &self,
         conn: &'c mut PgConnection,
     ) -> Result<sqlx::Transaction<'c, sqlx::Postgres>, Error> {
-        let mut tx = conn.begin().await?;
-        sqlx::query("SELECT set_config('lock_timeout', $1, true)")
-            .bind(format!("{}ms", self.options.lock_timeout.as_millis()))
-            .execute(&mut *tx)
-            .await?;
-        Ok(tx)
+        begin_bounded(conn, self.options.lock_timeout).await
     }
 
     /// Copy, detach and drop one partition, in one transaction.
@@ -458,9 +445,41 @@ impl Archiver<'_> {
     }
 }
 
+/// Takes the session advisory lock that lets one process at a time move `table`'s rows between
+/// tiers (the archiver, and the cold tier's export and restore), or [`Error::ArchiverBusy`].
+pub(super) async fn lock_table(conn: &mut PgConnection, table: &TableDef<'_>) -> Result<(), Error> {
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+        .bind(format!("dbpat.tiers.archive:{}", table.name))
+        .fetch_one(&mut *conn)
+        .await?;
+    if !locked {
+        return Err(Error::ArchiverBusy {
+            table: table.name.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// A transaction on `conn` whose lock waits end at `lock_timeout` (`SET LOCAL`, so the pooled
+/// session keeps its own setting).
+pub(super) async fn begin_bounded(
+    conn: &mut PgConnection,
+    lock_timeout: Duration,
+) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, Error> {
+    let mut tx = conn.begin().await?;
+    sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+        .bind(format!("{}ms", lock_timeout.as_millis()))
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
 /// Runs `statements` inside the open transaction behind a savepoint; on a lock timeout or a
 /// deadlock, rolls back to the savepoint (keeping the work done before it), waits and retries.
-async fn retry_locks(conn: &mut PgConnection, statements: &[String]) -> Result<(), sqlx::Error> {
+pub(super) async fn retry_locks(
+    conn: &mut PgConnection,
+    statements: &[String],
+) -> Result<(), sqlx::Error> {
     let mut attempt = 0;
     loop {
         attempt += 1;

@@ -27,8 +27,11 @@
 //! ```
 
 mod archive;
+#[cfg(feature = "cold")]
+pub mod cold;
 mod ensure;
 mod periods;
+mod registry;
 
 pub use archive::{
     archiver_application_name, ArchiveEvent, ArchiveHook, ArchiveOptions, ArchiveReport,
@@ -127,5 +130,63 @@ impl Tiers {
         options: &ArchiveOptions,
     ) -> Result<ArchiveReport, Error> {
         archive::archive_with(pool, self.table, older_than, options).await
+    }
+
+    /// Exports every archive partition wholly older than `older_than` to `store`, with the
+    /// default [`cold::ColdOptions`]. See [`Tiers::export_cold_with`].
+    #[cfg(feature = "cold")]
+    pub async fn export_cold(
+        self,
+        pool: &PgPool,
+        store: &cold::ColdStore,
+        older_than: DateTime<Utc>,
+    ) -> Result<cold::ExportReport, Error> {
+        self.export_cold_with(pool, store, older_than, &cold::ColdOptions::default())
+            .await
+    }
+
+    /// Exports every archive partition wholly older than `older_than` to `store` as one
+    /// Parquet file and its manifest each, then drops the partition and registers the period
+    /// in `dbpat_cold_periods`, in one transaction (see [`cold`]). Runs under the archiver's
+    /// lock ([`Error::ArchiverBusy`] beside an archive run); a killed run leaves the partition
+    /// in place, and the next run deletes its leftovers and exports it again. The archive must
+    /// be partitioned ([`ColdError::UnpartitionedArchive`](crate::ColdError::UnpartitionedArchive)).
+    #[cfg(feature = "cold")]
+    pub async fn export_cold_with(
+        self,
+        pool: &PgPool,
+        store: &cold::ColdStore,
+        older_than: DateTime<Utc>,
+        options: &cold::ColdOptions,
+    ) -> Result<cold::ExportReport, Error> {
+        cold::export(pool, self.table, store, older_than, options).await
+    }
+
+    /// Loads the exported period starting at `period_from` back into the archive (as the
+    /// partition it was), checking every byte against the manifest, then deletes its objects
+    /// from `store`. [`ColdError::NoColdPeriod`](crate::ColdError::NoColdPeriod) if no such
+    /// period is registered.
+    #[cfg(feature = "cold")]
+    pub async fn restore_cold(
+        self,
+        pool: &PgPool,
+        store: &cold::ColdStore,
+        period_from: DateTime<Utc>,
+    ) -> Result<cold::RestoreReport, Error> {
+        cold::restore(
+            pool,
+            self.table,
+            store,
+            period_from,
+            &cold::ColdOptions::default(),
+        )
+        .await
+    }
+
+    /// The table's periods in the cold tier, oldest first.
+    #[cfg(feature = "cold")]
+    pub async fn cold_periods(self, pool: &PgPool) -> Result<Vec<cold::ColdPeriod>, Error> {
+        let mut conn = pool.acquire().await?;
+        registry::periods(&mut conn, self.table.name).await
     }
 }

@@ -26,6 +26,7 @@ use super::{retry_locks, ArchiveStep, Archiver};
 use crate::ddl::{ident, literal, partition_bounds, YearMonth};
 use crate::error::Error;
 use crate::tiers::periods::{partitions_of_on, ExistingPartition};
+use crate::tiers::registry::refuse_cold;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
@@ -36,7 +37,10 @@ type Range = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 const BOUNDS_CHECK: &str = "dbpat_tiers_bounds";
 
 /// Whether the table named `name` is partitioned (`relkind = 'p'`).
-pub(super) async fn is_partitioned(conn: &mut PgConnection, name: &str) -> Result<bool, Error> {
+pub(in crate::tiers) async fn is_partitioned(
+    conn: &mut PgConnection,
+    name: &str,
+) -> Result<bool, Error> {
     let kind: Option<String> =
         sqlx::query_scalar("SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1)")
             .bind(ident(name))
@@ -101,6 +105,7 @@ impl Archiver<'_> {
         if overlapping(&archived, p.from, p.to) {
             return Ok((self.move_partition(conn, &p.name).await?, false));
         }
+        refuse_cold(conn, self.table.name, p.from, p.to).await?;
         self.add_bounds_check(conn, p).await?;
         let part = ident(&p.name);
         let target = self.archive_partition_name(&p.name, p.from);
@@ -225,6 +230,7 @@ impl Archiver<'_> {
             if overlapping(&archived, from, to) {
                 continue;
             }
+            refuse_cold(conn, self.table.name, from, to).await?;
             let name = self.archive_partition_name(&p.name, from);
             let mut tx = self.begin_bounded(conn).await?;
             retry_locks(
