@@ -13,6 +13,8 @@ use shop as models;
 #[cfg(feature = "cache")]
 pub mod cache;
 pub mod catalog;
+#[cfg(feature = "cold")]
+pub mod cold;
 pub mod features;
 pub mod migrate;
 pub mod pg_tools;

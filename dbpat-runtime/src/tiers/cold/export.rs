@@ -340,7 +340,7 @@ impl Exporter<'_> {
                 .write(&self.columns.finish(&mut builders)?)
                 .map_err(arrow_error)?;
         }
-        writer.finish().map_err(arrow_error)?;
+        // Writes the footer, and returns the bytes.
         let file = writer.into_inner().map_err(arrow_error)?;
         Ok((Bytes::from(file), rows))
     }
