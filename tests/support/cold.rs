@@ -33,6 +33,7 @@ pub struct Spec {
 #[derive(Debug, Clone, PartialEq, Entity)]
 #[dbpat(table = "readings", archive)]
 #[dbpat(partition(by = created_at, interval = quarter, from = "2024-01-01", count = 4))]
+#[dbpat(index(device, created_at))]
 pub struct Reading {
     #[dbpat(primary_key)]
     pub id: i64,
