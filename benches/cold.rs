@@ -13,7 +13,6 @@
 //! --all-targets` runs it) it does 3 runs on 20,000 rows.
 
 #[path = "../tests/support/cold.rs"]
-#[allow(dead_code)]
 mod cold;
 
 use cold::*;

@@ -147,6 +147,8 @@ async fn orchestrate() -> Result<(), String> {
         } else {
             let line = lines.next().unwrap().unwrap();
             if !line.starts_with("AT ") {
+                child.kill().unwrap();
+                child.wait().unwrap();
                 return Err(format!("{point}: the worker did not stop there: {line}"));
             }
             line
