@@ -269,6 +269,19 @@ impl CountRows for dbpat::tiers::cold::ColdSelect<'_, Reading> {
     }
 }
 
+/// A read over every tier fails with `ColdError::Checksum`.
+async fn assert_checksum_error(pool: &PgPool, store: &ColdStore) {
+    let err = Reading::query()
+        .with_cold(store)
+        .fetch_all(pool)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Cold(ColdError::Checksum { .. })),
+        "{err:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_corrupted_file_is_a_checksum_error_and_never_rows() {
     let db = readings_db().await;
@@ -297,15 +310,7 @@ async fn a_corrupted_file_is_a_checksum_error_and_never_rows() {
     let at = bytes.len() / 3;
     bytes[at] ^= 0x55;
     std::fs::write(&data, &bytes).unwrap();
-    let err = Reading::query()
-        .with_cold(&store)
-        .fetch_all(pool)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, Error::Cold(ColdError::Checksum { .. })),
-        "{err:?}"
-    );
+    assert_checksum_error(pool, &store).await;
     let err = readings()
         .restore_cold(pool, &store, utc(2024, 1, 1))
         .await
@@ -325,29 +330,13 @@ async fn a_corrupted_file_is_a_checksum_error_and_never_rows() {
     let end = bytes.len() - 12;
     bytes[end] ^= 0x01;
     std::fs::write(&data, &bytes).unwrap();
-    let err = Reading::query()
-        .with_cold(&store)
-        .fetch_all(pool)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, Error::Cold(ColdError::Checksum { .. })),
-        "{err:?}"
-    );
+    assert_checksum_error(pool, &store).await;
 
     // The manifest edited (its hash is in the database).
     std::fs::write(&data, &original).unwrap();
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(&manifest, text.replacen("\"rows\": ", "\"rows\": 1", 1)).unwrap();
-    let err = Reading::query()
-        .with_cold(&store)
-        .fetch_all(pool)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, Error::Cold(ColdError::Checksum { .. })),
-        "{err:?}"
-    );
+    assert_checksum_error(pool, &store).await;
     std::fs::write(&manifest, &text).unwrap();
 
     // Put back, the period reads and restores.
